@@ -1,0 +1,97 @@
+//! `cs-cmdb`: governance CMDB for CloneSquad deployments across an AWS Organization.
+//!
+//! The binary is a thin shell over [`run`]; every command lives in a module with one job.
+
+pub mod aws;
+pub mod cli;
+pub mod engine;
+pub mod errors;
+pub mod exit;
+pub mod logging;
+pub mod org;
+pub mod render;
+pub mod settings;
+
+use std::io::Write;
+
+use anyhow::Context;
+use clap::CommandFactory;
+
+use crate::cli::{Cli, Command};
+use crate::exit::Outcome;
+use crate::settings::Settings;
+
+/// Run one command line to its end.
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Completions { shell } => {
+            // clap_complete panics on a failed write: render into memory, then write.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "cs-cmdb", &mut script);
+            write_stdout(&script)?;
+            Ok(Outcome::Success)
+        }
+        Command::Man { out_dir } => write_man(out_dir.as_deref()).map(|()| Outcome::Success),
+        command => {
+            let settings = Settings::load(&cli.global)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(dispatch(command, settings))
+        }
+    }
+}
+
+async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Outcome> {
+    match command {
+        Command::Accounts(args) => {
+            let config = aws::sdk_config(&settings.aws).await?;
+            let filter = org::accounts::AccountFilter {
+                ous: args.ous,
+                exclude: args.exclude.into_iter().collect(),
+                include_suspended: args.include_suspended,
+            };
+            let accounts = org::accounts::list(&config, &filter).await?;
+            let rs = org::accounts::to_result_set(&accounts);
+            render::to_stdout(&rs, settings.format, settings.color)?;
+            tracing::info!("{} accounts", accounts.len());
+            Ok(Outcome::Success)
+        }
+        Command::Query(_) | Command::Sample(_) => anyhow::bail!("not wired yet"),
+        Command::Completions { .. } | Command::Man { .. } => unreachable!("handled before"),
+    }
+}
+
+fn write_man(out_dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let command = Cli::command();
+    match out_dir {
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command).render(&mut page)?;
+            write_stdout(&page)?;
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let mut pages = vec![("cs-cmdb".to_string(), command.clone())];
+            for sub in command.get_subcommands() {
+                let name = format!("cs-cmdb-{}", sub.get_name());
+                pages.push((name.clone(), sub.clone().name(name)));
+            }
+            for (name, page) in pages {
+                let path = dir.join(format!("{name}.1"));
+                let mut file = std::fs::File::create(&path)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                clap_mangen::Man::new(page).render(&mut file)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()
+}

@@ -1,0 +1,33 @@
+//! Logging set-up: `tracing` events go to stderr, never stdout.
+
+use tracing_subscriber::EnvFilter;
+
+/// Initialise the global subscriber. `-v` raises the level (info, debug, trace), `-q` shows errors
+/// only; `CS_CMDB_LOG` (an `EnvFilter` directive such as `cs_cmdb=debug`) overrides both.
+pub fn init(verbose: u8, quiet: bool) {
+    let level = if quiet {
+        "error"
+    } else {
+        match verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    // Our own crate at the chosen level; dependencies one step quieter unless asked.
+    let default = match level {
+        "debug" | "trace" => format!("warn,cs_cmdb={level}"),
+        _ => format!("{level},cs_cmdb={level}"),
+    };
+    let filter = EnvFilter::try_from_env("CS_CMDB_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let color = crate::render::stderr_color();
+    // A second init (tests calling run twice) is harmless: keep the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}

@@ -1,0 +1,210 @@
+//! Layered settings: built-in defaults < `cs-cmdb.toml` < `CS_CMDB_*` environment < flags.
+//!
+//! clap already folds the environment under the flags (`env = "CS_CMDB_..."`), so this module only
+//! has to put the config file underneath and validate the result once.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::cli::{EngineKind, Format, GlobalArgs};
+
+/// What a `cs-cmdb.toml` may hold. Unknown keys are errors, so a typo never passes silently.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileConfig {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub format: Option<Format>,
+    pub metadata_path: Option<String>,
+    pub source: Option<String>,
+    pub engine: Option<EngineKind>,
+    pub queries_dir: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Settings for building AWS clients.
+#[derive(Debug, Clone, Default)]
+pub struct AwsSettings {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// The validated settings every command starts from.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    pub aws: AwsSettings,
+    pub format: Format,
+    /// Colours on stdout tables.
+    pub color: bool,
+    pub metadata_path: Option<S3Path>,
+    /// Query-related defaults from the config file (flags and env override them per command).
+    pub source: Option<String>,
+    pub engine: Option<EngineKind>,
+    pub queries_dir: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Read the config file (if any) and lay the flags and environment over it.
+    pub fn load(global: &GlobalArgs) -> anyhow::Result<Self> {
+        let (config_file, file) = match config_path(global.config.as_deref())? {
+            Some(path) => {
+                let file = read_config(&path)?;
+                (Some(path), file)
+            }
+            None => (None, FileConfig::default()),
+        };
+        let metadata_path = global
+            .metadata_path
+            .clone()
+            .or(file.metadata_path)
+            .map(|text| {
+                text.parse::<S3Path>()
+                    .with_context(|| format!("invalid metadata path `{text}`"))
+            })
+            .transpose()?;
+        let endpoint_url = global.endpoint_url.clone().or(file.endpoint_url);
+        if let Some(url) = endpoint_url
+            .as_ref()
+            .filter(|url| !(url.starts_with("http://") || url.starts_with("https://")))
+        {
+            bail!("invalid endpoint URL `{url}`: it must start with http:// or https://");
+        }
+        Ok(Self {
+            config_file,
+            aws: AwsSettings {
+                profile: global.profile.clone().or(file.profile),
+                region: global.region.clone().or(file.region),
+                endpoint_url,
+            },
+            format: global.format.or(file.format).unwrap_or(Format::Table),
+            color: !global.no_color && crate::render::stdout_color(),
+            metadata_path,
+            source: file.source,
+            engine: file.engine,
+            queries_dir: file.queries_dir,
+            cache_dir: file.cache_dir,
+        })
+    }
+}
+
+/// `--config`, else `./cs-cmdb.toml`, else `<user config dir>/cs-cmdb/config.toml`; only an
+/// explicitly named file must exist.
+fn config_path(explicit: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
+    if let Some(path) = explicit {
+        if !path.is_file() {
+            bail!(
+                "config file {} does not exist (named by --config or CS_CMDB_CONFIG)",
+                path.display()
+            );
+        }
+        return Ok(Some(path.to_path_buf()));
+    }
+    let local = PathBuf::from("cs-cmdb.toml");
+    if local.is_file() {
+        return Ok(Some(local));
+    }
+    Ok(dirs::config_dir()
+        .map(|dir| dir.join("cs-cmdb").join("config.toml"))
+        .filter(|path| path.is_file()))
+}
+
+fn read_config(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).map_err(|err| {
+        // toml's message already names the line, column and key; keep it whole.
+        anyhow::anyhow!(
+            "invalid config file {}: {}",
+            path.display(),
+            err.to_string().trim_end()
+        )
+    })
+}
+
+/// An `s3://bucket/prefix` location, normalised without a trailing slash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Path {
+    pub bucket: String,
+    /// Key prefix without leading or trailing slash; may be empty.
+    pub prefix: String,
+}
+
+impl S3Path {
+    /// The key prefix of `<path>/<child>/`, e.g. `prefix/metadata/`.
+    pub fn child_prefix(&self, child: &str) -> String {
+        if self.prefix.is_empty() {
+            format!("{child}/")
+        } else {
+            format!("{}/{child}/", self.prefix)
+        }
+    }
+}
+
+impl std::str::FromStr for S3Path {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let Some(rest) = text.strip_prefix("s3://") else {
+            bail!("expected s3://bucket/prefix");
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let valid_bucket = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+        if !valid_bucket {
+            bail!(
+                "`{bucket}` is not a valid bucket name (3-63 lowercase letters, digits, dots, hyphens)"
+            );
+        }
+        Ok(Self {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+        })
+    }
+}
+
+impl fmt::Display for S3Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.prefix.is_empty() {
+            write!(f, "s3://{}", self.bucket)
+        } else {
+            write!(f, "s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_paths_normalise() {
+        let p: S3Path = "s3://my-bucket/some/prefix/".parse().unwrap();
+        assert_eq!(p.bucket, "my-bucket");
+        assert_eq!(p.prefix, "some/prefix");
+        assert_eq!(p.to_string(), "s3://my-bucket/some/prefix");
+        assert_eq!(p.child_prefix("metadata"), "some/prefix/metadata/");
+        let root: S3Path = "s3://my-bucket".parse().unwrap();
+        assert_eq!(root.child_prefix("metadata"), "metadata/");
+        assert!("my-bucket/x".parse::<S3Path>().is_err());
+        assert!("s3://My_Bucket/x".parse::<S3Path>().is_err());
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_line_and_key() {
+        let err = toml::from_str::<FileConfig>("region = \"eu-west-1\"\nmetdata-path = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("metdata-path"), "{err}");
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests: one crate, so the suite links once.
+
+mod accounts;
+mod cli;
+mod support;

@@ -1,0 +1,194 @@
+//! Test support: the moto emulator as a real HTTP server on 127.0.0.1, and the binary run with a
+//! clean, fixed environment (no ambient credentials, no metadata-service probing).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sts::config::Credentials;
+
+pub const ACCESS_KEY: &str = "testing";
+pub const SECRET_KEY: &str = "testing";
+pub const REGION: &str = "us-east-1";
+/// The account moto gives to the default credentials.
+pub const MAIN_ACCOUNT: &str = "123456789012";
+
+/// A moto server of our own, stopped (by pid) on drop.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+fn moto_server_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("CS_CMDB_MOTO_SERVER") {
+        return PathBuf::from(path);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server")
+}
+
+impl Moto {
+    /// Start moto on a free loopback port. Panics (the test FAILS, never skips) when it cannot.
+    pub fn start() -> Self {
+        let path = moto_server_path();
+        assert!(
+            path.is_file(),
+            "moto_server not found at {}: run scripts/test, which installs the pinned moto[server] into .venv",
+            path.display()
+        );
+        let mut child = Command::new(&path)
+            .args(["-H", "127.0.0.1", "-p", "0"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("AWS_DEFAULT_REGION", REGION)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
+        // moto (werkzeug) prints `Running on http://127.0.0.1:PORT` on stderr; read both streams.
+        let (tx, rx) = mpsc::channel::<String>();
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        let endpoint = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(at) = line.find("http://127.0.0.1:") {
+                        let url: String = line[at..]
+                            .chars()
+                            .take_while(|c| !c.is_whitespace())
+                            .collect();
+                        break url;
+                    }
+                    seen.push(line);
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("moto_server did not report its port within 30 s; it printed: {seen:?}");
+                }
+            }
+        };
+        Self { child, endpoint }
+    }
+
+    /// SDK configuration for the test process itself: fixed credentials, region and endpoint.
+    pub fn sdk_config(&self) -> SdkConfig {
+        sdk_config_with(
+            &self.endpoint,
+            Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "tests"),
+        )
+    }
+
+    /// Forget all state (`POST /moto-api/reset`).
+    pub fn reset(&self) {
+        self.post("/moto-api/reset", "");
+    }
+
+    /// A plain HTTP POST to the emulator (its `/moto-api/...` control endpoints); returns the body.
+    pub fn post(&self, path: &str, body: &str) -> String {
+        use std::io::{Read, Write};
+        let authority = self.endpoint.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(authority).expect("connect to moto");
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("write to moto");
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .expect("read from moto");
+        assert!(
+            response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.1 201"),
+            "moto {path} answered: {response}"
+        );
+        response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn sdk_config_with(endpoint: &str, credentials: Credentials) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+        )
+        .build()
+}
+
+/// The binary, with an environment holding only what the test gives it: a private HOME (so no
+/// user config or cache is read), fixed credentials and region, metadata service disabled.
+pub fn cs_cmdb(home: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("cs-cmdb").expect("binary built");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("AWS_CONFIG_FILE", home.join("aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("aws-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", REGION)
+        .current_dir(home)
+        .timeout(Duration::from_secs(120));
+    cmd
+}
+
+/// A runtime for SDK calls made by the test itself.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
+
+pub fn stdout_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
