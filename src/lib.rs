@@ -2,14 +2,21 @@
 //!
 //! The binary is a thin shell over [`run`]; every command lives in a module with one job.
 
+// The sample generator's realistic EC2 records are deep `json!` literals.
+#![recursion_limit = "256"]
+
 pub mod aws;
+pub mod catalog;
 pub mod cli;
 pub mod engine;
 pub mod errors;
 pub mod exit;
 pub mod logging;
 pub mod org;
+pub mod queries;
+mod query_cmd;
 pub mod render;
+pub mod sample;
 pub mod settings;
 
 use std::io::Write;
@@ -58,7 +65,24 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Outcom
             tracing::info!("{} accounts", accounts.len());
             Ok(Outcome::Success)
         }
-        Command::Query(_) | Command::Sample(_) => anyhow::bail!("not wired yet"),
+        Command::Query(args) => query_cmd::run(args, &settings).await,
+        Command::Sample(args) => {
+            let spec = sample::SampleSpec {
+                deployments: args.deployments,
+                instances: args.instances,
+                seed: args.seed,
+                now: query_cmd::now()?.naive_utc(),
+            };
+            let stats = sample::generate(&args.out, &spec)?;
+            eprintln!(
+                "wrote {} deployments, {} instances, {} files under {}",
+                stats.deployments,
+                stats.instances,
+                stats.files,
+                args.out.display()
+            );
+            Ok(Outcome::Success)
+        }
         Command::Completions { .. } | Command::Man { .. } => unreachable!("handled before"),
     }
 }

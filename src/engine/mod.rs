@@ -1,5 +1,11 @@
 //! Query engines behind one trait, and the result set they all produce.
 
+pub mod cache;
+pub mod json;
+pub mod local;
+pub mod sqlrewrite;
+pub mod trino;
+
 use std::fmt;
 
 use chrono::NaiveDateTime;

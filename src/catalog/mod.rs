@@ -1,0 +1,3 @@
+//! The CloneSquad tables: their DDL (shared by Athena and the embedded engine).
+
+pub mod ddl;

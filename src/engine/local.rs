@@ -1,0 +1,439 @@
+//! The embedded engine: DataFusion over the columnar cache of a local metadata tree.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::ParamValues;
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::scalar::ScalarValue;
+use futures::future::BoxFuture;
+
+use crate::catalog::ddl::{self, TableDef};
+use crate::engine::cache::{self, fnv1a};
+use crate::engine::{Column, ColumnType, Param, QueryEngine, ResultSet, Value, sqlrewrite, trino};
+
+/// How many malformed lines are listed per table before the rest are only counted.
+const BAD_LINES_SHOWN: usize = 5;
+
+/// DataFusion over `<root>/<table folder>/accountid=*/region=*/groupname=*/`.
+pub struct LocalEngine {
+    root: PathBuf,
+    cache_dir: PathBuf,
+    tables: Vec<TableDef>,
+    now: DateTime<Utc>,
+}
+
+impl LocalEngine {
+    /// `source` is a copy of `<MetadataAndBackupS3Path>` (holding `metadata/`) or its `metadata/`
+    /// folder itself. The cache goes below `cache_root`, keyed by the source's path.
+    pub fn new(source: &Path, cache_root: &Path, now: DateTime<Utc>) -> anyhow::Result<Self> {
+        let tables = ddl::tables()?;
+        if !source.is_dir() {
+            bail!(
+                "metadata source {} is not a directory: pass --source with a local copy of <MetadataAndBackupS3Path>",
+                source.display()
+            );
+        }
+        let root = if source.join("metadata").is_dir() {
+            source.join("metadata")
+        } else {
+            source.to_path_buf()
+        };
+        let has_table = tables.iter().any(|t| {
+            root.join(t.folder.strip_prefix("metadata/").unwrap_or(&t.folder))
+                .is_dir()
+        });
+        if !has_table {
+            bail!(
+                "no CloneSquad metadata under {}: expected {}/discovery/accountid=<id>/region=<region>/groupname=<group>/ (a copy of <MetadataAndBackupS3Path>)",
+                source.display(),
+                root.display()
+            );
+        }
+        let canonical = root.canonicalize().unwrap_or_else(|_| root.clone());
+        let label: String = canonical
+            .parent()
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str())
+            .unwrap_or("root")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(40)
+            .collect();
+        let key = format!(
+            "{label}-{:016x}",
+            fnv1a(canonical.as_os_str().as_encoded_bytes())
+        );
+        Ok(Self {
+            root,
+            cache_dir: cache_root.join("local").join(key),
+            tables,
+            now,
+        })
+    }
+
+    fn table(&self, name: &str) -> Option<&TableDef> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+
+    /// The Arrow type of `table.path...`, for the UNNEST rewrite.
+    fn column_type(&self, table: &str, path: &[String]) -> Option<DataType> {
+        let schema = self.table(table)?.arrow_schema();
+        let (first, rest) = path.split_first()?;
+        let mut ty = schema.field_with_name(first).ok()?.data_type().clone();
+        for name in rest {
+            let DataType::Struct(fields) = &ty else {
+                return None;
+            };
+            ty = fields
+                .iter()
+                .find(|f| f.name() == name)?
+                .data_type()
+                .clone();
+        }
+        Some(ty)
+    }
+
+    async fn execute(&self, sql: &str, params: &[Param]) -> anyhow::Result<ResultSet> {
+        let prepared = sqlrewrite::prepare(sql, &|t, p| self.column_type(t, p))
+            .map_err(|e| anyhow::anyhow!("SQL error: {e}"))?;
+        if prepared.placeholders != params.len() {
+            bail!(
+                "the SQL has {} `?` placeholder(s) but {} value(s) are bound; declare parameters with `-- param:` header lines and pass them with --param",
+                prepared.placeholders,
+                params.len()
+            );
+        }
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .set_bool("datafusion.sql_parser.collect_spans", true);
+        let ctx = SessionContext::new_with_config(config);
+        trino::register(&ctx, self.now)?;
+        for name in &prepared.tables {
+            let Some(def) = self.table(name) else {
+                continue;
+            };
+            let (root, cache_dir, def_owned) =
+                (self.root.clone(), self.cache_dir.clone(), def.clone());
+            let loaded =
+                tokio::task::spawn_blocking(move || cache::refresh(&root, &cache_dir, &def_owned))
+                    .await
+                    .context("the loader stopped")??;
+            report_bad_lines(def, &self.root, &loaded);
+            tracing::info!(
+                table = %def.name,
+                rows = loaded.rows,
+                files = loaded.files.len(),
+                parsed = loaded.parsed,
+                "table ready"
+            );
+            ctx.register_table(
+                name.as_str(),
+                Arc::new(CachedTable {
+                    schema: loaded.schema,
+                    data: loaded.data,
+                }),
+            )?;
+        }
+        let same_text = prepared.sql == sql;
+        let frame = ctx
+            .sql(&prepared.sql)
+            .await
+            .map_err(|e| sql_error(&e, same_text))?;
+        let frame = if params.is_empty() {
+            frame
+        } else {
+            frame
+                .with_param_values(ParamValues::List(
+                    params.iter().map(|p| to_scalar(p).into()).collect(),
+                ))
+                .map_err(|e| sql_error(&e, same_text))?
+        };
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame
+            .collect()
+            .await
+            .map_err(|e| sql_error(&e, same_text))?;
+        to_result_set(&schema, &batches)
+    }
+}
+
+impl QueryEngine for LocalEngine {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    fn run<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [Param],
+    ) -> BoxFuture<'a, anyhow::Result<ResultSet>> {
+        Box::pin(self.execute(sql, params))
+    }
+}
+
+fn report_bad_lines(def: &TableDef, root: &Path, loaded: &cache::Loaded) {
+    let bad: Vec<_> = loaded.bad_lines().collect();
+    if bad.is_empty() {
+        return;
+    }
+    let folder = root.join(def.folder.strip_prefix("metadata/").unwrap_or(&def.folder));
+    tracing::warn!(
+        "{}: skipped {} malformed line(s), as Athena's ignore.malformed.json does",
+        def.name,
+        bad.len()
+    );
+    for (path, line) in bad.iter().take(BAD_LINES_SHOWN) {
+        tracing::warn!(
+            "  {}:{}: {}",
+            folder.join(path).display(),
+            line.line,
+            line.error
+        );
+    }
+    if bad.len() > BAD_LINES_SHOWN {
+        tracing::warn!("  ... and {} more", bad.len() - BAD_LINES_SHOWN);
+    }
+}
+
+/// The engine's message, with the line and column when they refer to the user's own text.
+fn sql_error(err: &DataFusionError, same_text: bool) -> anyhow::Error {
+    let message = err.strip_backtrace();
+    let position = err
+        .diagnostic()
+        .and_then(|d| d.span)
+        .filter(|span| same_text && span.start.line > 0)
+        .map(|span| {
+            format!(
+                " (at line {}, column {})",
+                span.start.line, span.start.column
+            )
+        })
+        .unwrap_or_default();
+    anyhow::anyhow!("SQL error{position}: {message}")
+}
+
+fn to_scalar(param: &Param) -> ScalarValue {
+    match param {
+        Param::Str(s) => ScalarValue::Utf8(Some(s.clone())),
+        Param::Int(i) => ScalarValue::Int64(Some(*i)),
+        Param::Float(f) => ScalarValue::Float64(Some(*f)),
+        Param::Bool(b) => ScalarValue::Boolean(Some(*b)),
+    }
+}
+
+/// A table whose rows are in an Arrow IPC cache file; only the projected columns are read.
+#[derive(Debug)]
+struct CachedTable {
+    schema: SchemaRef,
+    data: PathBuf,
+}
+
+#[async_trait]
+impl TableProvider for CachedTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let path = self.data.clone();
+        let projection_owned = projection.cloned();
+        let batches = tokio::task::spawn_blocking(move || cache::read_ipc(&path, projection_owned))
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?
+            .map_err(|e| DataFusionError::External(e.into()))?;
+        let projected = match projection {
+            Some(p) => Arc::new(self.schema.project(p)?),
+            None => self.schema.clone(),
+        };
+        // Spread the batches over two partitions so both cores work.
+        let mut partitions = vec![Vec::new(), Vec::new()];
+        for (i, batch) in batches.into_iter().enumerate() {
+            partitions[i % 2].push(batch);
+        }
+        partitions.retain(|p| !p.is_empty());
+        if partitions.is_empty() {
+            partitions.push(Vec::new());
+        }
+        Ok(MemorySourceConfig::try_new_exec(
+            &partitions,
+            projected,
+            None,
+        )?)
+    }
+}
+
+/// Arrow batches to our typed result set.
+pub fn to_result_set(schema: &SchemaRef, batches: &[RecordBatch]) -> anyhow::Result<ResultSet> {
+    let columns: Vec<Column> = schema
+        .fields()
+        .iter()
+        .map(|f| Column::new(f.name().clone(), column_type(f.data_type())))
+        .collect();
+    let mut rows = Vec::new();
+    for batch in batches {
+        let arrays = batch.columns();
+        for row in 0..batch.num_rows() {
+            rows.push(
+                arrays
+                    .iter()
+                    .map(|a| cell(a, row))
+                    .collect::<anyhow::Result<Vec<_>>>()?,
+            );
+        }
+    }
+    Ok(ResultSet { columns, rows })
+}
+
+fn column_type(ty: &DataType) -> ColumnType {
+    match ty {
+        DataType::Boolean => ColumnType::Boolean,
+        t if t.is_integer() => ColumnType::Integer,
+        t if t.is_floating()
+            || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) =>
+        {
+            ColumnType::Float
+        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ColumnType::String,
+        DataType::Timestamp(..) => ColumnType::Timestamp,
+        DataType::Date32 | DataType::Date64 => ColumnType::Date,
+        DataType::List(_)
+        | DataType::LargeList(_)
+        | DataType::FixedSizeList(..)
+        | DataType::Struct(_)
+        | DataType::Map(..) => ColumnType::Nested,
+        _ => ColumnType::String,
+    }
+}
+
+fn cell(array: &ArrayRef, row: usize) -> anyhow::Result<Value> {
+    if array.is_null(row) {
+        return Ok(Value::Null);
+    }
+    use datafusion::arrow::datatypes as t;
+    Ok(match array.data_type() {
+        DataType::Boolean => Value::Bool(array.as_boolean().value(row)),
+        DataType::Int8 => Value::Int(array.as_primitive::<t::Int8Type>().value(row).into()),
+        DataType::Int16 => Value::Int(array.as_primitive::<t::Int16Type>().value(row).into()),
+        DataType::Int32 => Value::Int(array.as_primitive::<t::Int32Type>().value(row).into()),
+        DataType::Int64 => Value::Int(array.as_primitive::<t::Int64Type>().value(row)),
+        DataType::UInt8 => Value::Int(array.as_primitive::<t::UInt8Type>().value(row).into()),
+        DataType::UInt16 => Value::Int(array.as_primitive::<t::UInt16Type>().value(row).into()),
+        DataType::UInt32 => Value::Int(array.as_primitive::<t::UInt32Type>().value(row).into()),
+        DataType::UInt64 => {
+            let v = array.as_primitive::<t::UInt64Type>().value(row);
+            i64::try_from(v).map_or(Value::Float(v as f64), Value::Int)
+        }
+        DataType::Float32 => Value::Float(array.as_primitive::<t::Float32Type>().value(row).into()),
+        DataType::Float64 => Value::Float(array.as_primitive::<t::Float64Type>().value(row)),
+        DataType::Utf8 => Value::Str(array.as_string::<i32>().value(row).to_string()),
+        DataType::LargeUtf8 => Value::Str(array.as_string::<i64>().value(row).to_string()),
+        DataType::Utf8View => Value::Str(array.as_string_view().value(row).to_string()),
+        DataType::Timestamp(unit, _) => {
+            let raw = match unit {
+                TimeUnit::Second => array.as_primitive::<t::TimestampSecondType>().value(row),
+                TimeUnit::Millisecond => array
+                    .as_primitive::<t::TimestampMillisecondType>()
+                    .value(row),
+                TimeUnit::Microsecond => array
+                    .as_primitive::<t::TimestampMicrosecondType>()
+                    .value(row),
+                TimeUnit::Nanosecond => array
+                    .as_primitive::<t::TimestampNanosecondType>()
+                    .value(row),
+            };
+            let nanos = match unit {
+                TimeUnit::Second => i128::from(raw) * 1_000_000_000,
+                TimeUnit::Millisecond => i128::from(raw) * 1_000_000,
+                TimeUnit::Microsecond => i128::from(raw) * 1_000,
+                TimeUnit::Nanosecond => i128::from(raw),
+            };
+            let secs = i64::try_from(nanos.div_euclid(1_000_000_000)).unwrap_or(i64::MAX);
+            let sub = u32::try_from(nanos.rem_euclid(1_000_000_000)).unwrap_or(0);
+            DateTime::from_timestamp(secs, sub)
+                .map_or(Value::Null, |d| Value::Timestamp(d.naive_utc()))
+        }
+        DataType::Date32 => {
+            let days = array.as_primitive::<t::Date32Type>().value(row);
+            chrono::NaiveDate::default()
+                .checked_add_signed(chrono::Duration::days(days.into()))
+                .map_or(Value::Null, Value::Date)
+        }
+        DataType::List(_)
+        | DataType::LargeList(_)
+        | DataType::FixedSizeList(..)
+        | DataType::Struct(_)
+        | DataType::Map(..) => Value::Json(nested_json(array, row)?),
+        _ => Value::Str(display(array, row)?),
+    })
+}
+
+fn display(array: &ArrayRef, row: usize) -> anyhow::Result<String> {
+    let formatter = ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())?;
+    Ok(formatter.value(row).to_string())
+}
+
+/// A nested value as JSON: lists as arrays, structs as objects, maps as objects (keys as text).
+fn nested_json(array: &ArrayRef, row: usize) -> anyhow::Result<serde_json::Value> {
+    if array.is_null(row) {
+        return Ok(serde_json::Value::Null);
+    }
+    Ok(match array.data_type() {
+        DataType::List(_) => list_json(&array.as_list::<i32>().value(row))?,
+        DataType::LargeList(_) => list_json(&array.as_list::<i64>().value(row))?,
+        DataType::FixedSizeList(..) => list_json(&array.as_fixed_size_list().value(row))?,
+        DataType::Struct(fields) => {
+            let s = array.as_struct();
+            let mut object = serde_json::Map::new();
+            for (field, column) in fields.iter().zip(s.columns()) {
+                object.insert(field.name().clone(), nested_json(column, row)?);
+            }
+            serde_json::Value::Object(object)
+        }
+        DataType::Map(..) => {
+            let entries = array.as_map().value(row);
+            let mut object = serde_json::Map::new();
+            for i in 0..entries.len() {
+                let key = cell(entries.column(0), i)?.display().unwrap_or_default();
+                object.insert(key, nested_json(entries.column(1), i)?);
+            }
+            serde_json::Value::Object(object)
+        }
+        _ => cell(array, row)?.to_json(),
+    })
+}
+
+fn list_json(values: &ArrayRef) -> anyhow::Result<serde_json::Value> {
+    (0..values.len())
+        .map(|i| nested_json(values, i))
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map(serde_json::Value::Array)
+}
