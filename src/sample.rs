@@ -126,7 +126,7 @@ pub fn generate(out: &Path, spec: &SampleSpec) -> anyhow::Result<SampleStats> {
         } else {
             exported
         };
-        let installed = exported - Duration::days(30 + rng.below(400) as i64);
+        let installed = whole_second(exported - Duration::days(30 + rng.below(400) as i64));
         let subfleets: Vec<String> = (0..rng.below(3))
             .map(|i| format!("{group}-sub{i}"))
             .collect();

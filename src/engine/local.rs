@@ -354,6 +354,14 @@ fn cell(array: &ArrayRef, row: usize) -> anyhow::Result<Value> {
         }
         DataType::Float32 => Value::Float(array.as_primitive::<t::Float32Type>().value(row).into()),
         DataType::Float64 => Value::Float(array.as_primitive::<t::Float64Type>().value(row)),
+        DataType::Decimal128(_, scale) => {
+            // Integer arithmetic on unsigned counts (cardinality) widens to decimals.
+            let raw = array.as_primitive::<t::Decimal128Type>().value(row);
+            match (*scale, i64::try_from(raw)) {
+                (0, Ok(i)) => Value::Int(i),
+                _ => Value::Float(raw as f64 / 10f64.powi(i32::from(*scale))),
+            }
+        }
         DataType::Utf8 => Value::Str(array.as_string::<i32>().value(row).to_string()),
         DataType::LargeUtf8 => Value::Str(array.as_string::<i64>().value(row).to_string()),
         DataType::Utf8View => Value::Str(array.as_string_view().value(row).to_string()),

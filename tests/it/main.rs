@@ -2,4 +2,5 @@
 
 mod accounts;
 mod cli;
+mod query;
 mod support;

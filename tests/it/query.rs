@@ -1,0 +1,479 @@
+//! `cs-cmdb query` on the embedded engine, over fixture trees with known answers.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::support::{cs_cmdb, stderr_of, stdout_of};
+
+const NOW: &str = "2026-11-26T10:00:00Z";
+
+fn write(root: &Path, rel: &str, body: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, body).unwrap();
+}
+
+/// Two deployments with CloneSquad's quirks:
+/// - A (111111111111 / eu-west-1 / web-front): fresh, 3 instances (2 running, one in subfleet
+///   web-front-blue), configuration with `+00:00` timestamps and one malformed line.
+/// - B (222222222222 / us-east-1 / api-2): stale, keys in lowercase, zero-byte instances file,
+///   empty user metadata.
+/// No volumes and no maintenance-windows folder at all.
+fn fixture(root: &Path) {
+    let a = "accountid=111111111111/region=eu-west-1/groupname=web-front";
+    let b = "accountid=222222222222/region=us-east-1/groupname=api-2";
+    let discovery_a = json!({
+        "AccountId": "111111111111", "GroupName": "web-front", "AccountName": "prod",
+        "CloneSquadVersion": "v0.27.1", "InstallTime": "2026-01-01 10:00:00.500000",
+        "MetadataRecordLastUpdatedAt": "2026-11-26 08:00:00", "Subfleets": ["web-front-blue"],
+        "InteractAPIGWUrl": "https://abc123.execute-api.eu-west-1.amazonaws.com/v1/",
+        "UserSuppliedJSONMetadata": "{\"Owner\": \"it's-me\", \"CostCenter\": \"42\"}",
+        "X-Owner": "it's-me", "X-CostCenter": "42"
+    });
+    write(
+        root,
+        &format!("metadata/discovery/{a}/111111111111-eu-west-1-discovery-cs-web-front.json"),
+        &format!("{discovery_a}\n"),
+    );
+    write(
+        root,
+        &format!("metadata/discovery/{b}/222222222222-us-east-1-discovery-cs-api-2.json"),
+        r#"{"accountid": "222222222222", "groupname": "api-2", "clonesquadversion": "v0.9.2", "installtime": "2025-05-05 05:05:05", "metadatarecordlastupdatedat": "2026-11-20 09:00:00.123456", "subfleets": [], "usersuppliedjsonmetadata": ""}"#,
+    );
+    write(
+        root,
+        &format!(
+            "metadata/configuration/{a}/configuration111111111111-eu-west-1-web-front-cs-web-front.json"
+        ),
+        concat!(
+            r#"{"Key": "app.run_period", "Value": "2 minutes", "MetadataRecordLastUpdatedAt": "2026-11-26 08:00:00.123456+00:00"}"#,
+            "\n",
+            r#"{"Key": "subfleet.web-front-blue.state", "Value": "running", "MetadataRecordLastUpdatedAt": "2026-11-26 08:00:00+00:00"}"#,
+            "\n",
+            r#"{"Key": "broken", "Value": "#,
+            "\n",
+        ),
+    );
+    write(
+        root,
+        &format!(
+            "metadata/configuration/{b}/configuration222222222222-us-east-1-api-2-cs-api-2.json"
+        ),
+        concat!(
+            r#"{"Key": "app.run_period", "Value": "seconds=30", "MetadataRecordLastUpdatedAt": "2026-11-20 09:00:00+00:00"}"#,
+            "\n"
+        ),
+    );
+    let instance = |id: &str, host: &str, state: &str, subfleet: Option<&str>| {
+        let mut v = json!({
+            "InstanceId": id, "InstanceType": "t3.micro", "State": {"Code": 16, "Name": state},
+            "LaunchTime": "2026-11-01 00:00:00", "_Hostname": host,
+            "Placement": {"AvailabilityZone": "eu-west-1a"},
+            "Tags": [{"Key": "Name", "Value": host}, {"Key": "env", "Value": "prod"}]
+        });
+        if let Some(s) = subfleet {
+            v["_SubfleetName"] = json!(s);
+        }
+        format!("{v}\n")
+    };
+    write(
+        root,
+        &format!(
+            "metadata/instances/{a}/111111111111-eu-west-1-managed-instances-cs-web-front.json"
+        ),
+        &[
+            instance("i-0000000000000000a", "web-1", "running", None),
+            instance("i-0000000000000000b", "web-2", "stopped", None),
+            instance(
+                "i-0000000000000000c",
+                "web-blue-1",
+                "running",
+                Some("web-front-blue"),
+            ),
+        ]
+        .concat(),
+    );
+    write(
+        root,
+        &format!("metadata/instances/{b}/222222222222-us-east-1-managed-instances-cs-api-2.json"),
+        "",
+    );
+}
+
+struct Env {
+    home: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        let home = tempfile::tempdir().unwrap();
+        fixture(&home.path().join("tree"));
+        Self { home }
+    }
+
+    fn query(&self, args: &[&str]) -> std::process::Output {
+        cs_cmdb(self.home.path())
+            .env("CS_CMDB_NOW", NOW)
+            .args(["query", "--source", "tree"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Vec<Value> {
+        let out = self.query(&[args, &["--format", "json"]].concat());
+        assert!(out.status.success(), "{args:?}: {}", stderr_of(&out));
+        serde_json::from_str(&stdout_of(&out)).unwrap()
+    }
+}
+
+#[test]
+fn deployments_known_answers() {
+    let env = Env::new();
+    let rows = env.json(&["deployments"]);
+    assert_eq!(
+        rows,
+        vec![
+            json!({"account_id": "111111111111", "account_name": "prod", "region": "eu-west-1",
+                "group_name": "web-front", "version": "v0.27.1", "installed_at": "2026-01-01 10:00:00.500",
+                "last_export_at": "2026-11-26 08:00:00", "age_hours": 2, "subfleets": 1,
+                "instances": 3, "running": 2}),
+            json!({"account_id": "222222222222", "account_name": null, "region": "us-east-1",
+                "group_name": "api-2", "version": "v0.9.2", "installed_at": "2025-05-05 05:05:05",
+                "last_export_at": "2026-11-20 09:00:00.123456", "age_hours": 144, "subfleets": 0,
+                "instances": 0, "running": 0}),
+        ]
+    );
+}
+
+#[test]
+fn malformed_lines_are_reported_with_file_and_line_and_skipped() {
+    let env = Env::new();
+    let out = env.query(&["config", "--param", "key=app.run_period", "--format", "csv"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(
+        stdout_of(&out),
+        "account_id,region,group_name,value,updated_at\n\
+         111111111111,eu-west-1,web-front,2 minutes,2026-11-26 08:00:00.123456\n\
+         222222222222,us-east-1,api-2,seconds=30,2026-11-20 09:00:00\n"
+    );
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("clonesquad_configuration: skipped 1 malformed line"),
+        "{err}"
+    );
+    assert!(
+        err.contains("configuration111111111111-eu-west-1-web-front-cs-web-front.json:3"),
+        "{err}"
+    );
+    // Reported again on a warm run: a skipped line is never silent.
+    let again = env.query(&["config", "--param", "key=app.run_period"]);
+    assert!(stderr_of(&again).contains("skipped 1 malformed line"));
+}
+
+#[test]
+fn parameters_are_bound_typed_and_checked() {
+    let env = Env::new();
+    let stale = env.json(&["stale"]);
+    assert_eq!(stale.len(), 1);
+    assert_eq!(stale[0]["group_name"], "api-2");
+    assert_eq!(env.json(&["stale", "--param", "hours=1"]).len(), 2);
+
+    // A value with a quote is bound, not spliced.
+    let owners = env.json(&["owners"]);
+    assert_eq!(owners[0]["value"], "it's-me");
+    assert_eq!(owners[1]["value"], Value::Null);
+    let cost = env.json(&["owners", "-p", "key=CostCenter"]);
+    assert_eq!(cost[0]["value"], "42");
+    let quoted = env.json(&["config", "-p", "key=it's'; DROP TABLE x; --"]);
+    assert_eq!(quoted.len(), 2);
+    assert!(quoted.iter().all(|r| r["value"].is_null()));
+
+    let bad = env.query(&["stale", "--param", "hours=abc"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr_of(&bad).contains("parameter `hours` of query `stale` expects an int, got `abc`")
+    );
+    let missing = env.query(&["config"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr_of(&missing).contains("needs --param key=<string>"));
+    let unknown = env.query(&["stale", "--param", "days=3"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr_of(&unknown).contains("no parameter `days`; it takes: hours"));
+}
+
+#[test]
+fn missing_tables_are_empty_not_errors() {
+    let env = Env::new();
+    assert!(env.json(&["maintenance"]).is_empty());
+    assert!(env.json(&["volumes"]).is_empty());
+    assert!(env.json(&["schedules"]).is_empty());
+}
+
+#[test]
+fn instances_hostnames_subfleets_and_drift() {
+    let env = Env::new();
+    let instances = env.json(&["instances"]);
+    let fleets: Vec<_> = instances
+        .iter()
+        .map(|r| r["fleet"].as_str().unwrap())
+        .collect();
+    assert_eq!(fleets, ["__main__", "__main__", "web-front-blue"]);
+    assert_eq!(instances[1]["state"], "stopped");
+    assert_eq!(instances[0]["availability_zone"], "eu-west-1a");
+
+    let hosts = env.json(&["hostnames"]);
+    let names: Vec<_> = hosts
+        .iter()
+        .map(|r| r["hostname"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web-1", "web-2", "web-blue-1"]);
+    assert_eq!(
+        hosts[0]["api_url"],
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/v1/"
+    );
+    assert_eq!(hosts[2]["subfleet"], "web-front-blue");
+
+    let subfleets = env.json(&["subfleets"]);
+    assert_eq!(
+        subfleets,
+        vec![
+            json!({"account_id": "111111111111", "region": "eu-west-1", "group_name": "web-front",
+            "subfleet": "web-front-blue", "configured_state": "running", "instances": 1, "running": 1})
+        ]
+    );
+    let drift = env.json(&["drift"]);
+    assert_eq!(drift.len(), 1);
+    assert_eq!(drift[0]["key"], "app.run_period");
+    assert_eq!(drift[0]["distinct_values"], 2);
+
+    let versions = env.json(&["versions"]);
+    let order: Vec<_> = versions
+        .iter()
+        .map(|r| r["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["v0.27.1", "v0.9.2"], "semantic order, newest first");
+}
+
+#[test]
+fn ad_hoc_sql_case_insensitive_names_nested_fields_and_unnest() {
+    let env = Env::new();
+    let rows = env.json(&[
+        "--sql",
+        "SELECT CloneSquadVersion, clonesquadversion AS v2, GroupName FROM clonesquad_discovery ORDER BY 1",
+    ]);
+    assert_eq!(
+        rows[0],
+        json!({"clonesquadversion": "v0.27.1", "v2": "v0.27.1", "groupname": "web-front"})
+    );
+
+    let nested = env.json(&["--sql", "SELECT i.state.name AS s, count(*) AS n FROM clonesquad_instances i GROUP BY i.state.name ORDER BY s"]);
+    assert_eq!(
+        nested,
+        vec![
+            json!({"s": "running", "n": 2}),
+            json!({"s": "stopped", "n": 1})
+        ]
+    );
+
+    let tags = env.json(&[
+        "--sql",
+        "SELECT i.instanceid, t.key, t.value FROM clonesquad_instances i CROSS JOIN UNNEST(i.tags) AS t(key, value) WHERE t.key = 'Name' ORDER BY t.value",
+    ]);
+    let values: Vec<_> = tags.iter().map(|r| r["value"].as_str().unwrap()).collect();
+    assert_eq!(values, ["web-1", "web-2", "web-blue-1"]);
+
+    let json_fn = env.json(&[
+        "--sql",
+        "SELECT json_extract_scalar(usersuppliedjsonmetadata, '$.CostCenter') AS cc, date_diff('hour', metadatarecordlastupdatedat, current_timestamp) AS h FROM clonesquad_discovery ORDER BY accountid",
+    ]);
+    assert_eq!(json_fn[0], json!({"cc": "42", "h": 2}));
+}
+
+#[test]
+fn sql_errors_show_the_engine_message_and_exit_2() {
+    let env = Env::new();
+    let out = env.query(&["--sql", "SELECT nosuchcolumn FROM clonesquad_discovery"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(err.contains("SQL error"), "{err}");
+    assert!(err.contains("nosuchcolumn"), "{err}");
+    assert!(err.contains("line 1, column 8"), "{err}");
+
+    let out = env.query(&["--sql", "SELEC 1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains("SQL error"), "{}", stderr_of(&out));
+
+    let out = env.query(&["--sql", "SELECT ? FROM clonesquad_discovery"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_of(&out).contains("placeholder"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn every_output_format_of_deployments() {
+    let env = Env::new();
+    for format in ["table", "json", "csv", "markdown"] {
+        let out = env.query(&["deployments", "--format", format]);
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        insta::assert_snapshot!(format!("deployments_{format}"), stdout_of(&out));
+    }
+}
+
+#[test]
+fn the_cache_reparses_only_what_changed() {
+    let env = Env::new();
+    let parsed = |out: &std::process::Output| -> Vec<String> {
+        stderr_of(out)
+            .lines()
+            .filter(|l| l.contains("table ready"))
+            .map(|l| {
+                let table = l
+                    .split("table=")
+                    .nth(1)
+                    .unwrap()
+                    .split_whitespace()
+                    .next()
+                    .unwrap();
+                let parsed = l
+                    .split("parsed=")
+                    .nth(1)
+                    .unwrap()
+                    .split_whitespace()
+                    .next()
+                    .unwrap();
+                format!("{table}:{parsed}")
+            })
+            .collect()
+    };
+    let cold = env.query(&["deployments", "-v"]);
+    assert!(cold.status.success(), "{}", stderr_of(&cold));
+    assert_eq!(
+        parsed(&cold),
+        ["clonesquad_discovery:2", "clonesquad_instances:2"]
+    );
+    let warm = env.query(&["deployments", "-v"]);
+    assert_eq!(
+        parsed(&warm),
+        ["clonesquad_discovery:0", "clonesquad_instances:0"]
+    );
+
+    // One deployment changes: only its file is parsed again, and the answer follows.
+    let file = env.home.path().join(
+        "tree/metadata/instances/accountid=222222222222/region=us-east-1/groupname=api-2/222222222222-us-east-1-managed-instances-cs-api-2.json",
+    );
+    std::fs::write(
+        &file,
+        "{\"InstanceId\": \"i-new\", \"State\": {\"Name\": \"running\"}}\n",
+    )
+    .unwrap();
+    let changed = env.query(&["deployments", "-v", "--format", "json"]);
+    assert_eq!(
+        parsed(&changed),
+        ["clonesquad_discovery:0", "clonesquad_instances:1"]
+    );
+    let rows: Vec<Value> = serde_json::from_str(&stdout_of(&changed)).unwrap();
+    assert_eq!(rows[1]["instances"], 1);
+    assert_eq!(rows[0]["instances"], 3, "unchanged rows are kept");
+
+    // A removed deployment disappears.
+    std::fs::remove_file(&file).unwrap();
+    let rows = env.json(&["deployments"]);
+    assert_eq!(rows[1]["instances"], 0);
+}
+
+#[test]
+fn list_overrides_and_engine_choice() {
+    let env = Env::new();
+    let list = env.json(&["--list"]);
+    let names: Vec<_> = list.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    for name in [
+        "config",
+        "deployments",
+        "drift",
+        "hostnames",
+        "instances",
+        "maintenance",
+        "owners",
+        "schedules",
+        "stale",
+        "subfleets",
+        "versions",
+        "volumes",
+    ] {
+        assert!(names.contains(&name), "{name} listed");
+    }
+    let dir = env.home.path().join("mine");
+    write(
+        &dir,
+        "stale.sql",
+        "-- description: my own stale\nSELECT 42 AS answer\n",
+    );
+    let own = env.json(&["stale", "--queries-dir", dir.to_str().unwrap()]);
+    assert_eq!(own, vec![json!({"answer": 42})]);
+
+    let athena = env.query(&["deployments", "--engine", "athena"]);
+    assert_eq!(athena.status.code(), Some(2));
+    assert!(stderr_of(&athena).contains("Athena engine is not available"));
+
+    let no_source = cs_cmdb(env.home.path())
+        .args(["query", "deployments"])
+        .output()
+        .unwrap();
+    assert_eq!(no_source.status.code(), Some(2));
+    assert!(stderr_of(&no_source).contains("--source"));
+    let empty = env.home.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = cs_cmdb(env.home.path())
+        .args(["query", "deployments", "--source", "empty"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_of(&out).contains("no CloneSquad metadata under empty"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn every_canned_query_runs_on_the_bundled_example() {
+    let home = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/metadata");
+    for name in [
+        "deployments",
+        "versions",
+        "stale",
+        "instances",
+        "hostnames",
+        "subfleets",
+        "drift",
+        "schedules",
+        "maintenance",
+        "volumes",
+        "owners",
+    ] {
+        let out = cs_cmdb(home.path())
+            .args(["query", name, "--source", example.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", stderr_of(&out));
+        assert!(!stdout_of(&out).is_empty());
+    }
+    let out = cs_cmdb(home.path())
+        .args([
+            "query",
+            "config",
+            "-p",
+            "key=app.run_period",
+            "--source",
+            example.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+}
