@@ -19,6 +19,7 @@ fn write(root: &Path, rel: &str, body: &str) {
 ///   web-front-blue), configuration with `+00:00` timestamps and one malformed line.
 /// - B (222222222222 / us-east-1 / api-2): stale, keys in lowercase, zero-byte instances file,
 ///   empty user metadata.
+///
 /// No volumes and no maintenance-windows folder at all.
 fn fixture(root: &Path) {
     let a = "accountid=111111111111/region=eu-west-1/groupname=web-front";
