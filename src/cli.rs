@@ -78,6 +78,10 @@ pub enum Command {
     Accounts(AccountsArgs),
     /// Run a canned CMDB query, or ad-hoc SQL, on the embedded engine or Athena.
     Query(QueryArgs),
+    /// Create the Athena database and the six CloneSquad tables, then register their partitions.
+    Install(InstallArgs),
+    /// Register the partitions present in the bucket and missing from the catalog (exact, batched).
+    Partitions(PartitionsArgs),
     /// Write a synthetic metadata tree in CloneSquad's exact layout (for trials and benchmarks).
     Sample(SampleArgs),
     /// Print a shell completion script to stdout.
@@ -146,6 +150,65 @@ pub struct QueryArgs {
     /// Where the embedded engine keeps its columnar cache [default: <cache dir>/cs-cmdb].
     #[arg(long, env = "CS_CMDB_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub athena: AthenaArgs,
+
+    /// Athena: reuse the results of an identical query run within this many minutes.
+    #[arg(long, value_name = "MINUTES", value_parser = clap::value_parser!(i32).range(1..=10080))]
+    pub reuse_minutes: Option<i32>,
+}
+
+/// Where Athena runs (install, partitions, query --engine athena).
+#[derive(Debug, Clone, Default, Args)]
+pub struct AthenaArgs {
+    /// Athena database holding the CloneSquad tables [default: cs_cmdb].
+    #[arg(long, env = "CS_CMDB_DATABASE", value_name = "NAME")]
+    pub database: Option<String>,
+
+    /// Athena workgroup [default: the workgroup's account default, primary].
+    #[arg(long, env = "CS_CMDB_WORKGROUP", value_name = "NAME")]
+    pub workgroup: Option<String>,
+
+    /// Where Athena writes results (s3://...), unless the workgroup enforces one.
+    #[arg(long, env = "CS_CMDB_OUTPUT_LOCATION", value_name = "S3_PATH")]
+    pub output_location: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub athena: AthenaArgs,
+
+    /// Drop and recreate tables that already exist.
+    #[arg(long)]
+    pub replace: bool,
+
+    /// Write the DDL to stdout instead of running it (needs no AWS access).
+    #[arg(long)]
+    pub print: bool,
+
+    /// Do not register partitions after creating the tables.
+    #[arg(long)]
+    pub no_partitions: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PartitionsArgs {
+    #[command(flatten)]
+    pub athena: AthenaArgs,
+
+    /// Only this table (repeatable; `instances` or `clonesquad_instances`).
+    #[arg(long = "table", value_name = "NAME")]
+    pub tables: Vec<String>,
+
+    /// Also drop catalog partitions whose folder is gone from the bucket.
+    #[arg(long)]
+    pub prune: bool,
+
+    /// Run MSCK REPAIR TABLE instead (a full scan of the prefix: slow and costly at scale).
+    #[arg(long, conflicts_with = "prune")]
+    pub repair: bool,
 }
 
 #[derive(Debug, Args)]

@@ -66,6 +66,66 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Outcom
             Ok(Outcome::Success)
         }
         Command::Query(args) => query_cmd::run(args, &settings).await,
+        Command::Install(args) => {
+            let path = settings.require_metadata_path()?;
+            let options = settings.athena(&args.athena, None);
+            if args.print {
+                let script = catalog::install::script(&options.database, path)?;
+                write_stdout(script.as_bytes())?;
+                return Ok(Outcome::Success);
+            }
+            let config = aws::sdk_config(&settings.aws).await?;
+            let athena = engine::athena::AthenaEngine::new(&config, options);
+            let report = catalog::install::install(&config, &athena, path, args.replace).await?;
+            eprintln!(
+                "database {}: {}; tables created: {}, replaced: {}, unchanged: {}",
+                athena.options().database,
+                if report.database_created {
+                    "created"
+                } else {
+                    "exists"
+                },
+                report.created.len(),
+                report.replaced.len(),
+                report.unchanged.len()
+            );
+            if !args.no_partitions {
+                print_partition_reports(
+                    &catalog::install::sync_partitions(
+                        &config,
+                        &athena.options().database,
+                        path,
+                        &[],
+                        false,
+                    )
+                    .await?,
+                );
+            }
+            Ok(Outcome::Success)
+        }
+        Command::Partitions(args) => {
+            let path = settings.require_metadata_path()?;
+            let options = settings.athena(&args.athena, None);
+            catalog::install::validate_database(&options.database)?;
+            let config = aws::sdk_config(&settings.aws).await?;
+            if args.repair {
+                let athena = engine::athena::AthenaEngine::new(&config, options);
+                let n = catalog::install::repair(&athena, &args.tables).await?;
+                eprintln!("MSCK REPAIR TABLE run on {n} table(s)");
+            } else {
+                print_partition_reports(
+                    &catalog::install::sync_partitions(
+                        &config,
+                        &options.database,
+                        path,
+                        &args.tables,
+                        args.prune,
+                    )
+                    .await?,
+                );
+            }
+            Ok(Outcome::Success)
+        }
         Command::Sample(args) => {
             let spec = sample::SampleSpec {
                 deployments: args.deployments,
@@ -112,6 +172,15 @@ fn write_man(out_dir: Option<&std::path::Path>) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn print_partition_reports(reports: &[(String, catalog::partitions::SyncReport)]) {
+    for (table, r) in reports {
+        eprintln!(
+            "{table}: {} partition(s) in the bucket, {} in the catalog; added {}, pruned {} ({} Glue call(s))",
+            r.in_bucket, r.in_catalog, r.added, r.pruned, r.glue_calls
+        );
+    }
 }
 
 fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {

@@ -7,7 +7,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 
-use crate::cli::{EngineKind, QueryArgs};
+use crate::cli::{EngineKind, Format, QueryArgs};
+use crate::engine::athena::AthenaEngine;
 use crate::engine::local::LocalEngine;
 use crate::engine::{Column, ColumnType, QueryEngine, ResultSet, Value};
 use crate::exit::Outcome;
@@ -55,17 +56,22 @@ pub async fn run(args: QueryArgs, settings: &Settings) -> anyhow::Result<Outcome
     };
     let params = query.bind_values(&args.params)?;
 
-    let engine: Box<dyn QueryEngine> = match args
-        .engine
-        .or(settings.engine)
-        .unwrap_or(EngineKind::Local)
-    {
-        EngineKind::Local => Box::new(local_engine(&args, settings)?),
-        EngineKind::Athena => bail!(
-            "the Athena engine is not available in this version of cs-cmdb; use --engine local with --source DIR"
-        ),
-    };
     let started = Instant::now();
+    let kind = args.engine.or(settings.engine).unwrap_or(EngineKind::Local);
+    let engine: Box<dyn QueryEngine> = match kind {
+        EngineKind::Local => Box::new(local_engine(&args, settings)?),
+        EngineKind::Athena => {
+            let config = crate::aws::sdk_config(&settings.aws).await?;
+            let athena =
+                AthenaEngine::new(&config, settings.athena(&args.athena, args.reuse_minutes));
+            if settings.format != Format::Table {
+                let rows = stream_athena(&athena, &query, &params, settings.format).await?;
+                summary(rows, started);
+                return Ok(Outcome::Success);
+            }
+            Box::new(athena)
+        }
+    };
     let rs = engine.run(&query.sql, &params).await.with_context(|| {
         format!(
             "query `{}` failed on the {} engine",
@@ -74,14 +80,46 @@ pub async fn run(args: QueryArgs, settings: &Settings) -> anyhow::Result<Outcome
         )
     })?;
     crate::render::to_stdout(&rs, settings.format, settings.color)?;
-    if std::io::stderr().is_terminal() && tracing::enabled!(tracing::Level::WARN) {
-        eprintln!(
-            "({} rows in {} ms)",
-            rs.rows.len(),
-            started.elapsed().as_millis()
-        );
-    }
+    summary(rs.rows.len(), started);
     Ok(Outcome::Success)
+}
+
+/// Athena results written page by page as they arrive: memory stays flat on large results.
+async fn stream_athena(
+    athena: &AthenaEngine,
+    query: &Query,
+    params: &[crate::engine::Param],
+    format: Format,
+) -> anyhow::Result<usize> {
+    let finished = athena
+        .run_to_end(&query.sql, params)
+        .await
+        .with_context(|| format!("query `{}` failed on the athena engine", query.name))?;
+    let out = || std::io::BufWriter::new(std::io::stdout().lock());
+    let mut stream = None;
+    let columns = athena
+        .fetch(&finished, |columns, rows| {
+            if stream.is_none() {
+                stream = Some(crate::render::Stream::new(out(), format, columns)?);
+            }
+            if let Some(stream) = stream.as_mut() {
+                stream.rows(&rows)?;
+            }
+            Ok(())
+        })
+        .await?;
+    let stream = match stream {
+        Some(stream) => stream,
+        None => crate::render::Stream::new(out(), format, &columns)?,
+    };
+    Ok(stream.finish()?)
+}
+
+/// `(N rows in T ms)` on an interactive stderr.
+fn summary(rows: usize, started: Instant) {
+    if std::io::stderr().is_terminal() && tracing::enabled!(tracing::Level::WARN) {
+        eprintln!("({rows} rows in {} ms)", started.elapsed().as_millis());
+    }
 }
 
 fn local_engine(args: &QueryArgs, settings: &Settings) -> anyhow::Result<LocalEngine> {

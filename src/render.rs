@@ -5,7 +5,7 @@ use std::io::{self, IsTerminal, Write};
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table, presets};
 
 use crate::cli::Format;
-use crate::engine::{ColumnType, ResultSet, Value};
+use crate::engine::{Column, ColumnType, ResultSet, Value};
 
 /// Whether stdout may carry colours: a terminal, and `NO_COLOR` unset.
 pub fn stdout_color() -> bool {
@@ -25,9 +25,7 @@ fn no_color_unset() -> bool {
 pub fn write(out: &mut dyn Write, rs: &ResultSet, format: Format, color: bool) -> io::Result<()> {
     match format {
         Format::Table => write_table(out, rs, color),
-        Format::Json => write_json(out, rs),
-        Format::Csv => write_csv(out, rs),
-        Format::Markdown => write_markdown(out, rs),
+        Format::Json | Format::Csv | Format::Markdown => write_streamed(out, rs, format),
     }
 }
 
@@ -80,31 +78,112 @@ fn write_table(out: &mut dyn Write, rs: &ResultSet, color: bool) -> io::Result<(
     writeln!(out, "{table}")
 }
 
-fn write_json(out: &mut dyn Write, rs: &ResultSet) -> io::Result<()> {
-    let rows: Vec<serde_json::Value> = rs
-        .rows
-        .iter()
-        .map(|row| {
-            let object: serde_json::Map<String, serde_json::Value> = rs
-                .columns
-                .iter()
-                .zip(row)
-                .map(|(c, v)| (c.name.clone(), v.to_json()))
-                .collect();
-            serde_json::Value::Object(object)
-        })
-        .collect();
-    serde_json::to_writer_pretty(&mut *out, &rows)?;
-    writeln!(out)
+/// Incremental output for formats that need no look-ahead (JSON, CSV, Markdown): pages of rows
+/// are written as they arrive, so memory stays flat on large results. Tables need every row for
+/// their widths and are rendered whole.
+pub struct Stream<W: Write> {
+    out: W,
+    format: Format,
+    columns: Vec<Column>,
+    rows: usize,
 }
 
-fn write_csv(out: &mut dyn Write, rs: &ResultSet) -> io::Result<()> {
-    let mut writer = csv::Writer::from_writer(out);
-    writer.write_record(rs.columns.iter().map(|c| c.name.as_str()))?;
-    for row in &rs.rows {
-        writer.write_record(row.iter().map(|v| v.display().unwrap_or_default()))?;
+impl<W: Write> Stream<W> {
+    /// Start a stream (`Format::Table` is not streamable: use [`write`]).
+    pub fn new(out: W, format: Format, columns: &[Column]) -> io::Result<Self> {
+        let stream = Self {
+            out,
+            format,
+            columns: columns.to_vec(),
+            rows: 0,
+        };
+        stream.begin()
     }
-    writer.flush()
+
+    fn begin(mut self) -> io::Result<Self> {
+        match self.format {
+            Format::Json => write!(self.out, "[")?,
+            Format::Csv => {
+                let mut writer = csv::Writer::from_writer(&mut self.out);
+                writer.write_record(self.columns.iter().map(|c| c.name.as_str()))?;
+                writer.flush()?;
+            }
+            Format::Markdown => {
+                let names: Vec<String> = self
+                    .columns
+                    .iter()
+                    .map(|c| c.name.replace('|', "\\|"))
+                    .collect();
+                writeln!(self.out, "| {} |", names.join(" | "))?;
+                let rule: Vec<&str> = self
+                    .columns
+                    .iter()
+                    .map(|c| if numeric(c.ty) { "---:" } else { "---" })
+                    .collect();
+                writeln!(self.out, "| {} |", rule.join(" | "))?;
+            }
+            Format::Table => {
+                return Err(io::Error::other("tables are rendered whole, not streamed"));
+            }
+        }
+        Ok(self)
+    }
+
+    /// Write some rows.
+    pub fn rows(&mut self, rows: &[Vec<Value>]) -> io::Result<()> {
+        match self.format {
+            Format::Json => {
+                for row in rows {
+                    let object: serde_json::Map<String, serde_json::Value> = self
+                        .columns
+                        .iter()
+                        .zip(row)
+                        .map(|(c, v)| (c.name.clone(), v.to_json()))
+                        .collect();
+                    let text = serde_json::to_string_pretty(&serde_json::Value::Object(object))?;
+                    let sep = if self.rows == 0 { "" } else { "," };
+                    write!(self.out, "{sep}\n  {}", text.replace('\n', "\n  "))?;
+                    self.rows += 1;
+                }
+            }
+            Format::Csv => {
+                let mut writer = csv::Writer::from_writer(&mut self.out);
+                for row in rows {
+                    writer.write_record(row.iter().map(|v| v.display().unwrap_or_default()))?;
+                }
+                writer.flush()?;
+                self.rows += rows.len();
+            }
+            Format::Markdown => {
+                for row in rows {
+                    let cells: Vec<String> = row.iter().map(markdown_cell).collect();
+                    writeln!(self.out, "| {} |", cells.join(" | "))?;
+                }
+                self.rows += rows.len();
+            }
+            Format::Table => {}
+        }
+        Ok(())
+    }
+
+    /// Close the output (the JSON array's bracket).
+    pub fn finish(mut self) -> io::Result<usize> {
+        if self.format == Format::Json {
+            if self.rows == 0 {
+                writeln!(self.out, "]")?;
+            } else {
+                writeln!(self.out, "\n]")?;
+            }
+        }
+        self.out.flush()?;
+        Ok(self.rows)
+    }
+}
+
+fn write_streamed(out: &mut dyn Write, rs: &ResultSet, format: Format) -> io::Result<()> {
+    let mut stream = Stream::new(out, format, &rs.columns)?;
+    stream.rows(&rs.rows)?;
+    stream.finish().map(|_| ())
 }
 
 fn markdown_cell(value: &Value) -> String {
@@ -116,30 +195,9 @@ fn markdown_cell(value: &Value) -> String {
         .replace(['\n', '\r'], " ")
 }
 
-fn write_markdown(out: &mut dyn Write, rs: &ResultSet) -> io::Result<()> {
-    let names: Vec<String> = rs
-        .columns
-        .iter()
-        .map(|c| c.name.replace('|', "\\|"))
-        .collect();
-    writeln!(out, "| {} |", names.join(" | "))?;
-    let rule: Vec<&str> = rs
-        .columns
-        .iter()
-        .map(|c| if numeric(c.ty) { "---:" } else { "---" })
-        .collect();
-    writeln!(out, "| {} |", rule.join(" | "))?;
-    for row in &rs.rows {
-        let cells: Vec<String> = row.iter().map(markdown_cell).collect();
-        writeln!(out, "| {} |", cells.join(" | "))?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Column;
 
     fn sample() -> ResultSet {
         ResultSet {

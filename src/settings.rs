@@ -24,6 +24,9 @@ pub struct FileConfig {
     pub engine: Option<EngineKind>,
     pub queries_dir: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
+    pub database: Option<String>,
+    pub workgroup: Option<String>,
+    pub output_location: Option<String>,
 }
 
 /// Settings for building AWS clients.
@@ -49,9 +52,43 @@ pub struct Settings {
     pub engine: Option<EngineKind>,
     pub queries_dir: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
+    /// Athena defaults from the config file.
+    pub database: Option<String>,
+    pub workgroup: Option<String>,
+    pub output_location: Option<String>,
 }
 
 impl Settings {
+    /// Athena options: flags/env over the config file over defaults.
+    pub fn athena(
+        &self,
+        args: &crate::cli::AthenaArgs,
+        reuse_minutes: Option<i32>,
+    ) -> crate::engine::athena::AthenaOptions {
+        let defaults = crate::engine::athena::AthenaOptions::default();
+        crate::engine::athena::AthenaOptions {
+            database: args
+                .database
+                .clone()
+                .or_else(|| self.database.clone())
+                .unwrap_or(defaults.database),
+            workgroup: args.workgroup.clone().or_else(|| self.workgroup.clone()),
+            output_location: args
+                .output_location
+                .clone()
+                .or_else(|| self.output_location.clone()),
+            reuse_minutes,
+            ..defaults
+        }
+    }
+
+    /// The metadata path, required by the commands that read the bucket.
+    pub fn require_metadata_path(&self) -> anyhow::Result<&S3Path> {
+        self.metadata_path.as_ref().context(
+            "no metadata path: pass --metadata-path s3://bucket/prefix (CloneSquad's MetadataAndBackupS3Path), or set `metadata-path` in cs-cmdb.toml",
+        )
+    }
+
     /// Read the config file (if any) and lay the flags and environment over it.
     pub fn load(global: &GlobalArgs) -> anyhow::Result<Self> {
         let (config_file, file) = match config_path(global.config.as_deref())? {
@@ -91,6 +128,9 @@ impl Settings {
             engine: file.engine,
             queries_dir: file.queries_dir,
             cache_dir: file.cache_dir,
+            database: file.database,
+            workgroup: file.workgroup,
+            output_location: file.output_location,
         })
     }
 }

@@ -1,3 +1,5 @@
 //! The CloneSquad tables: their DDL (shared by Athena and the embedded engine).
 
 pub mod ddl;
+pub mod install;
+pub mod partitions;

@@ -1,5 +1,6 @@
 //! Query engines behind one trait, and the result set they all produce.
 
+pub mod athena;
 pub mod cache;
 pub mod json;
 pub mod local;

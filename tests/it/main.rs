@@ -1,6 +1,8 @@
 //! Integration tests: one crate, so the suite links once.
 
 mod accounts;
+mod athena;
 mod cli;
 mod query;
+mod sql_files;
 mod support;

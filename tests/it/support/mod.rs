@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -159,6 +161,13 @@ pub fn sdk_config_with(endpoint: &str, credentials: Credentials) -> SdkConfig {
 /// The binary, with an environment holding only what the test gives it: a private HOME (so no
 /// user config or cache is read), fixed credentials and region, metadata service disabled.
 pub fn cs_cmdb(home: &Path) -> assert_cmd::Command {
+    // Empty AWS config files: present, so the SDK reads nothing else and warns about nothing.
+    for name in ["aws-config", "aws-credentials"] {
+        let path = home.join(name);
+        if !path.exists() {
+            std::fs::write(&path, "").expect("write empty AWS config file");
+        }
+    }
     let mut cmd = assert_cmd::Command::cargo_bin("cs-cmdb").expect("binary built");
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -171,6 +180,8 @@ pub fn cs_cmdb(home: &Path) -> assert_cmd::Command {
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .env("AWS_REGION", REGION)
+        // A closed loopback port unless the test names an endpoint: no test can reach AWS.
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .current_dir(home)
         .timeout(Duration::from_secs(120));
     cmd
