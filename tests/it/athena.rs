@@ -570,3 +570,39 @@ fn ctrl_c_stops_the_athena_query() {
     });
     assert_eq!(state, "CANCELLED");
 }
+
+#[test]
+fn repair_falls_back_to_msck() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let out = cmd(&moto.endpoint, home.path())
+        .args([
+            "partitions",
+            "--repair",
+            "--table",
+            "instances",
+            "--table",
+            "maintenance_windows",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let sent: Vec<String> = executions(&moto).into_iter().map(|(q, _)| q).collect();
+    assert_eq!(
+        sent,
+        [
+            "MSCK REPAIR TABLE clonesquad_instances",
+            "MSCK REPAIR TABLE clonesquad_maintenance_windows"
+        ]
+    );
+    let bad = cmd(&moto.endpoint, home.path())
+        .args(["partitions", "--repair", "--table", "nosuch"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr_of(&bad).contains("no table `nosuch`"),
+        "{}",
+        stderr_of(&bad)
+    );
+}
