@@ -49,8 +49,16 @@ pub async fn run(args: QueryArgs, settings: &Settings) -> anyhow::Result<Outcome
     } else if let Some(path) = &args.file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read query file {}", path.display()))?;
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("adhoc");
-        Query::parse(stem, &text, Origin::File(path.clone()))?
+        // The file name only labels messages: keep it readable whatever it is.
+        let stem: String = path
+            .file_stem()
+            .map(|s| s.to_string_lossy())
+            .unwrap_or_default()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .collect();
+        let stem = if stem.is_empty() { "adhoc".to_string() } else { stem };
+        Query::parse(&stem, &text, Origin::File(path.clone()))?
     } else {
         bail!("name a query, or pass --list, --sql or --file");
     };
