@@ -55,16 +55,14 @@ pub async fn run(args: QueryArgs, settings: &Settings) -> anyhow::Result<Outcome
     };
     let params = query.bind_values(&args.params)?;
 
-    let engine: Box<dyn QueryEngine> = match args
-        .engine
-        .or(settings.engine)
-        .unwrap_or(EngineKind::Local)
-    {
-        EngineKind::Local => Box::new(local_engine(&args, settings)?),
-        EngineKind::Athena => bail!(
-            "the Athena engine is not available in this version of cs-cmdb; use --engine local with --source DIR"
-        ),
-    };
+    let engine = open_engine(
+        &EngineOptions {
+            source: args.source.clone(),
+            engine: args.engine,
+            cache_dir: args.cache_dir.clone(),
+        },
+        settings,
+    )?;
     let started = Instant::now();
     let rs = engine.run(&query.sql, &params).await.with_context(|| {
         format!(
@@ -84,8 +82,38 @@ pub async fn run(args: QueryArgs, settings: &Settings) -> anyhow::Result<Outcome
     Ok(Outcome::Success)
 }
 
-fn local_engine(args: &QueryArgs, settings: &Settings) -> anyhow::Result<LocalEngine> {
-    let source = args.source.clone().or_else(|| settings.source.clone()).context(
+/// Where the data is and which engine reads it: the flags `query` and `check` share.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EngineOptions {
+    pub source: Option<String>,
+    pub engine: Option<EngineKind>,
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl EngineOptions {
+    /// `--source`, else `source` from the settings.
+    pub fn source(&self, settings: &Settings) -> Option<String> {
+        self.source.clone().or_else(|| settings.source.clone())
+    }
+}
+
+/// The engine chosen by the flags and settings (embedded by default).
+pub(crate) fn open_engine(
+    opts: &EngineOptions,
+    settings: &Settings,
+) -> anyhow::Result<Box<dyn QueryEngine>> {
+    Ok(
+        match opts.engine.or(settings.engine).unwrap_or(EngineKind::Local) {
+            EngineKind::Local => Box::new(local_engine(opts, settings)?),
+            EngineKind::Athena => bail!(
+                "the Athena engine is not available in this version of cs-cmdb; use --engine local with --source DIR"
+            ),
+        },
+    )
+}
+
+fn local_engine(args: &EngineOptions, settings: &Settings) -> anyhow::Result<LocalEngine> {
+    let source = args.source(settings).context(
         "no metadata source: pass --source DIR (a local copy of <MetadataAndBackupS3Path>), or set `source` in cs-cmdb.toml",
     )?;
     if source.starts_with("s3://") {
