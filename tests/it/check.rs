@@ -904,3 +904,33 @@ fn coverage_against_an_emulated_organization() {
         "{xml}"
     );
 }
+
+#[test]
+fn the_documented_example_policy_runs_on_the_bundled_tree() {
+    let home = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = cs_cmdb(home.path())
+        .env("CS_CMDB_NOW", NOW)
+        // Offline: without credentials, coverage is skipped (with credentials and no AWS
+        // endpoint in reach, the check could not run: exit 2).
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args(["check", "--policy"])
+        .arg(root.join("examples/policy.toml"))
+        .arg("--source")
+        .arg(root.join("examples"))
+        .args(["--format", "json", "--sarif", "s.sarif", "--junit", "j.xml"])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("8 rules (2 skipped) over 9 deployments"),
+        "{err}"
+    );
+    assert!(err.contains("1 exempted"), "{err}");
+    let rows: Vec<Value> = serde_json::from_str(&stdout_of(&out)).unwrap();
+    assert!(rows.iter().any(|r| r["rule"] == "supported-version"));
+    roxmltree::Document::parse(&std::fs::read_to_string(home.path().join("j.xml")).unwrap())
+        .unwrap();
+}
