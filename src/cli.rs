@@ -176,7 +176,7 @@ pub struct CheckArgs {
     pub policy: PathBuf,
 
     /// Exit 1 only for violations at or above this severity.
-    #[arg(long, value_enum, default_value_t = Severity::Low)]
+    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = Severity::Low)]
     pub fail_on: Severity,
 
     /// Also write a JUnit XML report here (one testcase per rule and deployment checked).

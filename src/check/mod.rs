@@ -168,3 +168,21 @@ fn write_file(path: &Path, bytes: &[u8], what: &str) -> anyhow::Result<()> {
     std::fs::write(path, bytes)
         .with_context(|| format!("cannot write the {what} to {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backups_sit_next_to_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("metadata/discovery")).unwrap();
+        assert_eq!(backups_root(root), root.join("backups"));
+        assert_eq!(backups_root(&root.join("metadata")), root.join("backups"));
+        assert_eq!(
+            backups_root(Path::new("elsewhere")),
+            Path::new("elsewhere/backups")
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! From evaluations to what people and CI read: exemptions applied, the violations table, the
 //! one-line summary, JUnit XML and SARIF 2.1.0.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use chrono::NaiveDate;
@@ -197,13 +197,22 @@ impl Report<'_> {
                     xml(&format!("not evaluated: {reason}"))
                 );
             } else {
+                // Index the findings by subject: a fleet has thousands of deployments.
+                let mut details_of: HashMap<&Subject, Vec<&str>> = HashMap::new();
+                for f in &r.violations {
+                    details_of.entry(&f.subject).or_default().push(&f.detail);
+                }
+                let mut exempt_of: HashMap<&Subject, &(Finding, Exemption)> = HashMap::new();
+                for pair in &r.exempted {
+                    exempt_of.entry(&pair.0.subject).or_insert(pair);
+                }
+                let checked: HashSet<&Subject> = r.subjects.iter().collect();
                 let mut subjects: Vec<&Subject> = r.subjects.iter().collect();
-                let mut extra: Vec<&Subject> = r
-                    .violations
-                    .iter()
-                    .map(|f| &f.subject)
-                    .chain(r.exempted.iter().map(|(f, _)| &f.subject))
-                    .filter(|s| !r.subjects.contains(s))
+                let mut extra: Vec<&Subject> = details_of
+                    .keys()
+                    .chain(exempt_of.keys())
+                    .copied()
+                    .filter(|s| !checked.contains(s))
                     .collect();
                 extra.sort();
                 extra.dedup();
@@ -216,17 +225,8 @@ impl Report<'_> {
                         xml(&class),
                         xml(&subject.to_string())
                     );
-                    let details: Vec<&str> = r
-                        .violations
-                        .iter()
-                        .filter(|f| &f.subject == subject)
-                        .map(|f| f.detail.as_str())
-                        .collect();
-                    let exempt: Vec<&(Finding, Exemption)> = r
-                        .exempted
-                        .iter()
-                        .filter(|(f, _)| &f.subject == subject)
-                        .collect();
+                    let details: &[&str] = details_of.get(subject).map_or(&[], Vec::as_slice);
+                    let exempt = exempt_of.get(subject);
                     if !details.is_empty() && rule.severity >= self.fail_on {
                         failures += 1;
                         let _ = write!(
@@ -248,7 +248,7 @@ impl Report<'_> {
                                 details.join("; ")
                             ))
                         );
-                    } else if let Some((finding, e)) = exempt.first() {
+                    } else if let Some((finding, e)) = exempt {
                         skipped += 1;
                         let until = e.expires.map(|d| format!(" until {d}")).unwrap_or_default();
                         let _ = write!(
