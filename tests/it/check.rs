@@ -934,3 +934,15 @@ fn the_documented_example_policy_runs_on_the_bundled_tree() {
     roxmltree::Document::parse(&std::fs::read_to_string(home.path().join("j.xml")).unwrap())
         .unwrap();
 }
+
+#[test]
+fn rendered_table_and_junit_snapshots() {
+    let env = Env::new(ALL_KINDS);
+    let out = env.check(&["--format", "table", "--junit", "j.xml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    insta::assert_snapshot!("check_table", stdout_of(&out));
+    insta::assert_snapshot!(
+        "check_junit",
+        std::fs::read_to_string(env.path("j.xml")).unwrap()
+    );
+}
