@@ -100,6 +100,15 @@ pub async fn run(args: CheckArgs, settings: &Settings) -> anyhow::Result<Outcome
                 e.reason
             );
         }
+        for e in &result.unused {
+            tracing::warn!(
+                "{}:{}: rule `{}`: the exemption of {} matches no violation; remove it if it is no longer needed (or fix its account/region/group)",
+                policy.path.display(),
+                e.line,
+                rule.name,
+                e.scope()
+            );
+        }
         results.push(result);
     }
     let report = report::Report {

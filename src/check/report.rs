@@ -24,6 +24,8 @@ pub struct RuleResult<'a> {
     pub exempted: Vec<(Finding, Exemption)>,
     /// The rule's exemptions past their date.
     pub expired: Vec<Exemption>,
+    /// Active exemptions that matched no finding (the deployment complies, or a typo).
+    pub unused: Vec<Exemption>,
 }
 
 /// Apply the rule's exemptions: an active one moves a finding aside; an expired one no longer
@@ -41,6 +43,7 @@ pub fn apply<'a>(rule: &'a Rule, evaluation: Evaluation, today: NaiveDate) -> Ru
     };
     let mut violations = Vec::new();
     let mut exempted = Vec::new();
+    let mut used = HashSet::new();
     for mut finding in findings {
         let s = &finding.subject;
         let matching = |e: &&Exemption| {
@@ -56,6 +59,7 @@ pub fn apply<'a>(rule: &'a Rule, evaluation: Evaluation, today: NaiveDate) -> Ru
             .filter(matching)
             .find(|e| !e.expired(today))
         {
+            used.insert(active.line);
             exempted.push((finding, active.clone()));
         } else {
             if let Some(date) = rule
@@ -70,6 +74,15 @@ pub fn apply<'a>(rule: &'a Rule, evaluation: Evaluation, today: NaiveDate) -> Ru
             violations.push(finding);
         }
     }
+    let unused = if skipped.is_some() {
+        Vec::new()
+    } else {
+        rule.exemptions
+            .iter()
+            .filter(|e| !e.expired(today) && !used.contains(&e.line))
+            .cloned()
+            .collect()
+    };
     RuleResult {
         rule,
         skipped,
@@ -77,6 +90,7 @@ pub fn apply<'a>(rule: &'a Rule, evaluation: Evaluation, today: NaiveDate) -> Ru
         violations,
         exempted,
         expired,
+        unused,
     }
 }
 

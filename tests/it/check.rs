@@ -282,6 +282,10 @@ region = "us-east-1"
 group = "api-2"
 reason = "legacy API, being retired"
 expires = 2026-01-31
+
+[[rule.exempt]]
+account = "333333333333"
+reason = "already compliant: this exemption is reported as unused"
 "#,
     );
     let (code, rows, err) = env.json(&["--junit", "out/junit.xml", "--sarif", "out/check.sarif"]);
@@ -300,6 +304,10 @@ expires = 2026-01-31
     );
     assert!(
         err.contains("1 violation (1 high), 2 exempted, 1 expired exemption"),
+        "{err}"
+    );
+    assert!(
+        err.contains("policy.toml:20: rule `next-version`: the exemption of 333333333333 matches no violation"),
         "{err}"
     );
 
