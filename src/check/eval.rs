@@ -720,6 +720,46 @@ mod tests {
         assert!(lifecycle_covers(&no_exp, target).is_err());
     }
 
+    fn dep(version: Option<&str>, age: Option<i64>) -> Deployment {
+        Deployment {
+            account: "111111111111".into(),
+            region: "eu-west-1".into(),
+            group: "g1".into(),
+            version: version.map(String::from),
+            last_export: age
+                .and_then(|_| chrono::NaiveDate::from_ymd_opt(2026, 11, 26)?.and_hms_opt(9, 0, 0)),
+            export_age: age,
+        }
+    }
+
+    #[test]
+    fn unknown_versions_and_export_times_are_violations_not_passes() {
+        let min = Version::parse("v0.27.0").unwrap();
+        let found = min_version(
+            &[
+                dep(Some("v0.27.0"), None),
+                dep(Some("latest"), None),
+                dep(None, None),
+                dep(Some("v0.28.0-rc1"), None),
+            ],
+            &min,
+        );
+        let details: Vec<_> = found.iter().map(|f| f.detail.as_str()).collect();
+        assert_eq!(
+            details,
+            [
+                "version `latest` is not a vX.Y.Z version (minimum v0.27.0)",
+                "no CloneSquadVersion in the discovery record",
+            ]
+        );
+        let limit = Age::parse("26h").unwrap();
+        let found = max_export_age(&[dep(None, Some(3600)), dep(None, None)], limit);
+        assert_eq!(found.len(), 1);
+        assert!(found[0].detail.contains("last export unknown"));
+        let found = max_export_age(&[dep(None, Some(26 * 3600 + 1))], limit);
+        assert!(found[0].detail.contains("1d 2h ago (limit 26h)"), "{}", found[0].detail);
+    }
+
     #[test]
     fn user_metadata_sql_binds_one_placeholder_per_key() {
         let sql = user_metadata_sql(3);
