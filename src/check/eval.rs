@@ -757,7 +757,11 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert!(found[0].detail.contains("last export unknown"));
         let found = max_export_age(&[dep(None, Some(26 * 3600 + 1))], limit);
-        assert!(found[0].detail.contains("1d 2h ago (limit 26h)"), "{}", found[0].detail);
+        assert!(
+            found[0].detail.contains("1d 2h ago (limit 26h)"),
+            "{}",
+            found[0].detail
+        );
     }
 
     #[test]
