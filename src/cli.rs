@@ -84,6 +84,8 @@ pub enum Command {
     Partitions(PartitionsArgs),
     /// Write a synthetic metadata tree in CloneSquad's exact layout (for trials and benchmarks).
     Sample(SampleArgs),
+    /// Check the fleet against a compliance policy (a CI gate: exit 1 on violations).
+    Check(CheckArgs),
     /// Print a shell completion script to stdout.
     Completions {
         /// The shell to generate for.
@@ -228,6 +230,67 @@ pub struct SampleArgs {
     /// Seed of the generator (same seed, same tree).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The policy file (TOML): `[[rule]]` tables with name, kind, severity and kind-specific fields.
+    #[arg(long, env = "CS_CMDB_POLICY", value_name = "FILE")]
+    pub policy: PathBuf,
+
+    /// Exit 1 only for violations at or above this severity.
+    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = Severity::Low)]
+    pub fail_on: Severity,
+
+    /// Also write a JUnit XML report here (one testcase per rule and deployment checked).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Also write a SARIF 2.1.0 report here.
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
+
+    /// A rule that cannot be evaluated (no credentials, no --metadata-path) is an error, not a skip.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Where the metadata is: a local copy of <MetadataAndBackupS3Path> (holding metadata/ and backups/).
+    #[arg(long, env = "CS_CMDB_SOURCE", value_name = "DIR")]
+    pub source: Option<String>,
+
+    /// Which engine runs the SQL [default: local].
+    #[arg(long, env = "CS_CMDB_ENGINE", value_enum)]
+    pub engine: Option<EngineKind>,
+
+    /// Where the embedded engine keeps its columnar cache [default: <cache dir>/cs-cmdb].
+    #[arg(long, env = "CS_CMDB_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub athena: AthenaArgs,
+}
+
+/// How serious a policy violation is, lowest first.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
 }
 
 /// How data on stdout is formatted.

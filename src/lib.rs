@@ -7,6 +7,7 @@
 
 pub mod aws;
 pub mod catalog;
+pub mod check;
 pub mod cli;
 pub mod engine;
 pub mod errors;
@@ -126,6 +127,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Outcom
             }
             Ok(Outcome::Success)
         }
+        Command::Check(args) => check::run(args, &settings).await,
         Command::Sample(args) => {
             let spec = sample::SampleSpec {
                 deployments: args.deployments,

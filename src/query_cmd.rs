@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 
-use crate::cli::{EngineKind, Format, QueryArgs};
+use crate::cli::{AthenaArgs, EngineKind, Format, QueryArgs};
 use crate::engine::athena::AthenaEngine;
 use crate::engine::local::LocalEngine;
 use crate::engine::{Column, ColumnType, QueryEngine, ResultSet, Value};
@@ -55,31 +55,40 @@ pub async fn run(args: QueryArgs, settings: &Settings) -> anyhow::Result<Outcome
             .map(|s| s.to_string_lossy())
             .unwrap_or_default()
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
-        let stem = if stem.is_empty() { "adhoc".to_string() } else { stem };
+        let stem = if stem.is_empty() {
+            "adhoc".to_string()
+        } else {
+            stem
+        };
         Query::parse(&stem, &text, Origin::File(path.clone()))?
     } else {
         bail!("name a query, or pass --list, --sql or --file");
     };
     let params = query.bind_values(&args.params)?;
 
-    let started = Instant::now();
-    let kind = args.engine.or(settings.engine).unwrap_or(EngineKind::Local);
-    let engine: Box<dyn QueryEngine> = match kind {
-        EngineKind::Local => Box::new(local_engine(&args, settings)?),
-        EngineKind::Athena => {
-            let config = crate::aws::sdk_config(&settings.aws).await?;
-            let athena =
-                AthenaEngine::new(&config, settings.athena(&args.athena, args.reuse_minutes));
-            if settings.format != Format::Table {
-                let rows = stream_athena(&athena, &query, &params, settings.format).await?;
-                summary(rows, started);
-                return Ok(Outcome::Success);
-            }
-            Box::new(athena)
-        }
+    let opts = EngineOptions {
+        source: args.source.clone(),
+        engine: args.engine,
+        cache_dir: args.cache_dir.clone(),
+        athena: args.athena.clone(),
+        reuse_minutes: args.reuse_minutes,
     };
+    let started = Instant::now();
+    if opts.kind(settings) == EngineKind::Athena && settings.format != Format::Table {
+        let athena = athena_engine(&opts, settings).await?;
+        let rows = stream_athena(&athena, &query, &params, settings.format).await?;
+        summary(rows, started);
+        return Ok(Outcome::Success);
+    }
+    let engine = open_engine(&opts, settings).await?;
     let rs = engine.run(&query.sql, &params).await.with_context(|| {
         format!(
             "query `{}` failed on the {} engine",
@@ -130,8 +139,49 @@ fn summary(rows: usize, started: Instant) {
     }
 }
 
-fn local_engine(args: &QueryArgs, settings: &Settings) -> anyhow::Result<LocalEngine> {
-    let source = args.source.clone().or_else(|| settings.source.clone()).context(
+/// Where the data is and which engine reads it: the flags `query` and `check` share.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EngineOptions {
+    pub source: Option<String>,
+    pub engine: Option<EngineKind>,
+    pub cache_dir: Option<PathBuf>,
+    pub athena: AthenaArgs,
+    pub reuse_minutes: Option<i32>,
+}
+
+impl EngineOptions {
+    /// `--source`, else `source` from the settings.
+    pub fn source(&self, settings: &Settings) -> Option<String> {
+        self.source.clone().or_else(|| settings.source.clone())
+    }
+
+    /// `--engine`, else the settings' engine, else the embedded one.
+    pub fn kind(&self, settings: &Settings) -> EngineKind {
+        self.engine.or(settings.engine).unwrap_or(EngineKind::Local)
+    }
+}
+
+/// The engine chosen by the flags and settings (embedded by default).
+pub(crate) async fn open_engine(
+    opts: &EngineOptions,
+    settings: &Settings,
+) -> anyhow::Result<Box<dyn QueryEngine>> {
+    Ok(match opts.kind(settings) {
+        EngineKind::Local => Box::new(local_engine(opts, settings)?),
+        EngineKind::Athena => Box::new(athena_engine(opts, settings).await?),
+    })
+}
+
+async fn athena_engine(opts: &EngineOptions, settings: &Settings) -> anyhow::Result<AthenaEngine> {
+    let config = crate::aws::sdk_config(&settings.aws).await?;
+    Ok(AthenaEngine::new(
+        &config,
+        settings.athena(&opts.athena, opts.reuse_minutes),
+    ))
+}
+
+fn local_engine(args: &EngineOptions, settings: &Settings) -> anyhow::Result<LocalEngine> {
+    let source = args.source(settings).context(
         "no metadata source: pass --source DIR (a local copy of <MetadataAndBackupS3Path>), or set `source` in cs-cmdb.toml",
     )?;
     if source.starts_with("s3://") {

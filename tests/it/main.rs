@@ -2,6 +2,7 @@
 
 mod accounts;
 mod athena;
+mod check;
 mod cli;
 mod query;
 mod sql_files;

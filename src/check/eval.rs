@@ -1,0 +1,773 @@
+//! Evaluating rules: per-deployment facts come from the query engine (SQL over
+//! `clonesquad_discovery`), backup ages from the local tree, the rest from AWS.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use aws_config::SdkConfig;
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use crate::check::policy::{Age, Rule, Spec, Version, human_duration};
+use crate::engine::{Param, QueryEngine, ResultSet, Value};
+use crate::org::accounts::{self, AccountFilter, AccountsError};
+use crate::settings::S3Path;
+
+/// One deployment, as the discovery table describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    pub account: String,
+    pub region: String,
+    pub group: String,
+    pub version: Option<String>,
+    pub last_export: Option<NaiveDateTime>,
+    /// Seconds since the last export, by the engine's clock.
+    pub export_age: Option<i64>,
+}
+
+/// What one testcase is about: a deployment, an account, a bucket, or a query's unlocated row.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Subject {
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub group: Option<String>,
+    /// Set for subjects that are not (part of) a deployment: a bucket path, `query`.
+    pub label: Option<String>,
+}
+
+impl Subject {
+    pub fn deployment(d: &Deployment) -> Self {
+        Self {
+            account: Some(d.account.clone()),
+            region: Some(d.region.clone()),
+            group: Some(d.group.clone()),
+            label: None,
+        }
+    }
+
+    pub fn account(id: &str) -> Self {
+        Self {
+            account: Some(id.to_string()),
+            region: None,
+            group: None,
+            label: None,
+        }
+    }
+
+    pub fn label(text: impl Into<String>) -> Self {
+        Self {
+            account: None,
+            region: None,
+            group: None,
+            label: Some(text.into()),
+        }
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<&str> = [&self.account, &self.region, &self.group]
+            .into_iter()
+            .filter_map(|p| p.as_deref())
+            .collect();
+        match (&self.label, parts.is_empty()) {
+            (Some(label), true) => f.write_str(label),
+            (Some(label), false) => write!(f, "{} {label}", parts.join("/")),
+            (None, _) => f.write_str(&parts.join("/")),
+        }
+    }
+}
+
+/// Something a rule found wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub subject: Subject,
+    pub detail: String,
+}
+
+/// What evaluating one rule gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Evaluation {
+    /// The subjects checked (for passes) and what was found wrong.
+    Checked {
+        subjects: Vec<Subject>,
+        findings: Vec<Finding>,
+    },
+    /// The rule could not be evaluated; the reason says why and what to do.
+    Skipped(String),
+}
+
+/// AWS access for the rules that need it: a configuration with credentials, or why there is none.
+pub type Aws = Result<SdkConfig, String>;
+
+/// What rules are evaluated against.
+pub struct Context<'a> {
+    pub engine: &'a dyn QueryEngine,
+    pub deployments: &'a [Deployment],
+    pub now: DateTime<Utc>,
+    /// `<source>/backups`, when the source is a local tree.
+    pub backups: Option<PathBuf>,
+    pub metadata_path: Option<&'a S3Path>,
+    pub aws: Option<&'a Aws>,
+}
+
+/// The facts query: one row per deployment.
+pub const FACTS_SQL: &str = "\
+SELECT accountid AS account_id,
+       region,
+       groupname AS group_name,
+       clonesquadversion AS version,
+       metadatarecordlastupdatedat AS last_export_at,
+       date_diff('second', metadatarecordlastupdatedat, current_timestamp) AS export_age_seconds
+FROM clonesquad_discovery
+ORDER BY account_id, region, group_name";
+
+/// Index of the first column named like one of `names` (case-insensitive).
+fn column(rs: &ResultSet, names: &[&str]) -> Option<usize> {
+    rs.columns
+        .iter()
+        .position(|c| names.iter().any(|n| c.name.eq_ignore_ascii_case(n)))
+}
+
+fn text(row: &[Value], index: Option<usize>) -> Option<String> {
+    index
+        .and_then(|i| row.get(i))
+        .and_then(Value::display)
+        .filter(|s| !s.is_empty())
+}
+
+/// Every deployment in the discovery table.
+pub async fn deployments(engine: &dyn QueryEngine) -> anyhow::Result<Vec<Deployment>> {
+    let rs = engine.run(FACTS_SQL, &[]).await.with_context(|| {
+        format!(
+            "reading the deployments from clonesquad_discovery on the {} engine failed",
+            engine.name()
+        )
+    })?;
+    let (a, r, g) = (
+        column(&rs, &["account_id"]),
+        column(&rs, &["region"]),
+        column(&rs, &["group_name"]),
+    );
+    let (v, t, age) = (
+        column(&rs, &["version"]),
+        column(&rs, &["last_export_at"]),
+        column(&rs, &["export_age_seconds"]),
+    );
+    let mut out = Vec::with_capacity(rs.rows.len());
+    for row in &rs.rows {
+        let (Some(account), Some(region), Some(group)) = (text(row, a), text(row, r), text(row, g))
+        else {
+            continue;
+        };
+        out.push(Deployment {
+            account,
+            region,
+            group,
+            version: text(row, v),
+            last_export: match t.and_then(|i| row.get(i)) {
+                Some(Value::Timestamp(ts)) => Some(*ts),
+                _ => None,
+            },
+            export_age: match age.and_then(|i| row.get(i)) {
+                Some(Value::Int(n)) => Some(*n),
+                Some(Value::Float(f)) => Some(*f as i64),
+                _ => None,
+            },
+        });
+    }
+    Ok(out)
+}
+
+fn all(ctx: &Context<'_>) -> Vec<Subject> {
+    ctx.deployments.iter().map(Subject::deployment).collect()
+}
+
+fn checked(ctx: &Context<'_>, findings: Vec<Finding>) -> Evaluation {
+    Evaluation::Checked {
+        subjects: all(ctx),
+        findings,
+    }
+}
+
+/// Evaluate one rule. An `Err` means the check could not run (exit 2).
+pub async fn evaluate(rule: &Rule, ctx: &Context<'_>) -> anyhow::Result<Evaluation> {
+    Ok(match &rule.spec {
+        Spec::MinVersion(min) => checked(ctx, min_version(ctx.deployments, min)),
+        Spec::MaxExportAge(limit) => checked(ctx, max_export_age(ctx.deployments, *limit)),
+        Spec::AllowedRegions(regions) => checked(
+            ctx,
+            ctx.deployments
+                .iter()
+                .filter(|d| !regions.contains(&d.region))
+                .map(|d| Finding {
+                    subject: Subject::deployment(d),
+                    detail: format!(
+                        "region {} is not allowed (allowed: {})",
+                        d.region,
+                        regions.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                })
+                .collect(),
+        ),
+        Spec::RequiredUserMetadata(keys) => checked(ctx, user_metadata(ctx.engine, keys).await?),
+        Spec::MaxBackupAge(limit) => match &ctx.backups {
+            Some(root) => checked(ctx, backup_age(root, ctx.deployments, *limit, ctx.now)?),
+            None => Evaluation::Skipped(
+                "max_backup_age reads the backups/ folder of a local copy of <MetadataAndBackupS3Path>: pass --source DIR".into(),
+            ),
+        },
+        Spec::Sql(sql) => sql_rule(ctx, sql).await?,
+        Spec::ArchiveLifecycle => archive_lifecycle(ctx).await?,
+        Spec::Coverage {
+            max_age,
+            ous,
+            exclude_accounts,
+        } => coverage(ctx, *max_age, ous, exclude_accounts).await?,
+    })
+}
+
+fn min_version(deployments: &[Deployment], min: &Version) -> Vec<Finding> {
+    deployments
+        .iter()
+        .filter_map(|d| {
+            let detail = match d.version.as_deref() {
+                None => "no CloneSquadVersion in the discovery record".to_string(),
+                Some(text) => match Version::parse(text) {
+                    None => format!("version `{text}` is not a vX.Y.Z version (minimum {min})"),
+                    Some(v) if v < *min => format!("runs {text}, below the minimum {min}"),
+                    Some(_) => return None,
+                },
+            };
+            Some(Finding {
+                subject: Subject::deployment(d),
+                detail,
+            })
+        })
+        .collect()
+}
+
+fn max_export_age(deployments: &[Deployment], limit: Age) -> Vec<Finding> {
+    let limit_secs = limit.0.num_seconds();
+    deployments
+        .iter()
+        .filter_map(|d| {
+            let detail = match (d.last_export, d.export_age) {
+                (Some(at), Some(age)) if age > limit_secs => format!(
+                    "last export {} UTC, {} ago (limit {limit})",
+                    crate::engine::format_timestamp(&at),
+                    human_duration(chrono::Duration::seconds(age))
+                ),
+                (Some(_), Some(_)) => return None,
+                _ => "no MetadataRecordLastUpdatedAt in the discovery record: last export unknown"
+                    .to_string(),
+            };
+            Some(Finding {
+                subject: Subject::deployment(d),
+                detail,
+            })
+        })
+        .collect()
+}
+
+/// The user-metadata SQL for `n` keys: one bound `?` per key, never spliced.
+pub fn user_metadata_sql(n: usize) -> String {
+    let mut sql = String::from(
+        "SELECT accountid AS account_id, region, groupname AS group_name,\n       \
+         CASE WHEN usersuppliedjsonmetadata IS NULL OR trim(usersuppliedjsonmetadata) = '' THEN 'empty'\n            \
+         WHEN json_extract(usersuppliedjsonmetadata, '$') IS NULL THEN 'invalid'\n            \
+         ELSE 'ok' END AS metadata_state",
+    );
+    for i in 0..n {
+        sql.push_str(&format!(
+            ",\n       json_extract(usersuppliedjsonmetadata, concat('$[\"', ?, '\"]')) AS key_{i}"
+        ));
+    }
+    sql.push_str("\nFROM clonesquad_discovery\nORDER BY account_id, region, group_name");
+    sql
+}
+
+async fn user_metadata(engine: &dyn QueryEngine, keys: &[String]) -> anyhow::Result<Vec<Finding>> {
+    let params: Vec<Param> = keys.iter().map(|k| Param::Str(k.clone())).collect();
+    let rs = engine
+        .run(&user_metadata_sql(keys.len()), &params)
+        .await
+        .context("reading UserSuppliedJSONMetadata from clonesquad_discovery failed")?;
+    let (a, r, g, s) = (
+        column(&rs, &["account_id"]),
+        column(&rs, &["region"]),
+        column(&rs, &["group_name"]),
+        column(&rs, &["metadata_state"]),
+    );
+    let mut findings = Vec::new();
+    for row in &rs.rows {
+        let subject = Subject {
+            account: text(row, a),
+            region: text(row, r),
+            group: text(row, g),
+            label: None,
+        };
+        let state = text(row, s).unwrap_or_default();
+        let detail = match state.as_str() {
+            "empty" => Some(format!(
+                "UserSuppliedJSONMetadata is empty; required keys: {}",
+                keys.join(", ")
+            )),
+            "invalid" => Some(format!(
+                "UserSuppliedJSONMetadata is not valid JSON; required keys: {}",
+                keys.join(", ")
+            )),
+            _ => {
+                let mut missing = Vec::new();
+                let mut blank = Vec::new();
+                for (i, key) in keys.iter().enumerate() {
+                    match text(row, column(&rs, &[&format!("key_{i}")])).as_deref() {
+                        None => missing.push(key.as_str()),
+                        Some("null") | Some("\"\"") => blank.push(key.as_str()),
+                        Some(_) => {}
+                    }
+                }
+                let mut parts = Vec::new();
+                if !missing.is_empty() {
+                    parts.push(format!("missing key(s): {}", missing.join(", ")));
+                }
+                if !blank.is_empty() {
+                    parts.push(format!("empty key(s): {}", blank.join(", ")));
+                }
+                (!parts.is_empty())
+                    .then(|| format!("UserSuppliedJSONMetadata {}", parts.join("; ")))
+            }
+        };
+        if let Some(detail) = detail {
+            findings.push(Finding { subject, detail });
+        }
+    }
+    Ok(findings)
+}
+
+/// `<backups>/accountid=A/region=R/groupname=G/latest-A-R-<kind>-cs-G.yaml`
+pub fn latest_backup(root: &Path, d: &Deployment, kind: &str) -> PathBuf {
+    root.join(format!("accountid={}", d.account))
+        .join(format!("region={}", d.region))
+        .join(format!("groupname={}", d.group))
+        .join(format!(
+            "latest-{}-{}-{kind}-cs-{}.yaml",
+            d.account, d.region, d.group
+        ))
+}
+
+fn backup_age(
+    root: &Path,
+    deployments: &[Deployment],
+    limit: Age,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<Finding>> {
+    if !root.is_dir() {
+        bail!(
+            "no backups folder at {}: max_backup_age needs the whole <MetadataAndBackupS3Path> copied (backups/ next to metadata/)",
+            root.display()
+        );
+    }
+    let mut findings = Vec::new();
+    for d in deployments {
+        let mut problems = Vec::new();
+        for kind in ["configuration", "scheduler"] {
+            let path = latest_backup(root, d, kind);
+            match std::fs::metadata(&path) {
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                    problems.push(format!(
+                        "no latest {kind} backup ({})",
+                        path.strip_prefix(root).unwrap_or(&path).display()
+                    ));
+                }
+                Err(err) => {
+                    return Err(err).with_context(|| format!("cannot read {}", path.display()));
+                }
+                Ok(meta) => {
+                    let modified: DateTime<Utc> = meta
+                        .modified()
+                        .with_context(|| format!("no modification time for {}", path.display()))?
+                        .into();
+                    let age = now.signed_duration_since(modified);
+                    if age > limit.0 {
+                        problems.push(format!(
+                            "latest {kind} backup is {} old, written {} UTC (limit {limit})",
+                            human_duration(age),
+                            modified.format("%Y-%m-%d %H:%M:%S")
+                        ));
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            findings.push(Finding {
+                subject: Subject::deployment(d),
+                detail: problems.join("; "),
+            });
+        }
+    }
+    Ok(findings)
+}
+
+async fn sql_rule(ctx: &Context<'_>, sql: &str) -> anyhow::Result<Evaluation> {
+    let rs = ctx.engine.run(sql, &[]).await.with_context(|| {
+        format!(
+            "the rule's query failed on the {} engine",
+            ctx.engine.name()
+        )
+    })?;
+    let a = column(&rs, &["account_id", "accountid", "account"]);
+    let r = column(&rs, &["region"]);
+    let g = column(&rs, &["group_name", "groupname", "group"]);
+    let det = column(&rs, &["detail"]);
+    let located = [a, r, g];
+    let findings: Vec<Finding> = rs
+        .rows
+        .iter()
+        .map(|row| {
+            let subject = Subject {
+                account: text(row, a),
+                region: text(row, r),
+                group: text(row, g),
+                label: None,
+            };
+            let detail = text(row, det).unwrap_or_else(|| {
+                let rest: Vec<String> = rs
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !located.contains(&Some(*i)))
+                    .map(|(i, c)| {
+                        format!(
+                            "{}={}",
+                            c.name,
+                            row.get(i)
+                                .and_then(Value::display)
+                                .unwrap_or_else(|| "NULL".into())
+                        )
+                    })
+                    .collect();
+                if rest.is_empty() {
+                    "returned by the rule's query".to_string()
+                } else {
+                    rest.join(", ")
+                }
+            });
+            let subject =
+                if subject.account.is_none() && subject.region.is_none() && subject.group.is_none()
+                {
+                    Subject::label("query")
+                } else {
+                    subject
+                };
+            Finding { subject, detail }
+        })
+        .collect();
+    // Rows located on deployments: every deployment is a testcase, so passes show.
+    let subjects = if a.is_some() && r.is_some() && g.is_some() {
+        all(ctx)
+    } else if findings.is_empty() {
+        vec![Subject::label("query")]
+    } else {
+        Vec::new()
+    };
+    Ok(Evaluation::Checked { subjects, findings })
+}
+
+/// A lifecycle rule reduced to what coverage depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleRule {
+    pub id: String,
+    pub enabled: bool,
+    pub expires: bool,
+    pub prefix: String,
+    /// Tag or size conditions: the rule does not expire every archive.
+    pub narrowed: bool,
+}
+
+/// Whether one rule expires every object under `target` (`prefix/backups/`); else why not.
+pub fn lifecycle_covers(rule: &LifecycleRule, target: &str) -> Result<(), String> {
+    let id = if rule.id.is_empty() {
+        "(no id)"
+    } else {
+        rule.id.as_str()
+    };
+    if !rule.enabled {
+        return Err(format!("`{id}` is disabled"));
+    }
+    if !rule.expires {
+        return Err(format!("`{id}` has no expiration"));
+    }
+    if !target.starts_with(&rule.prefix) {
+        return Err(format!("`{id}` applies to prefix `{}` only", rule.prefix));
+    }
+    if rule.narrowed {
+        return Err(format!(
+            "`{id}` only applies to objects with given tags or sizes"
+        ));
+    }
+    Ok(())
+}
+
+fn simplify(rule: &aws_sdk_s3::types::LifecycleRule) -> LifecycleRule {
+    use aws_sdk_s3::types::ExpirationStatus;
+    let filter = rule.filter();
+    let and = filter.and_then(|f| f.and());
+    #[allow(deprecated)]
+    let prefix = filter
+        .and_then(|f| f.prefix())
+        .or_else(|| and.and_then(|a| a.prefix()))
+        .or(rule.prefix())
+        .unwrap_or_default()
+        .to_string();
+    let narrowed = filter.is_some_and(|f| {
+        f.tag().is_some()
+            || f.object_size_greater_than().is_some()
+            || f.object_size_less_than().is_some()
+    }) || and.is_some_and(|a| {
+        !a.tags().is_empty()
+            || a.object_size_greater_than().is_some()
+            || a.object_size_less_than().is_some()
+    });
+    LifecycleRule {
+        id: rule.id().unwrap_or_default().to_string(),
+        enabled: *rule.status() == ExpirationStatus::Enabled,
+        expires: rule
+            .expiration()
+            .is_some_and(|e| e.days().is_some_and(|d| d > 0) || e.date().is_some()),
+        prefix,
+        narrowed,
+    }
+}
+
+async fn archive_lifecycle(ctx: &Context<'_>) -> anyhow::Result<Evaluation> {
+    let Some(path) = ctx.metadata_path else {
+        return Ok(Evaluation::Skipped(
+            "archive_lifecycle needs the bucket: pass --metadata-path s3://bucket/prefix (or set metadata-path in cs-cmdb.toml)".into(),
+        ));
+    };
+    let config = match ctx.aws {
+        Some(Ok(config)) => config,
+        Some(Err(reason)) => {
+            return Ok(Evaluation::Skipped(format!(
+                "archive_lifecycle needs AWS access: {reason}"
+            )));
+        }
+        None => {
+            return Ok(Evaluation::Skipped(
+                "archive_lifecycle needs AWS access".into(),
+            ));
+        }
+    };
+    let target = path.child_prefix("backups");
+    let subject = Subject::label(format!("s3://{}/{target}", path.bucket));
+    let client = crate::aws::s3_client(config);
+    let rules = match client
+        .get_bucket_lifecycle_configuration()
+        .bucket(&path.bucket)
+        .send()
+        .await
+    {
+        Ok(out) => out.rules().iter().map(simplify).collect::<Vec<_>>(),
+        Err(err) if crate::aws::error_code(&err) == Some("NoSuchLifecycleConfiguration") => {
+            Vec::new()
+        }
+        Err(err) => bail!(
+            "s3:GetLifecycleConfiguration on bucket `{}` failed: {}; the role running the check needs s3:GetLifecycleConfiguration on it",
+            path.bucket,
+            crate::aws::describe(&err)
+        ),
+    };
+    let reasons: Vec<String> = rules
+        .iter()
+        .filter_map(|r| lifecycle_covers(r, &target).err())
+        .collect();
+    let covered = rules.iter().any(|r| lifecycle_covers(r, &target).is_ok());
+    let findings = if covered {
+        Vec::new()
+    } else {
+        let seen = if rules.is_empty() {
+            "the bucket has no lifecycle configuration".to_string()
+        } else {
+            format!("rules seen: {}", reasons.join("; "))
+        };
+        vec![Finding {
+            subject: subject.clone(),
+            detail: format!(
+                "no enabled lifecycle rule expires objects under s3://{}/{target}, so backup archives grow forever ({seen}); add one with prefix `{target}` and an expiration",
+                path.bucket
+            ),
+        }]
+    };
+    Ok(Evaluation::Checked {
+        subjects: vec![subject],
+        findings,
+    })
+}
+
+async fn coverage(
+    ctx: &Context<'_>,
+    max_age: Age,
+    ous: &[String],
+    exclude: &BTreeSet<String>,
+) -> anyhow::Result<Evaluation> {
+    let config = match ctx.aws {
+        Some(Ok(config)) => config,
+        Some(Err(reason)) => {
+            return Ok(Evaluation::Skipped(format!(
+                "coverage needs Organizations access: {reason}"
+            )));
+        }
+        None => {
+            return Ok(Evaluation::Skipped(
+                "coverage needs Organizations access".into(),
+            ));
+        }
+    };
+    let filter = AccountFilter {
+        ous: ous.to_vec(),
+        exclude: exclude.clone(),
+        include_suspended: false,
+    };
+    let accounts = match accounts::list(config, &filter).await {
+        Ok(accounts) => accounts,
+        Err(err @ (AccountsError::NoOrganization { .. } | AccountsError::NotManagement { .. })) => {
+            return Ok(Evaluation::Skipped(format!(
+                "coverage needs Organizations access: {err}"
+            )));
+        }
+        Err(err) => return Err(err).context("listing the Organization's accounts failed"),
+    };
+    let mut by_account: BTreeMap<&str, Vec<&Deployment>> = BTreeMap::new();
+    for d in ctx.deployments {
+        by_account.entry(d.account.as_str()).or_default().push(d);
+    }
+    let limit = max_age.0.num_seconds();
+    let mut subjects = Vec::new();
+    let mut findings = Vec::new();
+    for account in &accounts {
+        let subject = Subject::account(&account.id);
+        subjects.push(subject.clone());
+        let found = by_account
+            .get(account.id.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if found
+            .iter()
+            .any(|d| d.export_age.is_some_and(|a| a <= limit))
+        {
+            continue;
+        }
+        let detail = if found.is_empty() {
+            format!(
+                "account `{}` has no CloneSquad deployment exporting metadata",
+                account.name
+            )
+        } else {
+            let newest = found
+                .iter()
+                .filter_map(|d| d.last_export)
+                .max()
+                .map_or("unknown".to_string(), |t| {
+                    format!("{} UTC", crate::engine::format_timestamp(&t))
+                });
+            format!(
+                "account `{}` has {} deployment(s), none exported within {max_age} (newest export {newest})",
+                account.name,
+                found.len()
+            )
+        };
+        findings.push(Finding { subject, detail });
+    }
+    Ok(Evaluation::Checked { subjects, findings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(prefix: &str) -> LifecycleRule {
+        LifecycleRule {
+            id: "r".into(),
+            enabled: true,
+            expires: true,
+            prefix: prefix.into(),
+            narrowed: false,
+        }
+    }
+
+    #[test]
+    fn lifecycle_prefixes_cover_the_archives() {
+        let target = "clonesquad/backups/";
+        assert!(lifecycle_covers(&rule("clonesquad/backups/"), target).is_ok());
+        assert!(lifecycle_covers(&rule("clonesquad/"), target).is_ok());
+        assert!(lifecycle_covers(&rule(""), target).is_ok());
+        assert!(lifecycle_covers(&rule("clonesquad/backups/accountid=1/"), target).is_err());
+        assert!(lifecycle_covers(&rule("other/"), target).is_err());
+        let mut disabled = rule("");
+        disabled.enabled = false;
+        assert!(
+            lifecycle_covers(&disabled, target)
+                .unwrap_err()
+                .contains("disabled")
+        );
+        let mut tagged = rule("");
+        tagged.narrowed = true;
+        assert!(lifecycle_covers(&tagged, target).is_err());
+        let mut no_exp = rule("");
+        no_exp.expires = false;
+        assert!(lifecycle_covers(&no_exp, target).is_err());
+    }
+
+    fn dep(version: Option<&str>, age: Option<i64>) -> Deployment {
+        Deployment {
+            account: "111111111111".into(),
+            region: "eu-west-1".into(),
+            group: "g1".into(),
+            version: version.map(String::from),
+            last_export: age
+                .and_then(|_| chrono::NaiveDate::from_ymd_opt(2026, 11, 26)?.and_hms_opt(9, 0, 0)),
+            export_age: age,
+        }
+    }
+
+    #[test]
+    fn unknown_versions_and_export_times_are_violations_not_passes() {
+        let min = Version::parse("v0.27.0").unwrap();
+        let found = min_version(
+            &[
+                dep(Some("v0.27.0"), None),
+                dep(Some("latest"), None),
+                dep(None, None),
+                dep(Some("v0.28.0-rc1"), None),
+            ],
+            &min,
+        );
+        let details: Vec<_> = found.iter().map(|f| f.detail.as_str()).collect();
+        assert_eq!(
+            details,
+            [
+                "version `latest` is not a vX.Y.Z version (minimum v0.27.0)",
+                "no CloneSquadVersion in the discovery record",
+            ]
+        );
+        let limit = Age::parse("26h").unwrap();
+        let found = max_export_age(&[dep(None, Some(3600)), dep(None, None)], limit);
+        assert_eq!(found.len(), 1);
+        assert!(found[0].detail.contains("last export unknown"));
+        let found = max_export_age(&[dep(None, Some(26 * 3600 + 1))], limit);
+        assert!(
+            found[0].detail.contains("1d 2h ago (limit 26h)"),
+            "{}",
+            found[0].detail
+        );
+    }
+
+    #[test]
+    fn user_metadata_sql_binds_one_placeholder_per_key() {
+        let sql = user_metadata_sql(3);
+        assert_eq!(sql.matches('?').count(), 3);
+        assert!(sql.contains("key_2"));
+    }
+}

@@ -1,0 +1,199 @@
+//! `cs-cmdb check`: a compliance policy → violations → report, and an exit code CI can gate on.
+//!
+//! - [`policy`]: the TOML policy, validated once (file and line in every error).
+//! - [`eval`]: each rule kind, over facts from the query engine, the backups tree and AWS.
+//! - [`report`]: exemptions, the violations table, the summary, JUnit and SARIF.
+//!
+//! Exit codes: 0 no violation at or above `--fail-on`; 1 violations; 2 the check could not run.
+//! A rule that cannot be evaluated is an error, or (coverage, archive_lifecycle, backups without
+//! a local tree) an explicit skip with a notice — never a pass.
+
+pub mod eval;
+pub mod policy;
+pub mod report;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use aws_sdk_s3::config::ProvideCredentials;
+
+use crate::cli::CheckArgs;
+use crate::exit::Outcome;
+use crate::query_cmd::{EngineOptions, open_engine};
+use crate::settings::Settings;
+
+use eval::Evaluation;
+use policy::Kind;
+
+pub async fn run(args: CheckArgs, settings: &Settings) -> anyhow::Result<Outcome> {
+    let started = std::time::Instant::now();
+    let policy = policy::load(&args.policy)?;
+    let opts = EngineOptions {
+        source: args.source.clone(),
+        engine: args.engine,
+        cache_dir: args.cache_dir.clone(),
+        athena: args.athena.clone(),
+        reuse_minutes: None,
+    };
+    let engine = open_engine(&opts, settings).await?;
+    let now = crate::query_cmd::now()?;
+    let deployments = eval::deployments(engine.as_ref()).await?;
+    let source = opts.source(settings);
+    if deployments.is_empty() {
+        bail!(
+            "no deployment in clonesquad_discovery{}: nothing to check; point --source at a copy of <MetadataAndBackupS3Path> holding metadata/discovery/",
+            source
+                .as_deref()
+                .map(|s| format!(" under {s}"))
+                .unwrap_or_default()
+        );
+    }
+    let backups = source
+        .as_deref()
+        .filter(|s| !s.starts_with("s3://"))
+        .map(|s| backups_root(Path::new(s)));
+    let needs_aws = policy.rules.iter().any(|r| match r.kind {
+        Kind::Coverage => true,
+        Kind::ArchiveLifecycle => settings.metadata_path.is_some(),
+        _ => false,
+    });
+    let aws = if needs_aws {
+        Some(aws_access(settings).await)
+    } else {
+        None
+    };
+    let ctx = eval::Context {
+        engine: engine.as_ref(),
+        deployments: &deployments,
+        now,
+        backups,
+        metadata_path: settings.metadata_path.as_ref(),
+        aws: aws.as_ref(),
+    };
+    let today = now.date_naive();
+    let mut results = Vec::new();
+    for rule in &policy.rules {
+        let whence = format!(
+            "{}:{}: rule `{}` ({})",
+            policy.path.display(),
+            rule.line,
+            rule.name,
+            rule.kind.as_str()
+        );
+        let evaluation = eval::evaluate(rule, &ctx)
+            .await
+            .with_context(|| format!("{whence} could not be evaluated"))?;
+        if let Evaluation::Skipped(reason) = &evaluation {
+            if args.strict {
+                bail!("{whence} could not be evaluated (--strict): {reason}");
+            }
+            tracing::warn!("{whence} skipped: {reason}");
+        }
+        let result = report::apply(rule, evaluation, today);
+        for e in &result.expired {
+            tracing::warn!(
+                "{}:{}: rule `{}`: the exemption of {} expired on {} and no longer applies (reason was: {}); renew or remove it",
+                policy.path.display(),
+                e.line,
+                rule.name,
+                e.scope(),
+                e.expires.map(|d| d.to_string()).unwrap_or_default(),
+                e.reason
+            );
+        }
+        for e in &result.unused {
+            tracing::warn!(
+                "{}:{}: rule `{}`: the exemption of {} matches no violation; remove it if it is no longer needed (or fix its account/region/group)",
+                policy.path.display(),
+                e.line,
+                rule.name,
+                e.scope()
+            );
+        }
+        results.push(result);
+    }
+    let report = report::Report {
+        policy: &policy,
+        results,
+        fail_on: args.fail_on,
+        deployments: deployments.len(),
+    };
+    crate::render::to_stdout(&report.violations(), settings.format, settings.color)?;
+    if let Some(path) = &args.junit {
+        write_file(path, report.junit().as_bytes(), "JUnit report")?;
+    }
+    if let Some(path) = &args.sarif {
+        let mut text = serde_json::to_string_pretty(&report.sarif())?;
+        text.push('\n');
+        write_file(path, text.as_bytes(), "SARIF report")?;
+    }
+    if tracing::enabled!(tracing::Level::WARN) {
+        let timing = if std::io::stderr().is_terminal() {
+            format!(" ({} ms)", started.elapsed().as_millis())
+        } else {
+            String::new()
+        };
+        eprintln!("{}{timing}", report.summary());
+    }
+    Ok(if report.failing() > 0 {
+        Outcome::Failures
+    } else {
+        Outcome::Success
+    })
+}
+
+/// `<source>/backups`; when the source is the `metadata/` folder itself, its sibling.
+fn backups_root(source: &Path) -> PathBuf {
+    if !source.join("metadata").is_dir()
+        && source.file_name().is_some_and(|n| n == "metadata")
+        && let Some(parent) = source.parent()
+    {
+        return parent.join("backups");
+    }
+    source.join("backups")
+}
+
+/// An SDK configuration with credentials, or why there is none (the rules needing it skip).
+async fn aws_access(settings: &Settings) -> eval::Aws {
+    let config = crate::aws::sdk_config(&settings.aws)
+        .await
+        .map_err(|e| crate::errors::report(&e))?;
+    let Some(provider) = config.credentials_provider() else {
+        return Err("no AWS credentials provider is configured".into());
+    };
+    match provider.provide_credentials().await {
+        Ok(_) => Ok(config),
+        Err(err) => Err(format!(
+            "no AWS credentials ({}); use --profile, AWS_PROFILE, or the CI role's environment",
+            aws_smithy_types::error::display::DisplayErrorContext(&err)
+        )),
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8], what: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create {} for the {what}", dir.display()))?;
+    }
+    std::fs::write(path, bytes)
+        .with_context(|| format!("cannot write the {what} to {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backups_sit_next_to_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("metadata/discovery")).unwrap();
+        assert_eq!(backups_root(root), root.join("backups"));
+        assert_eq!(backups_root(&root.join("metadata")), root.join("backups"));
+        assert_eq!(
+            backups_root(Path::new("elsewhere")),
+            Path::new("elsewhere/backups")
+        );
+    }
+}
