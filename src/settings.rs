@@ -49,6 +49,8 @@ pub struct Settings {
     pub engine: Option<EngineKind>,
     pub queries_dir: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
+    /// `-q`: no summaries or progress on stderr.
+    pub quiet: bool,
 }
 
 impl Settings {
@@ -91,6 +93,7 @@ impl Settings {
             engine: file.engine,
             queries_dir: file.queries_dir,
             cache_dir: file.cache_dir,
+            quiet: global.quiet,
         })
     }
 }

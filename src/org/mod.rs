@@ -1,3 +1,7 @@
-//! The Organization: its accounts, and (later) the fan-out over account × region targets.
+//! The Organization: its accounts, and the fan-out over account × region targets.
 
 pub mod accounts;
+pub mod commands;
+pub mod deployments;
+pub mod export;
+pub mod fanout;
