@@ -43,7 +43,7 @@ pub struct Deployment {
 
 /// The group names of the deployments in the target, sorted (all pages of ListFunctions).
 pub async fn list_groups(ctx: &TargetCtx) -> Result<Vec<String>, Failure> {
-    let lambda = aws_sdk_lambda::Client::new(&ctx.config);
+    let lambda = ctx.lambda();
     let mut pages = lambda.list_functions().into_paginator().send();
     let mut groups = Vec::new();
     loop {
@@ -71,7 +71,7 @@ pub async fn list_groups(ctx: &TargetCtx) -> Result<Vec<String>, Failure> {
 /// Invoke `CloneSquad-Discovery-<group>` with an empty payload and read the discovery record.
 pub async fn describe(ctx: &TargetCtx, group: &str) -> Result<Description, Failure> {
     let function = format!("{DISCOVERY_PREFIX}{group}");
-    let lambda = aws_sdk_lambda::Client::new(&ctx.config);
+    let lambda = ctx.lambda();
     let out = ctx
         .call(
             "lambda:InvokeFunction",

@@ -221,7 +221,7 @@ pub fn backup_event(target: &str) -> serde_json::Value {
 
 async fn trigger_lambda(ctx: &TargetCtx, group: &str) -> Result<String, Failure> {
     let function = format!("{}{group}", deployments::INTERACT_PREFIX);
-    let lambda = aws_sdk_lambda::Client::new(&ctx.config);
+    let lambda = ctx.lambda();
     let event = backup_event(&ctx.target.account_id).to_string();
     let out = ctx
         .call(
@@ -286,7 +286,7 @@ async fn trigger_sqs(
     description: &Description,
 ) -> Result<String, Failure> {
     let queue = format!("{}{group}", deployments::INTERACT_PREFIX);
-    let sqs = aws_sdk_sqs::Client::new(&ctx.config);
+    let sqs = ctx.sqs();
     let url = match &description.queue_url {
         Some(url) => url.clone(),
         None => ctx

@@ -451,6 +451,36 @@ impl TargetCtx {
     pub fn call_timeout(&self) -> Duration {
         self.call_timeout
     }
+
+    /// The SDK's retry quota (a token bucket) is shared by every client of a service unless they
+    /// name their own partition: give each target its own, so that one throttled or hung account
+    /// cannot use up the retries of the healthy ones (AWS throttles per account and region too).
+    fn partition(&self, service: &str) -> String {
+        format!(
+            "{service}-{}-{}",
+            self.target.account_id, self.target.region
+        )
+    }
+
+    /// A Lambda client for the target.
+    pub fn lambda(&self) -> aws_sdk_lambda::Client {
+        let conf = aws_sdk_lambda::config::Builder::from(&self.config)
+            .retry_partition(aws_sdk_lambda::config::retry::RetryPartition::new(
+                self.partition("lambda"),
+            ))
+            .build();
+        aws_sdk_lambda::Client::from_conf(conf)
+    }
+
+    /// An SQS client for the target.
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        let conf = aws_sdk_sqs::config::Builder::from(&self.config)
+            .retry_partition(aws_sdk_sqs::config::retry::RetryPartition::new(
+                self.partition("sqs"),
+            ))
+            .build();
+        aws_sdk_sqs::Client::from_conf(conf)
+    }
 }
 
 /// Per-account expansion of `--regions all`, and the run itself.

@@ -2,5 +2,6 @@
 
 mod accounts;
 mod cli;
+mod fanout;
 mod query;
 mod support;
