@@ -460,16 +460,12 @@ fn faults_are_classified_healthy_targets_succeed_and_the_run_is_bounded() {
         "transient throttles were retried too: {throttles}"
     );
     // The summary counts every target once.
-    let ok_targets = all_targets.len() - expected.len();
     assert!(
-        stderr.contains(&format!("export: 183 targets: "))
-            && stderr.contains(&format!(
-                "{} failed (assume-role-denied 18, throttled 9, timeout 4)",
-                expected.len()
-            )),
+        stderr.contains("export: 183 targets: ")
+            && stderr.contains("31 failed (assume-role-denied 18, throttled 9, timeout 4)"),
         "{stderr}"
     );
-    let _ = ok_targets;
+    eprintln!("faulty export run took {elapsed:?}");
 }
 
 #[test]
