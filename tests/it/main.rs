@@ -3,5 +3,6 @@
 mod accounts;
 mod cli;
 mod fanout;
+mod iam;
 mod query;
 mod support;
