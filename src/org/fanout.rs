@@ -584,6 +584,19 @@ impl<T> Report<T> {
 
 impl Fanout {
     pub fn new(central: SdkConfig, central_account: String, opts: FanoutOptions) -> Self {
+        // One HTTP client (one connection pool, root certificates loaded once) for every target's
+        // clients: without it each SDK client builds its own.
+        let central = if central.http_client().is_some() {
+            central
+        } else {
+            use aws_smithy_http_client::tls;
+            let http = aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(
+                    tls::rustls_provider::CryptoMode::AwsLc,
+                ))
+                .build_https();
+            central.to_builder().http_client(http).build()
+        };
         let creds = Arc::new(CredentialCache::new(
             central.clone(),
             central_account.clone(),

@@ -195,3 +195,4 @@ pub fn stderr_of(output: &std::process::Output) -> String {
 
 pub mod org;
 pub mod proxy;
+pub mod standin;
