@@ -243,6 +243,8 @@ pub struct CredentialCache {
     via: tokio::sync::Mutex<Option<Credentials>>,
     accounts: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Cached>>>>>,
     pub assume_calls: AtomicUsize,
+    /// STS with the central credentials, built once.
+    sts: std::sync::OnceLock<aws_sdk_sts::Client>,
 }
 
 fn fresh(creds: &Credentials) -> bool {
@@ -261,6 +263,7 @@ impl CredentialCache {
             via: tokio::sync::Mutex::new(None),
             accounts: std::sync::Mutex::new(HashMap::new()),
             assume_calls: AtomicUsize::new(0),
+            sts: std::sync::OnceLock::new(),
         }
     }
 
@@ -325,12 +328,17 @@ impl CredentialCache {
         external_id: Option<&str>,
     ) -> Result<Credentials, Failure> {
         self.assume_calls.fetch_add(1, Ordering::Relaxed);
-        let mut builder = self.central.to_builder();
-        if let Some(creds) = with {
-            builder = builder.credentials_provider(SharedCredentialsProvider::new(creds));
-        }
-        let config = with_timeouts(builder, self.opts.call_timeout).build();
-        let sts = aws_sdk_sts::Client::new(&config);
+        let client = |creds: Option<Credentials>| {
+            let mut builder = self.central.to_builder();
+            if let Some(creds) = creds {
+                builder = builder.credentials_provider(SharedCredentialsProvider::new(creds));
+            }
+            aws_sdk_sts::Client::new(&with_timeouts(builder, self.opts.call_timeout).build())
+        };
+        let sts = match with {
+            Some(creds) => client(Some(creds)),
+            None => self.sts.get_or_init(|| client(None)).clone(),
+        };
         let call = sts
             .assume_role()
             .role_arn(role_arn)
@@ -413,6 +421,8 @@ pub struct TargetCtx {
     pub central: SdkConfig,
     limiter: Option<Arc<RateLimiter>>,
     call_timeout: Duration,
+    lambda: Arc<std::sync::OnceLock<aws_sdk_lambda::Client>>,
+    sqs: Arc<std::sync::OnceLock<aws_sdk_sqs::Client>>,
 }
 
 impl TargetCtx {
@@ -464,22 +474,30 @@ impl TargetCtx {
 
     /// A Lambda client for the target.
     pub fn lambda(&self) -> aws_sdk_lambda::Client {
-        let conf = aws_sdk_lambda::config::Builder::from(&self.config)
-            .retry_partition(aws_sdk_lambda::config::retry::RetryPartition::new(
-                self.partition("lambda"),
-            ))
-            .build();
-        aws_sdk_lambda::Client::from_conf(conf)
+        self.lambda
+            .get_or_init(|| {
+                let conf = aws_sdk_lambda::config::Builder::from(&self.config)
+                    .retry_partition(aws_sdk_lambda::config::retry::RetryPartition::new(
+                        self.partition("lambda"),
+                    ))
+                    .build();
+                aws_sdk_lambda::Client::from_conf(conf)
+            })
+            .clone()
     }
 
     /// An SQS client for the target.
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
-        let conf = aws_sdk_sqs::config::Builder::from(&self.config)
-            .retry_partition(aws_sdk_sqs::config::retry::RetryPartition::new(
-                self.partition("sqs"),
-            ))
-            .build();
-        aws_sdk_sqs::Client::from_conf(conf)
+        self.sqs
+            .get_or_init(|| {
+                let conf = aws_sdk_sqs::config::Builder::from(&self.config)
+                    .retry_partition(aws_sdk_sqs::config::retry::RetryPartition::new(
+                        self.partition("sqs"),
+                    ))
+                    .build();
+                aws_sdk_sqs::Client::from_conf(conf)
+            })
+            .clone()
     }
 }
 
@@ -643,6 +661,8 @@ impl Fanout {
             central: self.central.clone(),
             limiter: self.limiter.clone(),
             call_timeout: self.opts.call_timeout,
+            lambda: Default::default(),
+            sqs: Default::default(),
             target,
         }
     }
@@ -874,6 +894,29 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("3 days").is_err());
         assert!(parse_duration("x").is_err());
+    }
+
+    #[test]
+    fn credentials_are_renewed_before_they_expire() {
+        let at = |secs: u64| {
+            Credentials::new(
+                "AKID",
+                "secret",
+                None,
+                Some(SystemTime::now() + Duration::from_secs(secs)),
+                "t",
+            )
+        };
+        assert!(fresh(&at(3600)));
+        assert!(!fresh(&at(60)), "less than the margin left: renew");
+        assert!(!fresh(&Credentials::new(
+            "AKID",
+            "secret",
+            None,
+            Some(SystemTime::now() - Duration::from_secs(1)),
+            "t"
+        )));
+        assert!(fresh(&Credentials::new("AKID", "secret", None, None, "t")));
     }
 
     #[tokio::test]

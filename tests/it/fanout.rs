@@ -638,3 +638,60 @@ fn regions_all_credentials_cache_budget_and_nothing_could_run() {
         );
     }
 }
+
+#[test]
+fn ctrl_c_stops_starting_targets_and_still_prints_the_summary() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&moto);
+    let sim = org::build(&moto, 5);
+    // Every Lambda call hangs: the run would take minutes without the interrupt.
+    proxy.faults(|f| {
+        f.hang = std::iter::once(MAIN_ACCOUNT.to_string())
+            .chain(sim.accounts.iter().cloned())
+            .flat_map(|a| REGIONS.iter().map(move |r| (a.clone(), r.to_string())))
+            .collect();
+    });
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = crate::support::cs_cmdb_spawnable(home.path());
+    let started = Instant::now();
+    let child = cmd
+        .args([
+            "--endpoint-url",
+            &proxy.endpoint,
+            "--format",
+            "json",
+            "discover",
+        ])
+        .args([
+            "--regions",
+            &REGIONS.join(","),
+            "--concurrency",
+            "2",
+            "--call-timeout",
+            "1s",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let elapsed = started.elapsed();
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("interrupted: no new targets will start"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("discover: 18 targets: 0 ok"), "{stderr}");
+    assert!(stderr.contains("not started: interrupted"), "{stderr}");
+    assert!(stderr.contains("timeout"), "{stderr}");
+    // The two targets in flight finish within their timeouts (4 attempts of 1 s, plus backoff).
+    assert!(elapsed < Duration::from_secs(25), "took {elapsed:?}");
+    assert_eq!(rows(&out), Vec::<serde_json::Value>::new());
+}
