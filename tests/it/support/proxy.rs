@@ -60,6 +60,8 @@ pub struct Counters {
     pub throttled: AtomicUsize,
     pub hung: AtomicUsize,
     pub denied: AtomicUsize,
+    /// AssumeRole calls relayed to moto (not denied).
+    pub assumed: AtomicUsize,
     pub apigw_ok: AtomicUsize,
     pub apigw_bad_signature: AtomicUsize,
     pub written: AtomicUsize,
@@ -285,6 +287,7 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>>
                     ),
                 );
             }
+            st.counters.assumed.fetch_add(1, Ordering::SeqCst);
             assume_target = Some(arn_account);
         }
     }
