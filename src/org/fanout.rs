@@ -245,6 +245,8 @@ pub struct CredentialCache {
     pub assume_calls: AtomicUsize,
     /// STS with the central credentials, built once.
     sts: std::sync::OnceLock<aws_sdk_sts::Client>,
+    /// The run's cap on calls per second (AssumeRole counts too).
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 fn fresh(creds: &Credentials) -> bool {
@@ -255,11 +257,17 @@ fn fresh(creds: &Credentials) -> bool {
 }
 
 impl CredentialCache {
-    pub fn new(central: SdkConfig, central_account: String, opts: FanoutOptions) -> Self {
+    fn new(
+        central: SdkConfig,
+        central_account: String,
+        opts: FanoutOptions,
+        limiter: Option<Arc<RateLimiter>>,
+    ) -> Self {
         Self {
             central,
             central_account,
             opts,
+            limiter,
             via: tokio::sync::Mutex::new(None),
             accounts: std::sync::Mutex::new(HashMap::new()),
             assume_calls: AtomicUsize::new(0),
@@ -328,6 +336,9 @@ impl CredentialCache {
         external_id: Option<&str>,
     ) -> Result<Credentials, Failure> {
         self.assume_calls.fetch_add(1, Ordering::Relaxed);
+        if let Some(limiter) = &self.limiter {
+            limiter.wait().await;
+        }
         let client = |creds: Option<Credentials>| {
             let mut builder = self.central.to_builder();
             if let Some(creds) = creds {
@@ -615,13 +626,15 @@ impl Fanout {
                 .build_https();
             central.to_builder().http_client(http).build()
         };
+        let limiter = opts.rate.map(|r| Arc::new(RateLimiter::new(r)));
         let creds = Arc::new(CredentialCache::new(
             central.clone(),
             central_account.clone(),
             opts.clone(),
+            limiter.clone(),
         ));
         Self {
-            limiter: opts.rate.map(|r| Arc::new(RateLimiter::new(r))),
+            limiter,
             central,
             central_account,
             opts,

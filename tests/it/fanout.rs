@@ -623,6 +623,20 @@ fn regions_all_credentials_cache_budget_and_nothing_could_run() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
 
+    // --rate caps the calls per second across the run: 4 AssumeRole + 5 ListFunctions at 5/s.
+    let started = Instant::now();
+    let out = run(
+        home.path(),
+        &proxy,
+        &["discover", "--regions", "us-east-1", "--rate", "5"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+
     // Input errors exit 2 with a message.
     for (args, message) in [
         (
