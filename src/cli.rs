@@ -82,6 +82,10 @@ pub enum Command {
     Install(InstallArgs),
     /// Register the partitions present in the bucket and missing from the catalog (exact, batched).
     Partitions(PartitionsArgs),
+    /// Find the CloneSquad deployments in every account × region of the Organization.
+    Discover(DiscoverArgs),
+    /// Trigger the `backup` export of every CloneSquad deployment, optionally verifying it landed.
+    Export(ExportArgs),
     /// Write a synthetic metadata tree in CloneSquad's exact layout (for trials and benchmarks).
     Sample(SampleArgs),
     /// Check the fleet against a compliance policy (a CI gate: exit 1 on violations).
@@ -113,6 +117,111 @@ pub struct AccountsArgs {
     /// Also list suspended and closed accounts (default: active ones only).
     #[arg(long)]
     pub include_suspended: bool,
+}
+
+/// Which targets (account × region) a fan-out visits, and how.
+#[derive(Debug, Args)]
+pub struct FanoutArgs {
+    /// Only accounts under this organizational unit, nested OUs included (repeatable).
+    #[arg(long = "ou", value_name = "OU_ID")]
+    pub ous: Vec<String>,
+
+    /// Leave this account out (repeatable).
+    #[arg(long = "exclude-account", value_name = "ACCOUNT_ID")]
+    pub exclude: Vec<String>,
+
+    /// Only these accounts (comma-separated ids; they must be active members of the Organization).
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    pub accounts: Vec<String>,
+
+    /// Regions to visit in every account, comma-separated, or `all` for each account's enabled
+    /// regions (opt-in regions it has not enabled are reported as skipped) [default: --region].
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "REGION,...|all",
+        env = "CS_CMDB_REGIONS"
+    )]
+    pub regions: Vec<String>,
+
+    /// Role assumed in each member account: arn:aws:iam::<account>:role/<NAME>.
+    #[arg(
+        long,
+        default_value = "OrganizationAccountAccessRole",
+        env = "CS_CMDB_ROLE_NAME",
+        value_name = "NAME"
+    )]
+    pub role_name: String,
+
+    /// External id passed to AssumeRole.
+    #[arg(long, env = "CS_CMDB_EXTERNAL_ID", value_name = "ID")]
+    pub external_id: Option<String>,
+
+    /// Session name of the assumed roles (shows in the members' CloudTrail).
+    #[arg(long, default_value = "cs-cmdb", value_name = "NAME")]
+    pub session_name: String,
+
+    /// Assume this role first, then the member roles from it (a role chain's first hop).
+    #[arg(long, value_name = "ARN")]
+    pub via_role: Option<String>,
+
+    /// Targets worked on at once (Lambda and STS quotas allow far more; stay polite).
+    #[arg(
+        long,
+        default_value_t = 16,
+        env = "CS_CMDB_CONCURRENCY",
+        value_name = "N"
+    )]
+    pub concurrency: usize,
+
+    /// Cap on AWS calls per second across the run.
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+
+    /// Timeout of one attempt of one AWS call (the SDK retries throttling and timeouts with backoff).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = crate::org::fanout::parse_duration)]
+    pub call_timeout: std::time::Duration,
+
+    /// Stop starting new targets once this many have failed (the others are reported as skipped).
+    #[arg(long, value_name = "N")]
+    pub max_failures: Option<usize>,
+
+    /// Only deployments of this CloneSquad group (repeatable).
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    #[command(flatten)]
+    pub fanout: FanoutArgs,
+
+    /// Also invoke CloneSquad-Discovery-<group> for the version, metadata path and API URL.
+    #[arg(long)]
+    pub describe: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub fanout: FanoutArgs,
+
+    /// How to call the `backup` operation.
+    #[arg(long, value_enum, default_value = "lambda")]
+    pub via: crate::org::export::Via,
+
+    /// List what would be triggered, trigger nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// After triggering, wait until each deployment's discovery object under --metadata-path is
+    /// rewritten (needs --metadata-path).
+    #[arg(long)]
+    pub verify: bool,
+
+    /// How long --verify waits per deployment.
+    #[arg(long, default_value = "120s", value_name = "DURATION", value_parser = crate::org::fanout::parse_duration)]
+    pub verify_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -128,6 +128,8 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Outcom
             Ok(Outcome::Success)
         }
         Command::Check(args) => check::run(args, &settings).await,
+        Command::Discover(args) => org::commands::discover(args, &settings).await,
+        Command::Export(args) => org::commands::export(args, &settings).await,
         Command::Sample(args) => {
             let spec = sample::SampleSpec {
                 deployments: args.deployments,

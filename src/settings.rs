@@ -56,6 +56,8 @@ pub struct Settings {
     pub database: Option<String>,
     pub workgroup: Option<String>,
     pub output_location: Option<String>,
+    /// `-q`: no summaries or progress on stderr.
+    pub quiet: bool,
 }
 
 impl Settings {
@@ -131,6 +133,7 @@ impl Settings {
             database: file.database,
             workgroup: file.workgroup,
             output_location: file.output_location,
+            quiet: global.quiet,
         })
     }
 }

@@ -11,6 +11,15 @@ use thiserror::Error;
 use crate::aws::{describe, error_code};
 use crate::engine::{Column, ColumnType, ResultSet, Value};
 
+/// Every AWS action this module calls (checked against `iam/*.json` by a test).
+pub const ACTIONS: &[&str] = &[
+    "sts:GetCallerIdentity",
+    "organizations:DescribeOrganization",
+    "organizations:ListAccounts",
+    "organizations:ListAccountsForParent",
+    "organizations:ListChildren",
+];
+
 /// Which accounts to list.
 #[derive(Debug, Clone, Default)]
 pub struct AccountFilter {

@@ -7,7 +7,7 @@ use aws_sdk_glue::types::{Column, DatabaseInput, SerDeInfo, StorageDescriptor, T
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use crate::support::proxy::{Action, Proxy};
+use crate::support::rewrite::{Action, Proxy};
 use crate::support::{MAIN_ACCOUNT, Moto, REGION, block_on, cs_cmdb, stderr_of, stdout_of};
 
 const BUCKET: &str = "cmdb-bucket";

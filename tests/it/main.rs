@@ -2,8 +2,11 @@
 
 mod accounts;
 mod athena;
+mod bench;
 mod check;
 mod cli;
+mod fanout;
+mod iam;
 mod query;
 mod sql_files;
 mod support;

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-pub mod proxy;
+pub mod rewrite;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -202,4 +202,26 @@ pub fn stdout_of(output: &std::process::Output) -> String {
 
 pub fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub mod org;
+pub mod proxy;
+pub mod standin;
+
+/// Like [`cs_cmdb`], as a `std::process::Command` (for tests that spawn and signal the process).
+pub fn cs_cmdb_spawnable(home: &Path) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("cs-cmdb"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("AWS_CONFIG_FILE", home.join("aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("aws-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", REGION)
+        .current_dir(home);
+    cmd
 }

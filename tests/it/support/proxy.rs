@@ -1,138 +1,548 @@
-//! A loopback HTTP proxy in front of the emulator that can rewrite answers, to stand in for
-//! behaviours the emulator lacks (a FAILED Athena query, paged results). Test support only.
+//! A loopback HTTP proxy in front of moto that injects faults, plus the stand-ins moto lacks:
+//! - deny sts:AssumeRole into chosen accounts (403 AccessDenied);
+//! - throttle every Lambda call of chosen targets (429 TooManyRequestsException), and once in a
+//!   while a single call of the others (the SDK's retry absorbs it);
+//! - hang every Lambda call of chosen targets; add latency to the export triggers;
+//! - reject the credentials of chosen (account, region) pairs, as a disabled region does;
+//! - page ListFunctions answers (moto returns one page);
+//! - answer account:ListRegions (moto does not implement it) from a per-account table;
+//! - stand in for API Gateway: `/apigw/<account>/<region>/<group>/v1/backup` checks the SigV4
+//!   signature (service execute-api, the account's own assumed credentials) and, for the
+//!   deployments marked as writers, writes the discovery object into the emulated bucket.
+//!
+//! The proxy learns which account an access key belongs to from the AssumeRole answers it relays.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
-/// One request as received.
-pub struct Request {
-    pub head: String,
-    pub body: Vec<u8>,
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use super::MAIN_ACCOUNT;
+
+/// Faults and stand-in data, changeable while the proxy runs.
+#[derive(Debug, Default)]
+pub struct Faults {
+    pub deny_assume: HashSet<String>,
+    /// (account, region): every Lambda call answers 429.
+    pub throttle: HashSet<(String, String)>,
+    /// Throttle one Lambda call in this many (on other targets); 0: never.
+    pub transient_throttle_every: usize,
+    /// (account, region): every Lambda call hangs.
+    pub hang: HashSet<(String, String)>,
+    /// (account, region): credentials rejected as in a region the account has not enabled.
+    pub region_disabled: HashSet<(String, String)>,
+    /// Added before relaying a trigger (Interact invoke, API Gateway backup).
+    pub trigger_latency: Duration,
+    /// Page ListFunctions answers to this many functions.
+    pub list_page_size: Option<usize>,
+    /// account → (region, opt-in status) for account:ListRegions; others get `default_regions`.
+    pub regions: HashMap<String, Vec<(String, String)>>,
+    pub default_regions: Vec<(String, String)>,
+    /// API Gateway stand-in: deployments (account, region, group) that write their discovery
+    /// object when triggered; the bucket and key prefix they write to.
+    pub writers: HashSet<(String, String, String)>,
+    pub bucket: String,
+    pub prefix: String,
 }
 
-impl Request {
-    /// A header's value (case-insensitive name).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().skip(1).find_map(|line| {
-            let (k, v) = line.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
-    }
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub throttled: AtomicUsize,
+    pub hung: AtomicUsize,
+    pub denied: AtomicUsize,
+    /// AssumeRole calls relayed to moto (not denied).
+    pub assumed: AtomicUsize,
+    pub apigw_ok: AtomicUsize,
+    pub apigw_bad_signature: AtomicUsize,
+    pub written: AtomicUsize,
+    pub triggers: AtomicUsize,
 }
 
-/// What the rewrite hook returns: pass the request upstream, or answer it directly.
-pub enum Action {
-    Forward,
-    /// Forward, then transform the upstream JSON body.
-    Transform(Box<dyn FnOnce(serde_json::Value) -> serde_json::Value + Send>),
-    Respond(u16, String),
+struct State {
+    moto: String,
+    faults: Mutex<Faults>,
+    /// access key id → (account, secret)
+    keys: Mutex<HashMap<String, (String, String)>>,
+    counters: Counters,
+    seen: AtomicUsize,
+    client: Client<HttpConnector, Full<Bytes>>,
+    s3: aws_sdk_s3::Client,
 }
-
-type Hook = Arc<dyn Fn(&Request) -> Action + Send + Sync>;
 
 pub struct Proxy {
     pub endpoint: String,
+    state: Arc<State>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Proxy {
-    pub fn start(
-        upstream: &str,
-        hook: impl Fn(&Request) -> Action + Send + Sync + 'static,
-    ) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
-        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-        let upstream = upstream.trim_start_matches("http://").to_string();
-        let hook: Hook = Arc::new(hook);
-        std::thread::spawn(move || {
-            for client in listener.incoming().map_while(Result::ok) {
-                let (upstream, hook) = (upstream.clone(), hook.clone());
-                std::thread::spawn(move || serve(client, &upstream, &hook));
-            }
-        });
-        Self { endpoint }
-    }
-}
-
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        if line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    let length = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse::<usize>().ok())?
-        })
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some(Request { head, body })
-}
-
-fn serve(client: TcpStream, upstream: &str, hook: &Hook) {
-    let mut writer = client.try_clone().expect("clone");
-    let mut reader = BufReader::new(client);
-    while let Some(request) = read_request(&mut reader) {
-        let (status, body) = match hook(&request) {
-            Action::Respond(status, body) => (status, body.into_bytes()),
-            action => {
-                let (status, body) = forward(upstream, &request);
-                match action {
-                    Action::Transform(f) => {
-                        let value =
-                            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-                        (status, f(value).to_string().into_bytes())
-                    }
-                    _ => (status, body),
-                }
-            }
-        };
-        let head = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n",
-            body.len()
+    pub fn start(moto: &super::Moto) -> Self {
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&moto.sdk_config())
+                .force_path_style(true)
+                .build(),
         );
-        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&body).is_err() {
-            return;
+        let state = Arc::new(State {
+            moto: moto.endpoint.clone(),
+            faults: Mutex::new(Faults::default()),
+            keys: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
+            seen: AtomicUsize::new(0),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            s3,
+        });
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
+        let st = state.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("proxy runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind proxy");
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                let serve = async {
+                    loop {
+                        let Ok((stream, _)) = listener.accept().await else {
+                            continue;
+                        };
+                        let st = st.clone();
+                        tokio::spawn(async move {
+                            let service = hyper::service::service_fn(move |req| {
+                                let st = st.clone();
+                                async move { Ok::<_, Infallible>(handle(st, req).await) }
+                            });
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        });
+                    }
+                };
+                tokio::select! {
+                    _ = serve => {}
+                    _ = rx => {}
+                }
+            });
+            rt.shutdown_timeout(Duration::from_millis(100));
+        });
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("proxy started");
+        Self {
+            endpoint: format!("http://{addr}"),
+            state,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Change the faults.
+    pub fn faults<R>(&self, f: impl FnOnce(&mut Faults) -> R) -> R {
+        f(&mut self.state.faults.lock().unwrap())
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.state.counters
+    }
+
+    /// The API Gateway URL the stand-in serves for a deployment.
+    pub fn apigw_url(&self, account: &str, region: &str, group: &str) -> String {
+        format!("{}/apigw/{account}/{region}/{group}/v1/", self.endpoint)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }
 
-fn forward(upstream: &str, request: &Request) -> (u16, Vec<u8>) {
-    let mut stream = TcpStream::connect(upstream).expect("connect upstream");
-    let head: String = request
-        .head
-        .lines()
-        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
-        .map(|l| format!("{l}\r\n"))
+fn respond(status: u16, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut builder = Response::builder().status(status);
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    builder.body(Full::new(body.into())).unwrap()
+}
+
+fn json_error(status: u16, code: &str, message: &str) -> Response<Full<Bytes>> {
+    respond(
+        status,
+        &[
+            ("content-type", "application/json"),
+            ("x-amzn-errortype", code),
+        ],
+        format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
+    )
+}
+
+/// (access key id, region, service) from a SigV4 Authorization header.
+fn scope(req: &Request<Incoming>) -> Option<(String, String, String)> {
+    let auth = req.headers().get("authorization")?.to_str().ok()?;
+    let cred = auth.split("Credential=").nth(1)?.split(',').next()?;
+    let parts: Vec<&str> = cred.split('/').collect();
+    (parts.len() >= 5).then(|| (parts[0].into(), parts[2].into(), parts[3].into()))
+}
+
+fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let start = text.find(open)? + open.len();
+    let end = text[start..].find(close)? + start;
+    Some(&text[start..end])
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(v) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn handle(st: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_string();
+    if path.starts_with("/apigw/") {
+        return apigw(st, req).await;
+    }
+    let scope = scope(&req);
+    let (akid, region, service) = scope.clone().unwrap_or_default();
+    let account = st
+        .keys
+        .lock()
+        .unwrap()
+        .get(&akid)
+        .map(|(a, _)| a.clone())
+        .unwrap_or_else(|| MAIN_ACCOUNT.to_string());
+    let target = (account.clone(), region.clone());
+    let n = st.seen.fetch_add(1, Ordering::SeqCst) + 1;
+
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let body_text = String::from_utf8_lossy(&body).into_owned();
+
+    // account:ListRegions (not in moto).
+    if service == "account" && path.ends_with("/listRegions") {
+        let faults = st.faults.lock().unwrap();
+        let regions = faults
+            .regions
+            .get(&account)
+            .unwrap_or(&faults.default_regions);
+        let list: Vec<String> = regions
+            .iter()
+            .map(|(r, s)| format!(r#"{{"RegionName":"{r}","RegionOptStatus":"{s}"}}"#))
+            .collect();
+        return respond(
+            200,
+            &[("content-type", "application/json")],
+            format!(r#"{{"Regions":[{}]}}"#, list.join(",")),
+        );
+    }
+
+    let mut assume_target = None;
+    if service == "sts" && body_text.contains("Action=AssumeRole") {
+        let decoded = percent_decode(&body_text);
+        if let Some(arn_account) = between(&decoded, "RoleArn=arn:aws:iam::", ":role/") {
+            let arn_account = arn_account.to_string();
+            if st.faults.lock().unwrap().deny_assume.contains(&arn_account) {
+                st.counters.denied.fetch_add(1, Ordering::SeqCst);
+                return respond(
+                    403,
+                    &[("content-type", "text/xml")],
+                    format!(
+                        r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::{MAIN_ACCOUNT}:user/central is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::{arn_account}:role/OrganizationAccountAccessRole</Message></Error><RequestId>fault</RequestId></ErrorResponse>"#
+                    ),
+                );
+            }
+            st.counters.assumed.fetch_add(1, Ordering::SeqCst);
+            assume_target = Some(arn_account);
+        }
+    }
+
+    let mut list_marker: Option<(usize, usize)> = None;
+    if service == "lambda" {
+        let (throttle, hang, disabled, transient, latency, page) = {
+            let f = st.faults.lock().unwrap();
+            (
+                f.throttle.contains(&target),
+                f.hang.contains(&target),
+                f.region_disabled.contains(&target),
+                f.transient_throttle_every,
+                f.trigger_latency,
+                f.list_page_size,
+            )
+        };
+        if disabled {
+            return json_error(
+                403,
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            );
+        }
+        if hang {
+            st.counters.hung.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        if throttle || (transient > 0 && n.is_multiple_of(transient)) {
+            st.counters.throttled.fetch_add(1, Ordering::SeqCst);
+            return json_error(429, "TooManyRequestsException", "Rate exceeded");
+        }
+        if path.contains("/functions/CloneSquad-Interact-") && path.ends_with("/invocations") {
+            st.counters.triggers.fetch_add(1, Ordering::SeqCst);
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
+        }
+        if let Some(size) = page
+            && parts.method == hyper::Method::GET
+            && path.trim_end_matches('/').ends_with("/functions")
+        {
+            let offset = parts
+                .uri
+                .query()
+                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("Marker=")))
+                .and_then(|m| m.parse().ok())
+                .unwrap_or(0);
+            list_marker = Some((offset, size));
+        }
+    }
+
+    // Relay to moto.
+    let uri = format!(
+        "{}{}",
+        st.moto,
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
+    let mut forward = Request::builder().method(parts.method.clone()).uri(uri);
+    for (k, v) in &parts.headers {
+        forward = forward.header(k, v);
+    }
+    let forward = forward.body(Full::new(body)).unwrap();
+    let response = match st.client.request(forward).await {
+        Ok(r) => r,
+        Err(e) => return respond(502, &[], format!("proxy: moto unreachable: {e}")),
+    };
+    let (rparts, rbody) = response.into_parts();
+    let rbody = rbody
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+
+    if let Some(account) = assume_target {
+        let text = String::from_utf8_lossy(&rbody);
+        if let (Some(id), Some(secret)) = (
+            between(&text, "<AccessKeyId>", "</AccessKeyId>"),
+            between(&text, "<SecretAccessKey>", "</SecretAccessKey>"),
+        ) {
+            st.keys
+                .lock()
+                .unwrap()
+                .insert(id.to_string(), (account, secret.to_string()));
+        }
+    }
+
+    let rbody = match list_marker {
+        Some((offset, size)) if rparts.status.is_success() => {
+            let mut v: serde_json::Value = serde_json::from_slice(&rbody).unwrap_or_default();
+            let all = v["Functions"].as_array().cloned().unwrap_or_default();
+            let page: Vec<_> = all.iter().skip(offset).take(size).cloned().collect();
+            v["Functions"] = serde_json::Value::Array(page);
+            if offset + size < all.len() {
+                v["NextMarker"] = serde_json::Value::String((offset + size).to_string());
+            }
+            Bytes::from(v.to_string())
+        }
+        _ => rbody,
+    };
+    let mut builder = Response::builder().status(rparts.status);
+    for (k, v) in &rparts.headers {
+        if k != "content-length" && k != "transfer-encoding" {
+            builder = builder.header(k, v);
+        }
+    }
+    builder.body(Full::new(rbody)).unwrap()
+}
+
+/// The API Gateway stand-in for `GET <InteractAPIGWUrl>backup`.
+async fn apigw(st: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // apigw / account / region / group / v1 / backup
+    let [_, account, region, group, "v1", "backup"] = segments.as_slice() else {
+        return respond(404, &[], "no such route");
+    };
+    let (account, region, group) = (account.to_string(), region.to_string(), group.to_string());
+    if req.method() != hyper::Method::GET {
+        return respond(405, &[], "GET only");
+    }
+    // SigV4: scope names execute-api in this region, the key belongs to the account, and the
+    // signature recomputed with the key's secret matches.
+    let Some((akid, sregion, service)) = scope(&req) else {
+        st.counters
+            .apigw_bad_signature
+            .fetch_add(1, Ordering::SeqCst);
+        return respond(403, &[], r#"{"message":"Missing Authentication Token"}"#);
+    };
+    let key = st.keys.lock().unwrap().get(&akid).cloned();
+    let valid = service == "execute-api"
+        && sregion == region
+        && key.as_ref().is_some_and(|(a, secret)| {
+            a == &account && signature_matches(&req, &akid, secret, &region)
+        });
+    if !valid {
+        st.counters
+            .apigw_bad_signature
+            .fetch_add(1, Ordering::SeqCst);
+        return respond(
+            403,
+            &[],
+            r#"{"message":"The request signature we calculated does not match the signature you provided."}"#,
+        );
+    }
+    st.counters.apigw_ok.fetch_add(1, Ordering::SeqCst);
+    st.counters.triggers.fetch_add(1, Ordering::SeqCst);
+    let (latency, writes, bucket, prefix) = {
+        let f = st.faults.lock().unwrap();
+        (
+            f.trigger_latency,
+            f.writers
+                .contains(&(account.clone(), region.clone(), group.clone())),
+            f.bucket.clone(),
+            f.prefix.clone(),
+        )
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if writes {
+        let now = chrono::Utc::now().naive_utc();
+        let record = serde_json::json!({
+            "AccountId": account,
+            "GroupName": group,
+            "CloneSquadVersion": "v0.27.1",
+            "MetadataRecordLastUpdatedAt": now.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+            "MetadataAndBackupS3Path": format!("s3://{bucket}/{prefix}"),
+            "Subfleets": [],
+        });
+        let key = format!(
+            "{prefix}/metadata/discovery/accountid={account}/region={region}/groupname={group}/{account}-{region}-discovery-cs-{group}.json"
+        );
+        let put = st
+            .s3
+            .put_object()
+            .bucket(&bucket)
+            .key(&key)
+            .body(record.to_string().into_bytes().into())
+            .send()
+            .await;
+        if let Err(e) = put {
+            return respond(500, &[], format!("stand-in could not write {key}: {e:?}"));
+        }
+        st.counters.written.fetch_add(1, Ordering::SeqCst);
+    }
+    respond(
+        200,
+        &[("content-type", "application/json")],
+        format!(
+            "\"Exported Configuration/Scheduler backups and metadata to s3://{bucket}/{prefix}.\""
+        ),
+    )
+}
+
+fn signature_matches(req: &Request<Incoming>, akid: &str, secret: &str, region: &str) -> bool {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let Some(auth) = header("authorization") else {
+        return false;
+    };
+    let Some(given) = auth.split("Signature=").nth(1) else {
+        return false;
+    };
+    let signed: Vec<&str> = between(auth, "SignedHeaders=", ",")
+        .unwrap_or_default()
+        .split(';')
         .collect();
-    stream
-        .write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())
-        .and_then(|()| stream.write_all(&request.body))
-        .expect("write upstream");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read upstream");
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(response.len(), |p| p + 4);
-    let status = String::from_utf8_lossy(&response[..split])
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(502);
-    (status, response[split..].to_vec())
+    let Some(time) = header("x-amz-date")
+        .and_then(|d| chrono::NaiveDateTime::parse_from_str(d, "%Y%m%dT%H%M%SZ").ok())
+        .map(|t| SystemTime::UNIX_EPOCH + Duration::from_secs(t.and_utc().timestamp() as u64))
+    else {
+        return false;
+    };
+    let token = header("x-amz-security-token").map(String::from);
+    let identity =
+        aws_credential_types::Credentials::new(akid, secret, token, None, "check").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("execute-api")
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let host = header("host").unwrap_or_default();
+    let url = format!("http://{host}{}", req.uri());
+    let headers: BTreeMap<&str, &str> = req
+        .headers()
+        .iter()
+        .filter(|(k, _)| {
+            let k = k.as_str();
+            signed.contains(&k)
+                && !matches!(
+                    k,
+                    "host" | "x-amz-date" | "x-amz-security-token" | "authorization"
+                )
+        })
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
+        .collect();
+    let Ok(signable) = SignableRequest::new(
+        req.method().as_str(),
+        url,
+        headers.into_iter(),
+        SignableBody::Bytes(&[]),
+    ) else {
+        return false;
+    };
+    match sign(signable, &params) {
+        Ok(out) => out.signature() == given,
+        Err(_) => false,
+    }
 }

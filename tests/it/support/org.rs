@@ -1,0 +1,219 @@
+//! A simulated Organization with CloneSquad deployments, built on moto through the real APIs:
+//! Organizations accounts, then, with each member's assumed credentials, the deployments' Lambda
+//! functions and Interact queues.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{FunctionCode, Runtime};
+use aws_sdk_organizations::types::OrganizationFeatureSet;
+use aws_sdk_sts::config::Credentials;
+
+use super::{MAIN_ACCOUNT, Moto, block_on, sdk_config_with};
+
+pub const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+pub const GROUPS: [&str; 3] = ["web-front", "batch-workers-2", "ci-runners"];
+pub const BUCKET: &str = "cs-cmdb-metadata";
+pub const PREFIX: &str = "clonesquad";
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Dep {
+    pub account: String,
+    pub region: String,
+    pub group: String,
+}
+
+pub struct SimOrg {
+    /// Member accounts (the management account excluded), in creation order.
+    pub accounts: Vec<String>,
+    pub deployments: Vec<Dep>,
+    /// Member account → its assumed credentials (for checks made by the test).
+    pub creds: BTreeMap<String, Credentials>,
+}
+
+impl SimOrg {
+    pub fn metadata_path() -> String {
+        format!("s3://{BUCKET}/{PREFIX}")
+    }
+
+    /// Deployments of a target, by group name.
+    pub fn in_target(&self, account: &str, region: &str) -> Vec<&Dep> {
+        self.deployments
+            .iter()
+            .filter(|d| d.account == account && d.region == region)
+            .collect()
+    }
+
+    pub fn targets_with_deployments(&self) -> Vec<(String, String)> {
+        let mut t: Vec<(String, String)> = self
+            .deployments
+            .iter()
+            .map(|d| (d.account.clone(), d.region.clone()))
+            .collect();
+        t.dedup();
+        t
+    }
+}
+
+/// Which groups account number `i` runs in region number `j`: about a third of the targets, one
+/// to three groups each.
+pub fn groups_for(i: usize, j: usize) -> &'static [&'static str] {
+    if !(i + j).is_multiple_of(3) {
+        return &[];
+    }
+    &GROUPS[..1 + (i + 2 * j) % 3]
+}
+
+/// Build the Organization: `members` accounts, deployments per [`groups_for`], the shared bucket.
+pub fn build(moto: &Moto, members: usize) -> SimOrg {
+    moto.post("/moto-api/config", r#"{"lambda":{"use_docker":false}}"#);
+    let central = moto.sdk_config();
+    block_on(async {
+        let org = aws_sdk_organizations::Client::new(&central);
+        org.create_organization()
+            .feature_set(OrganizationFeatureSet::All)
+            .send()
+            .await
+            .expect("create organization");
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&central)
+                .force_path_style(true)
+                .build(),
+        );
+        s3.create_bucket()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .expect("bucket");
+        let sts = aws_sdk_sts::Client::new(&central);
+        let mut accounts = Vec::new();
+        let mut deployments = Vec::new();
+        let mut creds = BTreeMap::new();
+        for i in 0..members {
+            let name = format!("member-{i:03}");
+            let created = org
+                .create_account()
+                .account_name(&name)
+                .email(format!("{name}@example.com"))
+                .send()
+                .await
+                .expect("create account");
+            let id = created
+                .create_account_status()
+                .and_then(|s| s.account_id())
+                .expect("account id")
+                .to_string();
+            let assumed = sts
+                .assume_role()
+                .role_arn(format!(
+                    "arn:aws:iam::{id}:role/OrganizationAccountAccessRole"
+                ))
+                .role_session_name("test-setup")
+                .send()
+                .await
+                .expect("assume role");
+            let c = assumed.credentials().expect("credentials");
+            let member_creds = Credentials::new(
+                c.access_key_id(),
+                c.secret_access_key(),
+                Some(c.session_token().to_string()),
+                None,
+                "test",
+            );
+            for (j, region) in REGIONS.iter().enumerate() {
+                let groups = groups_for(i, j);
+                if groups.is_empty() {
+                    continue;
+                }
+                let config = sdk_config_with(&moto.endpoint, member_creds.clone())
+                    .to_builder()
+                    .region(aws_config::Region::new(region.to_string()))
+                    .build();
+                let lambda = aws_sdk_lambda::Client::new(&config);
+                let sqs = aws_sdk_sqs::Client::new(&config);
+                // An unrelated function, so listing has to filter.
+                create_function(&lambda, &id, "billing-report").await;
+                for group in groups {
+                    for kind in ["Main", "Interact", "Discovery"] {
+                        create_function(&lambda, &id, &format!("CloneSquad-{kind}-{group}")).await;
+                    }
+                    sqs.create_queue()
+                        .queue_name(format!("CloneSquad-Interact-{group}"))
+                        .send()
+                        .await
+                        .expect("create queue");
+                    deployments.push(Dep {
+                        account: id.clone(),
+                        region: region.to_string(),
+                        group: group.to_string(),
+                    });
+                }
+            }
+            creds.insert(id.clone(), member_creds);
+            accounts.push(id);
+        }
+        deployments.sort();
+        SimOrg {
+            accounts,
+            deployments,
+            creds,
+        }
+    })
+}
+
+async fn create_function(lambda: &aws_sdk_lambda::Client, account: &str, name: &str) {
+    lambda
+        .create_function()
+        .function_name(name)
+        .runtime(Runtime::Python312)
+        .role(format!(
+            "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
+        ))
+        .handler("index.handler")
+        .code(
+            FunctionCode::builder()
+                .zip_file(Blob::new(b"PK\x05\x06".to_vec()))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create function {name} in {account}: {e:?}"));
+}
+
+/// The discovery record `CloneSquad-Discovery-<group>` answers with.
+pub fn discovery_record(dep: &Dep, api_url: &str, metadata_path: &str) -> String {
+    serde_json::json!({
+        "AccountId": dep.account,
+        "GroupName": dep.group,
+        "CloneSquadVersion": "v0.27.1",
+        "InstallTime": "2026-11-01 10:00:00",
+        "InteractAPIGWUrl": api_url,
+        "InteractQueue": "",
+        "MetadataAndBackupS3Path": metadata_path,
+        "UserSuppliedJSONMetadata": "",
+    })
+    .to_string()
+}
+
+/// Queue Lambda answers in moto's lambda-simple backend of (account, region): they are consumed
+/// in order by whichever function is invoked next there.
+pub fn queue_answers(moto: &Moto, account: &str, region: &str, answers: &[String]) {
+    let body = serde_json::json!({
+        "account_id": account,
+        "region": region,
+        "results": answers,
+    });
+    moto.post("/moto-api/static/lambda-simple/response", &body.to_string());
+}
+
+pub fn interact_ok() -> String {
+    serde_json::json!({
+        "statusCode": 200,
+        "body": format!("Exported Configuration/Scheduler backups and metadata to {}.", SimOrg::metadata_path()),
+    })
+    .to_string()
+}
+
+pub fn main_account() -> &'static str {
+    MAIN_ACCOUNT
+}
