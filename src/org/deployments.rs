@@ -71,15 +71,31 @@ pub async fn list_groups(ctx: &TargetCtx) -> Result<Vec<String>, Failure> {
 /// Invoke `CloneSquad-Discovery-<group>` with an empty payload and read the discovery record.
 pub async fn describe(ctx: &TargetCtx, group: &str) -> Result<Description, Failure> {
     let function = format!("{DISCOVERY_PREFIX}{group}");
+    let body = invoke(ctx, &function, "{}").await?;
+    parse_description(&body).map_err(|why| {
+        Failure::new(
+            FailClass::InvokeError,
+            format!(
+                "{function} in {} answered something that is not a discovery record ({why}): {}; check the deployment's version",
+                ctx.target,
+                truncate(&body)
+            ),
+        )
+    })
+}
+
+/// Invoke a deployment's function synchronously and return its payload as text; a function error
+/// is an `invoke-error` failure naming the function, the target, the status and the body.
+pub async fn invoke(ctx: &TargetCtx, function: &str, payload: &str) -> Result<String, Failure> {
     let lambda = ctx.lambda();
     let out = ctx
         .call(
             "lambda:InvokeFunction",
-            &function,
+            function,
             lambda
                 .invoke()
-                .function_name(&function)
-                .payload(Blob::new("{}"))
+                .function_name(function)
+                .payload(Blob::new(payload))
                 .send(),
         )
         .await?;
@@ -91,23 +107,14 @@ pub async fn describe(ctx: &TargetCtx, group: &str) -> Result<Description, Failu
         return Err(Failure::new(
             FailClass::InvokeError,
             format!(
-                "{function} in {} failed ({error}, status {}): {}",
+                "{function} in {} failed ({error}, invoke status {}): {}",
                 ctx.target,
                 out.status_code(),
                 truncate(&body)
             ),
         ));
     }
-    parse_description(&body).map_err(|why| {
-        Failure::new(
-            FailClass::InvokeError,
-            format!(
-                "{function} in {} answered something that is not a discovery record ({why}): {}; check the deployment's version",
-                ctx.target,
-                truncate(&body)
-            ),
-        )
-    })
+    Ok(body)
 }
 
 /// Read the fields we use from a discovery record (a JSON object).

@@ -5,7 +5,6 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::provider::ProvideCredentials;
-use aws_sdk_lambda::primitives::Blob;
 use chrono::{NaiveDateTime, Utc};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client as HttpClient;
@@ -221,34 +220,8 @@ pub fn backup_event(target: &str) -> serde_json::Value {
 
 async fn trigger_lambda(ctx: &TargetCtx, group: &str) -> Result<String, Failure> {
     let function = format!("{}{group}", deployments::INTERACT_PREFIX);
-    let lambda = ctx.lambda();
     let event = backup_event(&ctx.target.account_id).to_string();
-    let out = ctx
-        .call(
-            "lambda:InvokeFunction",
-            &function,
-            lambda
-                .invoke()
-                .function_name(&function)
-                .payload(Blob::new(event))
-                .send(),
-        )
-        .await?;
-    let body = out
-        .payload()
-        .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
-        .unwrap_or_default();
-    if let Some(error) = out.function_error() {
-        return Err(Failure::new(
-            FailClass::InvokeError,
-            format!(
-                "{function} in {} failed ({error}, invoke status {}): {}",
-                ctx.target,
-                out.status_code(),
-                truncate(&body)
-            ),
-        ));
-    }
+    let body = deployments::invoke(ctx, &function, &event).await?;
     let parsed: Option<(i64, String)> = serde_json::from_str::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| {

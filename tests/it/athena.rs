@@ -510,14 +510,7 @@ fn ctrl_c_stops_the_athena_query() {
         r#"{"model_name": "athena::execution", "transition": {"progression": "manual", "times": 1000}}"#,
     );
     let home = tempfile::tempdir().unwrap();
-    let bin = assert_cmd::cargo::cargo_bin("cs-cmdb");
-    let child = std::process::Command::new(bin)
-        .env_clear()
-        .env("HOME", home.path())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", REGION)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+    let child = crate::support::cs_cmdb_spawnable(home.path())
         .args([
             "--endpoint-url",
             &moto.endpoint,

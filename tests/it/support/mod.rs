@@ -161,29 +161,8 @@ pub fn sdk_config_with(endpoint: &str, credentials: Credentials) -> SdkConfig {
 /// The binary, with an environment holding only what the test gives it: a private HOME (so no
 /// user config or cache is read), fixed credentials and region, metadata service disabled.
 pub fn cs_cmdb(home: &Path) -> assert_cmd::Command {
-    // Empty AWS config files: present, so the SDK reads nothing else and warns about nothing.
-    for name in ["aws-config", "aws-credentials"] {
-        let path = home.join(name);
-        if !path.exists() {
-            std::fs::write(&path, "").expect("write empty AWS config file");
-        }
-    }
-    let mut cmd = assert_cmd::Command::cargo_bin("cs-cmdb").expect("binary built");
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_CACHE_HOME", home.join("cache"))
-        .env("AWS_CONFIG_FILE", home.join("aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("aws-credentials"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("AWS_REGION", REGION)
-        // A closed loopback port unless the test names an endpoint: no test can reach AWS.
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        .current_dir(home)
-        .timeout(Duration::from_secs(120));
+    let mut cmd = assert_cmd::Command::from_std(cs_cmdb_spawnable(home));
+    cmd.timeout(Duration::from_secs(120));
     cmd
 }
 
@@ -210,6 +189,13 @@ pub mod standin;
 
 /// Like [`cs_cmdb`], as a `std::process::Command` (for tests that spawn and signal the process).
 pub fn cs_cmdb_spawnable(home: &Path) -> Command {
+    // Empty AWS config files: present, so the SDK reads nothing else and warns about nothing.
+    for name in ["aws-config", "aws-credentials"] {
+        let path = home.join(name);
+        if !path.exists() {
+            std::fs::write(&path, "").expect("write empty AWS config file");
+        }
+    }
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("cs-cmdb"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -222,6 +208,8 @@ pub fn cs_cmdb_spawnable(home: &Path) -> Command {
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .env("AWS_REGION", REGION)
+        // A closed loopback port unless the test names an endpoint: no test can reach AWS.
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .current_dir(home);
     cmd
 }
