@@ -78,6 +78,11 @@ pub enum Command {
     Accounts(AccountsArgs),
     /// Run a canned CMDB query, or ad-hoc SQL, on the embedded engine or Athena.
     Query(QueryArgs),
+    /// Copy the shared bucket's metadata and latest backups into a local cache, incrementally.
+    Mirror(MirrorArgs),
+    /// One row per deployment: latest backups, their age, the archive's size; and whether a
+    /// lifecycle rule bounds the archive.
+    Backups(BackupsArgs),
     /// Write a synthetic metadata tree in CloneSquad's exact layout (for trials and benchmarks).
     Sample(SampleArgs),
     /// Print a shell completion script to stdout.
@@ -131,7 +136,8 @@ pub struct QueryArgs {
     #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
     pub params: Vec<String>,
 
-    /// Where the metadata is: a local copy of <MetadataAndBackupS3Path> (holding metadata/).
+    /// Where the metadata is: a local copy of <MetadataAndBackupS3Path> (holding metadata/), or
+    /// s3://bucket/prefix, mirrored into the cache first (see `cs-cmdb mirror`).
     #[arg(long, env = "CS_CMDB_SOURCE", value_name = "DIR")]
     pub source: Option<String>,
 
@@ -146,6 +152,36 @@ pub struct QueryArgs {
     /// Where the embedded engine keeps its columnar cache [default: <cache dir>/cs-cmdb].
     #[arg(long, env = "CS_CMDB_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+
+    /// With --source s3://...: query the existing mirror as is, without contacting S3.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MirrorArgs {
+    /// Cache root; the mirror goes to <root>/mirror/<bucket>/<prefix hash> [default: <cache dir>/cs-cmdb].
+    #[arg(long, env = "CS_CMDB_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Parallel S3 calls (listings and downloads).
+    #[arg(long, default_value_t = crate::mirror::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub concurrency: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupsArgs {
+    /// Download every latest backup and confirm it parses as YAML (exit 1 when one is missing or does not).
+    #[arg(long)]
+    pub restore_check: bool,
+
+    /// A deployment whose latest backup is this many hours old (or older) is flagged `stale`.
+    #[arg(long, default_value_t = 24, value_name = "HOURS")]
+    pub stale_hours: i64,
+
+    /// Parallel S3 calls (listings and downloads).
+    #[arg(long, default_value_t = crate::mirror::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub concurrency: u16,
 }
 
 #[derive(Debug, Args)]

@@ -6,12 +6,14 @@
 #![recursion_limit = "256"]
 
 pub mod aws;
+pub mod backups;
 pub mod catalog;
 pub mod cli;
 pub mod engine;
 pub mod errors;
 pub mod exit;
 pub mod logging;
+pub mod mirror;
 pub mod org;
 pub mod queries;
 mod query_cmd;
@@ -66,6 +68,8 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Outcom
             Ok(Outcome::Success)
         }
         Command::Query(args) => query_cmd::run(args, &settings).await,
+        Command::Mirror(args) => mirror::run(args, &settings).await,
+        Command::Backups(args) => backups::run(args, &settings).await,
         Command::Sample(args) => {
             let spec = sample::SampleSpec {
                 deployments: args.deployments,

@@ -12,7 +12,7 @@ use crate::engine::local::LocalEngine;
 use crate::engine::{Column, ColumnType, QueryEngine, ResultSet, Value};
 use crate::exit::Outcome;
 use crate::queries::{self, Origin, Query};
-use crate::settings::Settings;
+use crate::settings::{S3Path, Settings};
 
 /// The engine's clock: `CS_CMDB_NOW` (RFC 3339) when set, for reproducible runs; else now.
 pub fn now() -> anyhow::Result<DateTime<Utc>> {
@@ -55,12 +55,15 @@ pub async fn run(args: QueryArgs, settings: &Settings) -> anyhow::Result<Outcome
     };
     let params = query.bind_values(&args.params)?;
 
-    let engine: Box<dyn QueryEngine> = match args
+    let (engine, mirror_incomplete): (Box<dyn QueryEngine>, bool) = match args
         .engine
         .or(settings.engine)
         .unwrap_or(EngineKind::Local)
     {
-        EngineKind::Local => Box::new(local_engine(&args, settings)?),
+        EngineKind::Local => {
+            let (engine, incomplete) = local_engine(&args, settings).await?;
+            (Box::new(engine), incomplete)
+        }
         EngineKind::Athena => bail!(
             "the Athena engine is not available in this version of cs-cmdb; use --engine local with --source DIR"
         ),
@@ -81,25 +84,50 @@ pub async fn run(args: QueryArgs, settings: &Settings) -> anyhow::Result<Outcome
             started.elapsed().as_millis()
         );
     }
+    if mirror_incomplete {
+        tracing::warn!(
+            "some objects could not be mirrored (see above): the answer may use their previous copy"
+        );
+        return Ok(Outcome::Failures);
+    }
     Ok(Outcome::Success)
 }
 
-fn local_engine(args: &QueryArgs, settings: &Settings) -> anyhow::Result<LocalEngine> {
+/// The embedded engine over `--source`: a local directory, or `s3://bucket/prefix`, mirrored
+/// first (or used as already mirrored with `--offline`). The flag tells whether some objects
+/// could not be mirrored (their previous copy, if any, is queried).
+async fn local_engine(
+    args: &QueryArgs,
+    settings: &Settings,
+) -> anyhow::Result<(LocalEngine, bool)> {
     let source = args.source.clone().or_else(|| settings.source.clone()).context(
-        "no metadata source: pass --source DIR (a local copy of <MetadataAndBackupS3Path>), or set `source` in cs-cmdb.toml",
+        "no metadata source: pass --source DIR (a local copy of <MetadataAndBackupS3Path>) or --source s3://bucket/prefix, or set `source` in cs-cmdb.toml",
     )?;
-    if source.starts_with("s3://") {
-        bail!(
-            "--source {source}: reading the bucket directly needs `cs-cmdb mirror`, not available in this version; copy it locally (aws s3 sync {source}/metadata DIR/metadata) and pass --source DIR"
-        );
-    }
-    let cache_root = args
-        .cache_dir
-        .clone()
-        .or_else(|| settings.cache_dir.clone())
-        .or_else(|| dirs::cache_dir().map(|d| d.join("cs-cmdb")))
-        .unwrap_or_else(|| PathBuf::from(".cs-cmdb-cache"));
-    LocalEngine::new(std::path::Path::new(&source), &cache_root, now()?)
+    let cache_root = crate::mirror::cache_root(args.cache_dir.clone(), settings);
+    let mut incomplete = false;
+    let dir = if source.starts_with("s3://") {
+        let path: S3Path = source
+            .parse()
+            .with_context(|| format!("invalid --source `{source}`"))?;
+        let dir = crate::mirror::mirror_dir(&cache_root, &path);
+        if args.offline {
+            crate::mirror::require_mirror(&dir, &path)?;
+        } else {
+            let report =
+                crate::mirror::sync(settings, &path, &dir, crate::mirror::DEFAULT_CONCURRENCY)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot mirror {source} (pass --offline to query the last mirror as is)"
+                        )
+                    })?;
+            incomplete = report.stats.failed > 0;
+        }
+        dir
+    } else {
+        PathBuf::from(&source)
+    };
+    Ok((LocalEngine::new(&dir, &cache_root, now()?)?, incomplete))
 }
 
 /// `query --list` as a result set.

@@ -2,5 +2,6 @@
 
 mod accounts;
 mod cli;
+mod mirror;
 mod query;
 mod support;
