@@ -146,14 +146,14 @@ async fn inventory_with(
             client,
             &path.bucket,
             path.child_prefix("backups"),
-            1,
+            0,
             concurrency
         ),
         mirror::list_tree(
             client,
             &path.bucket,
             format!("{}discovery/", path.child_prefix("metadata")),
-            1,
+            0,
             concurrency
         ),
     )

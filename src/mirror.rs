@@ -600,11 +600,16 @@ pub async fn mirror(
     std::fs::create_dir_all(&staging)
         .with_context(|| format!("cannot create {}", staging.display()))?;
 
-    // List metadata/ (one parallel branch per table) and backups/ (one per account).
+    // List metadata/ with one parallel branch per table, and backups/ in one pass alongside.
+    // (Deeper fan-out, per account, pays off on a huge bucket but costs a call per account, and
+    // every call scans the whole bucket on some S3-compatible stores and emulators.)
     let root = root_prefix(path);
     let bucket = path.bucket.as_str();
     let listings: Vec<Vec<S3Object>> = stream::iter(TOP_FOLDERS)
-        .map(|top| list_tree(client, bucket, format!("{root}{top}/"), 1, concurrency))
+        .map(|top| {
+            let depth = usize::from(top == "metadata");
+            list_tree(client, bucket, format!("{root}{top}/"), depth, concurrency)
+        })
         .buffered(2)
         .try_collect()
         .await
