@@ -48,10 +48,10 @@ AWS=("$VENV/bin/aws" --endpoint-url "$ENDPOINT")
 
 # A tree of exactly OBJECTS files: metadata and latest backups (archives are not mirrored).
 if [ ! -d "$WORK/tree" ]; then
-  "$BIN" sample --out "$WORK/gen" --deployments $(( OBJECTS / 8 + 1 )) --instances 2 --seed 42 2>/dev/null
+  "$BIN" sample --out "$WORK/gen" --deployments $(( OBJECTS / 6 + 1 )) --instances 2 --seed 42 2>/dev/null
   find "$WORK/gen" -path '*/archive/*' -delete
   mkdir -p "$WORK/tree"
-  (cd "$WORK/gen" && find . -type f | sort | head -n "$OBJECTS" | xargs -d "\n" cp --parents -t "$WORK/tree")
+  (cd "$WORK/gen" && find . -type f | sort | sed -n "1,${OBJECTS}p" | xargs -d "\n" cp --parents -t "$WORK/tree")
 fi
 COUNT=$(find "$WORK/tree" -type f | wc -l)
 echo "uploading $COUNT objects ($(du -sh "$WORK/tree" | cut -f1)) to the emulator..." >&2
@@ -62,7 +62,7 @@ secs() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>"$WORK/last.err" || { ca
 
 rm -rf "$WORK/cache" "$WORK/awscopy"
 MIRROR=("$BIN" --endpoint-url "$ENDPOINT" --metadata-path "s3://$BUCKET/$PREFIX" mirror --cache-dir "$WORK/cache")
-[ -n "${CONCURRENCY:-}" ] && MIRROR+=(--concurrency "$CONCURRENCY")
+if [ -n "${CONCURRENCY:-}" ]; then MIRROR+=(--concurrency "$CONCURRENCY"); fi
 cold_mirror=$(secs "${MIRROR[@]}")
 cat "$WORK/last.err" >&2
 cold_aws=$(secs "${AWS[@]}" s3 sync --quiet "s3://$BUCKET/$PREFIX" "$WORK/awscopy")
