@@ -86,6 +86,11 @@ pub enum Command {
     Discover(DiscoverArgs),
     /// Trigger the `backup` export of every CloneSquad deployment, optionally verifying it landed.
     Export(ExportArgs),
+    /// Copy the shared bucket's metadata and latest backups into a local cache, incrementally.
+    Mirror(MirrorArgs),
+    /// One row per deployment: latest backups, their age, the archive's size; and whether a
+    /// lifecycle rule bounds the archive.
+    Backups(BackupsArgs),
     /// Write a synthetic metadata tree in CloneSquad's exact layout (for trials and benchmarks).
     Sample(SampleArgs),
     /// Check the fleet against a compliance policy (a CI gate: exit 1 on violations).
@@ -246,7 +251,8 @@ pub struct QueryArgs {
     #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
     pub params: Vec<String>,
 
-    /// Where the metadata is: a local copy of <MetadataAndBackupS3Path> (holding metadata/).
+    /// Where the metadata is: a local copy of <MetadataAndBackupS3Path> (holding metadata/), or
+    /// s3://bucket/prefix, mirrored into the cache first (see `cs-cmdb mirror`).
     #[arg(long, env = "CS_CMDB_SOURCE", value_name = "DIR")]
     pub source: Option<String>,
 
@@ -268,6 +274,36 @@ pub struct QueryArgs {
     /// Athena: reuse the results of an identical query run within this many minutes.
     #[arg(long, value_name = "MINUTES", value_parser = clap::value_parser!(i32).range(1..=10080))]
     pub reuse_minutes: Option<i32>,
+
+    /// With --source s3://...: query the existing mirror as is, without contacting S3.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MirrorArgs {
+    /// Cache root; the mirror goes to <root>/mirror/<bucket>/<prefix hash> [default: <cache dir>/cs-cmdb].
+    #[arg(long, env = "CS_CMDB_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Parallel S3 calls (listings and downloads).
+    #[arg(long, default_value_t = crate::mirror::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub concurrency: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupsArgs {
+    /// Download every latest backup and confirm it parses as YAML (exit 1 when one is missing or does not).
+    #[arg(long)]
+    pub restore_check: bool,
+
+    /// A deployment whose latest backup is this many hours old (or older) is flagged `stale`.
+    #[arg(long, default_value_t = 24, value_name = "HOURS")]
+    pub stale_hours: i64,
+
+    /// Parallel S3 calls (listings and downloads).
+    #[arg(long, default_value_t = crate::mirror::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub concurrency: u16,
 }
 
 /// Where Athena runs (install, partitions, query --engine athena).

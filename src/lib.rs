@@ -6,6 +6,7 @@
 #![recursion_limit = "256"]
 
 pub mod aws;
+pub mod backups;
 pub mod catalog;
 pub mod check;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod engine;
 pub mod errors;
 pub mod exit;
 pub mod logging;
+pub mod mirror;
 pub mod org;
 pub mod queries;
 mod query_cmd;
@@ -130,6 +132,8 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Outcom
         Command::Check(args) => check::run(args, &settings).await,
         Command::Discover(args) => org::commands::discover(args, &settings).await,
         Command::Export(args) => org::commands::export(args, &settings).await,
+        Command::Mirror(args) => mirror::run(args, &settings).await,
+        Command::Backups(args) => backups::run(args, &settings).await,
         Command::Sample(args) => {
             let spec = sample::SampleSpec {
                 deployments: args.deployments,

@@ -13,7 +13,7 @@ use crate::engine::local::LocalEngine;
 use crate::engine::{Column, ColumnType, QueryEngine, ResultSet, Value};
 use crate::exit::Outcome;
 use crate::queries::{self, Origin, Query};
-use crate::settings::Settings;
+use crate::settings::{S3Path, Settings};
 
 /// The engine's clock: `CS_CMDB_NOW` (RFC 3339) when set, for reproducible runs; else now.
 pub fn now() -> anyhow::Result<DateTime<Utc>> {
@@ -80,6 +80,7 @@ pub async fn run(args: QueryArgs, settings: &Settings) -> anyhow::Result<Outcome
         cache_dir: args.cache_dir.clone(),
         athena: args.athena.clone(),
         reuse_minutes: args.reuse_minutes,
+        offline: args.offline,
     };
     let started = Instant::now();
     if opts.kind(settings) == EngineKind::Athena && settings.format != Format::Table {
@@ -88,7 +89,7 @@ pub async fn run(args: QueryArgs, settings: &Settings) -> anyhow::Result<Outcome
         summary(rows, started);
         return Ok(Outcome::Success);
     }
-    let engine = open_engine(&opts, settings).await?;
+    let (engine, mirror_incomplete) = open_engine(&opts, settings).await?;
     let rs = engine.run(&query.sql, &params).await.with_context(|| {
         format!(
             "query `{}` failed on the {} engine",
@@ -98,6 +99,12 @@ pub async fn run(args: QueryArgs, settings: &Settings) -> anyhow::Result<Outcome
     })?;
     crate::render::to_stdout(&rs, settings.format, settings.color)?;
     summary(rs.rows.len(), started);
+    if mirror_incomplete {
+        tracing::warn!(
+            "some objects could not be mirrored (see above): the answer may use their previous copy"
+        );
+        return Ok(Outcome::Failures);
+    }
     Ok(Outcome::Success)
 }
 
@@ -147,6 +154,8 @@ pub(crate) struct EngineOptions {
     pub cache_dir: Option<PathBuf>,
     pub athena: AthenaArgs,
     pub reuse_minutes: Option<i32>,
+    /// With an `s3://` source: use the existing mirror as is.
+    pub offline: bool,
 }
 
 impl EngineOptions {
@@ -161,14 +170,18 @@ impl EngineOptions {
     }
 }
 
-/// The engine chosen by the flags and settings (embedded by default).
+/// The engine chosen by the flags and settings (embedded by default), and whether a mirror of an
+/// `s3://` source was left incomplete.
 pub(crate) async fn open_engine(
     opts: &EngineOptions,
     settings: &Settings,
-) -> anyhow::Result<Box<dyn QueryEngine>> {
+) -> anyhow::Result<(Box<dyn QueryEngine>, bool)> {
     Ok(match opts.kind(settings) {
-        EngineKind::Local => Box::new(local_engine(opts, settings)?),
-        EngineKind::Athena => Box::new(athena_engine(opts, settings).await?),
+        EngineKind::Local => {
+            let (engine, incomplete) = local_engine(opts, settings).await?;
+            (Box::new(engine), incomplete)
+        }
+        EngineKind::Athena => (Box::new(athena_engine(opts, settings).await?), false),
     })
 }
 
@@ -180,22 +193,41 @@ async fn athena_engine(opts: &EngineOptions, settings: &Settings) -> anyhow::Res
     ))
 }
 
-fn local_engine(args: &EngineOptions, settings: &Settings) -> anyhow::Result<LocalEngine> {
+/// The embedded engine over `--source`: a local directory, or `s3://bucket/prefix`, mirrored
+/// first (or used as already mirrored with `--offline`). The flag tells whether some objects
+/// could not be mirrored (their previous copy, if any, is queried).
+async fn local_engine(
+    args: &EngineOptions,
+    settings: &Settings,
+) -> anyhow::Result<(LocalEngine, bool)> {
     let source = args.source(settings).context(
-        "no metadata source: pass --source DIR (a local copy of <MetadataAndBackupS3Path>), or set `source` in cs-cmdb.toml",
+        "no metadata source: pass --source DIR (a local copy of <MetadataAndBackupS3Path>) or --source s3://bucket/prefix, or set `source` in cs-cmdb.toml",
     )?;
-    if source.starts_with("s3://") {
-        bail!(
-            "--source {source}: reading the bucket directly needs `cs-cmdb mirror`, not available in this version; copy it locally (aws s3 sync {source}/metadata DIR/metadata) and pass --source DIR"
-        );
-    }
-    let cache_root = args
-        .cache_dir
-        .clone()
-        .or_else(|| settings.cache_dir.clone())
-        .or_else(|| dirs::cache_dir().map(|d| d.join("cs-cmdb")))
-        .unwrap_or_else(|| PathBuf::from(".cs-cmdb-cache"));
-    LocalEngine::new(std::path::Path::new(&source), &cache_root, now()?)
+    let cache_root = crate::mirror::cache_root(args.cache_dir.clone(), settings);
+    let mut incomplete = false;
+    let dir = if source.starts_with("s3://") {
+        let path: S3Path = source
+            .parse()
+            .with_context(|| format!("invalid --source `{source}`"))?;
+        let dir = crate::mirror::mirror_dir(&cache_root, &path);
+        if args.offline {
+            crate::mirror::require_mirror(&dir, &path)?;
+        } else {
+            let report =
+                crate::mirror::sync(settings, &path, &dir, crate::mirror::DEFAULT_CONCURRENCY)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot mirror {source} (pass --offline to query the last mirror as is)"
+                        )
+                    })?;
+            incomplete = report.stats.failed > 0;
+        }
+        dir
+    } else {
+        PathBuf::from(&source)
+    };
+    Ok((LocalEngine::new(&dir, &cache_root, now()?)?, incomplete))
 }
 
 /// `query --list` as a result set.

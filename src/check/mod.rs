@@ -35,8 +35,9 @@ pub async fn run(args: CheckArgs, settings: &Settings) -> anyhow::Result<Outcome
         cache_dir: args.cache_dir.clone(),
         athena: args.athena.clone(),
         reuse_minutes: None,
+        offline: false,
     };
-    let engine = open_engine(&opts, settings).await?;
+    let (engine, _) = open_engine(&opts, settings).await?;
     let now = crate::query_cmd::now()?;
     let deployments = eval::deployments(engine.as_ref()).await?;
     let source = opts.source(settings);

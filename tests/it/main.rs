@@ -7,6 +7,7 @@ mod check;
 mod cli;
 mod fanout;
 mod iam;
+mod mirror;
 mod query;
 mod sql_files;
 mod support;
