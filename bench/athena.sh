@@ -7,18 +7,24 @@
 #     result served page by page (goal: <= 150 MB), next to the same result rendered as a table
 #     (collected whole) for comparison.
 set -euo pipefail
+# Knobs: CS_CMDB_BENCH_BIN, CS_CMDB_BENCH_PARTITIONS (default "100 2000 20000"), CS_CMDB_BENCH_ROWS (default 1000000).
 cd "$(dirname "$0")/.."
 VENV="${CS_CMDB_VENV:-.venv}"
 PY="$VENV/bin/python"
-cargo build --release --quiet
-BIN="${CARGO_TARGET_DIR:-target}/release/cs-cmdb"
+# CS_CMDB_BENCH_BIN measures another binary (default: a release build of this checkout).
+if [ -n "${CS_CMDB_BENCH_BIN:-}" ]; then
+  BIN="$CS_CMDB_BENCH_BIN"
+else
+  cargo build --release --quiet
+  BIN="${CARGO_TARGET_DIR:-target}/release/cs-cmdb"
+fi
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 echo "== partition registration (moto)"
 printf "%12s %12s %12s %14s\n" partitions glue_calls wall_s ratio_vs_1each
-for n in 100 2000 20000; do
+for n in ${CS_CMDB_BENCH_PARTITIONS:-100 2000 20000}; do
   "$VENV/bin/moto_server" -H 127.0.0.1 -p 0 >"$WORK/moto.log" 2>&1 &
   MOTO_PID=$!
   for _ in $(seq 100); do grep -q "Running on" "$WORK/moto.log" && break; sleep 0.1; done
@@ -49,7 +55,7 @@ PY
 done
 
 echo "== results streaming (1,000,000 rows, pages of 1,000)"
-"$PY" bench/fake_athena.py 1000000 >"$WORK/port" &
+"$PY" bench/fake_athena.py "${CS_CMDB_BENCH_ROWS:-1000000}" >"$WORK/port" &
 for _ in $(seq 50); do [ -s "$WORK/port" ] && break; sleep 0.1; done
 FAKE="http://127.0.0.1:$(head -1 "$WORK/port")"
 for format in csv json table; do

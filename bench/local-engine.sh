@@ -14,8 +14,13 @@ INSTANCES="${2:-20}"
 WORK="${BENCH_DIR:-$(mktemp -d)}"
 export CS_CMDB_NOW="2026-11-26T09:00:00Z"
 
-cargo build --release --quiet
-BIN="${CARGO_TARGET_DIR:-target}/release/cs-cmdb"
+# CS_CMDB_BENCH_BIN measures another binary (default: a release build of this checkout).
+if [ -n "${CS_CMDB_BENCH_BIN:-}" ]; then
+  BIN="$CS_CMDB_BENCH_BIN"
+else
+  cargo build --release --quiet
+  BIN="${CARGO_TARGET_DIR:-target}/release/cs-cmdb"
+fi
 
 if [ ! -d "$WORK/tree/metadata" ]; then
   echo "generating $DEPLOYMENTS deployments into $WORK/tree" >&2
