@@ -51,7 +51,7 @@ for q in deployments stale versions hostnames join; do
 done
 
 # Incremental: one deployment's instance file changes; only it is parsed again.
-f=$(find "$WORK/tree/metadata/instances" -type f -size +0 | head -1)
+f=$(find "$WORK/tree/metadata/instances" -type f -size +0 -print -quit)
 echo "" >> "$f"
 start=$(date +%s.%N)
 "$BIN" query deployments --source "$WORK/tree" --cache-dir "$WORK/cache" -v --format csv 2>"$WORK/err" >/dev/null
