@@ -183,6 +183,7 @@ pub fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+pub mod http;
 pub mod org;
 pub mod proxy;
 pub mod standin;

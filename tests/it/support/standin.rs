@@ -3,8 +3,6 @@
 //! deployment (`bench-1`) per region, the Interact (trigger) invoke answering after `latency`.
 //! moto serialises requests behind Python's GIL and would measure itself, not the fan-out.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -13,15 +11,13 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 
 use super::MAIN_ACCOUNT;
 
 pub struct StandIn {
     pub endpoint: String,
     pub triggers: Arc<AtomicUsize>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: super::http::LoopbackServer,
 }
 
 struct Spec {
@@ -42,58 +38,11 @@ impl StandIn {
             latency,
             triggers: triggers.clone(),
         });
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                let serve = async {
-                    loop {
-                        let Ok((stream, _)) = listener.accept().await else {
-                            continue;
-                        };
-                        let spec = spec.clone();
-                        tokio::spawn(async move {
-                            let service = hyper::service::service_fn(move |req| {
-                                let spec = spec.clone();
-                                async move { Ok::<_, Infallible>(handle(&spec, req).await) }
-                            });
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(TokioIo::new(stream), service)
-                                .await;
-                        });
-                    }
-                };
-                tokio::select! {
-                    _ = serve => {}
-                    _ = rx => {}
-                }
-            });
-            rt.shutdown_timeout(Duration::from_millis(100));
-        });
-        let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let server = super::http::LoopbackServer::start(1, spec, handle);
         Self {
-            endpoint: format!("http://{addr}"),
+            endpoint: server.endpoint.clone(),
             triggers,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            _server: server,
         }
     }
 }
@@ -106,7 +55,8 @@ fn ok(content_type: &str, body: String) -> Response<Full<Bytes>> {
         .unwrap()
 }
 
-async fn handle(spec: &Spec, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(spec: Arc<Spec>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let spec: &Spec = &spec;
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or_default().to_string();
     let target = req
