@@ -55,18 +55,7 @@ fn build_org(moto: &Moto, per_parent: usize, suspended: usize) -> Org {
         for parent in ["root", "Prod", "Prod-EU", "Prod-EU-Web", "Dev"] {
             for i in 0..per_parent {
                 let name = format!("{}-{i:03}", parent.to_lowercase());
-                let created = org
-                    .create_account()
-                    .account_name(&name)
-                    .email(format!("{name}@example.com"))
-                    .send()
-                    .await
-                    .expect("create account");
-                let id = created
-                    .create_account_status()
-                    .and_then(|s| s.account_id())
-                    .expect("account id")
-                    .to_string();
+                let id = crate::support::create_account(&org, &name).await;
                 if parent != "root" {
                     org.move_account()
                         .account_id(&id)

@@ -13,16 +13,9 @@ use crate::support::{MAIN_ACCOUNT, Moto, REGION, block_on, cs_cmdb, stderr_of, s
 const BUCKET: &str = "cmdb-bucket";
 const PATH: &str = "s3://cmdb-bucket/clonesquad";
 
-fn s3(moto: &Moto) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::config::Builder::from(&moto.sdk_config())
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
 /// A bucket with one discovery object per (account, region, group) in `partitions`.
 fn bucket_with(moto: &Moto, partitions: &[(String, &str, String)]) {
-    let s3 = s3(moto);
+    let s3 = moto.s3();
     block_on(async {
         let _ = s3.create_bucket().bucket(BUCKET).send().await;
         futures::stream::iter(partitions.iter().cloned())
@@ -295,7 +288,7 @@ fn two_thousand_partitions_in_twenty_calls_then_prune() {
     );
 
     // 30 deployments gone from the bucket: pruned in 2 calls of at most 25.
-    let s3 = s3(&moto);
+    let s3 = moto.s3();
     block_on(async {
         for (account, region, group) in &all[..30] {
             s3.delete_object()

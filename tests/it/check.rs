@@ -637,18 +637,10 @@ fn sarif_is_valid_json_with_the_expected_shape() {
 
 // ---- the AWS-backed rules, on the emulator ----
 
-fn s3(moto: &Moto) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&moto.sdk_config())
-            .force_path_style(true)
-            .build(),
-    )
-}
-
 fn lifecycle(moto: &Moto, rules: Vec<aws_sdk_s3::types::LifecycleRule>) {
     use aws_sdk_s3::types::BucketLifecycleConfiguration;
     block_on(async {
-        s3(moto)
+        moto.s3()
             .put_bucket_lifecycle_configuration()
             .bucket("cs-shared")
             .lifecycle_configuration(
@@ -684,7 +676,7 @@ fn expiring(id: &str, prefix: &str, enabled: bool) -> aws_sdk_s3::types::Lifecyc
 fn archive_lifecycle_against_the_emulator() {
     let moto = Moto::start();
     block_on(async {
-        s3(&moto)
+        moto.s3()
             .create_bucket()
             .bucket("cs-shared")
             .send()

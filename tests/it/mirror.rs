@@ -16,13 +16,6 @@ use crate::support::{
 const BUCKET: &str = "cs-cmdb-shared";
 const PREFIX: &str = "clonesquad";
 
-fn client(moto: &Moto) -> Client {
-    let config = aws_sdk_s3::config::Builder::from(&moto.sdk_config())
-        .force_path_style(true)
-        .build();
-    Client::from_conf(config)
-}
-
 fn s3_path() -> String {
     format!("s3://{BUCKET}/{PREFIX}")
 }
@@ -161,7 +154,7 @@ fn mtime_ms(path: &Path) -> i64 {
 #[test]
 fn cold_mirror_noop_change_and_delete() {
     let moto = Moto::start();
-    let s3 = client(&moto);
+    let s3 = moto.s3();
     create_bucket(&s3);
     let src = tempfile::tempdir().unwrap();
     let tree = generate(src.path(), 12);
@@ -247,7 +240,7 @@ fn cold_mirror_noop_change_and_delete() {
 #[test]
 fn interrupted_runs_leave_a_consistent_tree() {
     let moto = Moto::start();
-    let s3 = client(&moto);
+    let s3 = moto.s3();
     create_bucket(&s3);
     let src = tempfile::tempdir().unwrap();
     let tree = generate(src.path(), 24);
@@ -336,7 +329,7 @@ fn cs_cmdb_mirror_dir(home: &Path) -> PathBuf {
 #[test]
 fn killed_mirror_then_rerun() {
     let moto = Moto::start();
-    let s3 = client(&moto);
+    let s3 = moto.s3();
     create_bucket(&s3);
     let src = tempfile::tempdir().unwrap();
     generate(src.path(), 60);
@@ -410,7 +403,7 @@ fn killed_mirror_then_rerun() {
 #[test]
 fn hostile_keys_are_refused_and_never_written_outside() {
     let moto = Moto::start();
-    let s3 = client(&moto);
+    let s3 = moto.s3();
     create_bucket(&s3);
     let good = "metadata/discovery/accountid=111111111111/region=eu-west-1/groupname=g1/111111111111-eu-west-1-discovery-cs-g1.json";
     put(&s3, &format!("{PREFIX}/{good}"), b"{}\n");
@@ -506,7 +499,7 @@ fn errors_name_the_bucket_and_what_to_do() {
 #[test]
 fn query_from_s3_mirrors_then_offline_reuses() {
     let moto = Moto::start();
-    let s3 = client(&moto);
+    let s3 = moto.s3();
     create_bucket(&s3);
     let src = tempfile::tempdir().unwrap();
     let tree = generate(src.path(), 12);
@@ -656,7 +649,7 @@ fn backups_json(
 #[test]
 fn backups_inventory_lifecycle_and_restore_check() {
     let moto = Moto::start();
-    let s3 = client(&moto);
+    let s3 = moto.s3();
     create_bucket(&s3);
     let now = backups_fixture(&s3).to_rfc3339();
     let home = tempfile::tempdir().unwrap();

@@ -109,6 +109,11 @@ impl Moto {
         )
     }
 
+    /// An S3 client for the test itself, built as the tool builds its own (path style).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        cs_cmdb::aws::s3_client(&self.sdk_config())
+    }
+
     /// Forget all state (`POST /moto-api/reset`).
     pub fn reset(&self) {
         self.post("/moto-api/reset", "");
@@ -164,6 +169,22 @@ pub fn cs_cmdb(home: &Path) -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::from_std(cs_cmdb_spawnable(home));
     cmd.timeout(Duration::from_secs(120));
     cmd
+}
+
+/// Create a member account `name` (email `<name>@example.com`) and return its id.
+pub async fn create_account(org: &aws_sdk_organizations::Client, name: &str) -> String {
+    let created = org
+        .create_account()
+        .account_name(name)
+        .email(format!("{name}@example.com"))
+        .send()
+        .await
+        .expect("create account");
+    created
+        .create_account_status()
+        .and_then(|s| s.account_id())
+        .expect("account id")
+        .to_string()
 }
 
 /// A runtime for SDK calls made by the test itself.

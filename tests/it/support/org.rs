@@ -75,11 +75,7 @@ pub fn build(moto: &Moto, members: usize) -> SimOrg {
             .send()
             .await
             .expect("create organization");
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&central)
-                .force_path_style(true)
-                .build(),
-        );
+        let s3 = cs_cmdb::aws::s3_client(&central);
         s3.create_bucket()
             .bucket(BUCKET)
             .send()
@@ -91,18 +87,7 @@ pub fn build(moto: &Moto, members: usize) -> SimOrg {
         let mut creds = BTreeMap::new();
         for i in 0..members {
             let name = format!("member-{i:03}");
-            let created = org
-                .create_account()
-                .account_name(&name)
-                .email(format!("{name}@example.com"))
-                .send()
-                .await
-                .expect("create account");
-            let id = created
-                .create_account_status()
-                .and_then(|s| s.account_id())
-                .expect("account id")
-                .to_string();
+            let id = super::create_account(&org, &name).await;
             let assumed = sts
                 .assume_role()
                 .role_arn(format!(

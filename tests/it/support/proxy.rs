@@ -85,11 +85,7 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn start(moto: &super::Moto) -> Self {
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&moto.sdk_config())
-                .force_path_style(true)
-                .build(),
-        );
+        let s3 = moto.s3();
         let state = Arc::new(State {
             moto: moto.endpoint.clone(),
             faults: Mutex::new(Faults::default()),
