@@ -6,16 +6,25 @@
 //! the source files it holds, in order) and `<table>.<generation>.arrow`. The data file is
 //! written first and the manifest renamed into place last, so a reader always sees a complete
 //! pair, and an interrupted rebuild leaves the previous cache in force.
+//!
+//! Checking that a cache is current must not cost a directory listing per partition: the
+//! manifest also remembers the modification time of every folder it listed. A folder whose
+//! mtime is unchanged has the same entries (adding, removing or renaming an entry updates it),
+//! so the check is one `stat` per folder and per file, spread over every core. A folder whose
+//! mtime was too recent when it was listed (the clock ticks coarsely) is not trusted, and the
+//! next run lists the tree again.
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{BufReader, BufWriter};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, UNIX_EPOCH};
 
 use anyhow::Context;
+use bytes::Bytes;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::buffer::Buffer;
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
@@ -24,7 +33,10 @@ use crate::catalog::ddl::TableDef;
 use crate::engine::json::{BadLine, build_columns, parse_lines};
 
 /// Bump when the cache layout or the loader's reading of values changes.
-const CACHE_FORMAT: u32 = 1;
+const CACHE_FORMAT: u32 = 2;
+/// A folder modified less than this before it was listed may still change within the same
+/// clock tick: its mtime is not trusted as a proof that its entries are unchanged.
+const RACY_NANOS: i128 = 2_000_000_000;
 /// Rows per IPC record batch.
 const BATCH_ROWS: usize = 16 * 1024;
 
@@ -49,6 +61,16 @@ struct Manifest {
     /// The current data file (a name in the same directory).
     data: String,
     files: Vec<FileEntry>,
+    /// Every folder listed, with its mtime then (0: too recent to be trusted).
+    #[serde(default)]
+    dirs: Vec<DirStamp>,
+}
+
+/// A listed folder, relative to the table folder (`""` is the table folder itself).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct DirStamp {
+    path: String,
+    mtime: i128,
 }
 
 /// The state of a table after [`refresh`].
@@ -61,6 +83,8 @@ pub struct Loaded {
     pub files: Vec<FileEntry>,
     /// How many source files were parsed this time (0 when the cache was current).
     pub parsed: usize,
+    /// Whether the tree had to be listed (false: the folder and file stamps proved it current).
+    pub listed: bool,
 }
 
 impl Loaded {
@@ -88,13 +112,34 @@ pub fn refresh(root: &Path, cache_dir: &Path, table: &TableDef) -> anyhow::Resul
             .strip_prefix("metadata/")
             .unwrap_or(&table.folder),
     );
-    let found = list(&folder, &table.partitions)
-        .with_context(|| format!("cannot list {} for table {}", folder.display(), table.name))?;
     let manifest_path = cache_dir.join(format!("{}.manifest.json", table.name));
     let schema_hash = format!("{:016x}", fnv1a(table.text.as_bytes()));
     let previous = read_manifest(&manifest_path)
         .filter(|m| m.format == CACHE_FORMAT && m.schema == schema_hash)
         .filter(|m| cache_dir.join(&m.data).is_file());
+
+    if let Some(previous) = &previous
+        && stamps_hold(&folder, previous)
+    {
+        tracing::debug!(
+            table = %table.name,
+            files = previous.files.len(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "cache is current"
+        );
+        return Ok(Loaded {
+            schema,
+            data: cache_dir.join(&previous.data),
+            rows: previous.files.iter().map(|f| f.rows).sum(),
+            files: previous.files.clone(),
+            parsed: 0,
+            listed: false,
+        });
+    }
+
+    let listing = list(&folder, &table.partitions)
+        .with_context(|| format!("cannot list {} for table {}", folder.display(), table.name))?;
+    let found = listing.files;
 
     if let Some(previous) = &previous {
         let same = previous.files.len() == found.len()
@@ -104,13 +149,25 @@ pub fn refresh(root: &Path, cache_dir: &Path, table: &TableDef) -> anyhow::Resul
                     && old.mtime == new.entry.mtime
             });
         if same {
-            tracing::debug!(table = %table.name, files = found.len(), "cache is current");
+            // Same files: only the folder stamps are renewed, so the next check is quick.
+            if previous.dirs != listing.dirs {
+                let renewed = Manifest {
+                    format: CACHE_FORMAT,
+                    schema: schema_hash,
+                    data: previous.data.clone(),
+                    files: previous.files.clone(),
+                    dirs: listing.dirs,
+                };
+                write_manifest(cache_dir, &table.name, &manifest_path, &renewed)?;
+            }
+            tracing::debug!(table = %table.name, files = found.len(), "cache is current (listed)");
             return Ok(Loaded {
                 schema,
                 data: cache_dir.join(&previous.data),
                 rows: previous.files.iter().map(|f| f.rows).sum(),
                 files: previous.files.clone(),
                 parsed: 0,
+                listed: true,
             });
         }
     }
@@ -180,16 +237,9 @@ pub fn refresh(root: &Path, cache_dir: &Path, table: &TableDef) -> anyhow::Resul
         schema: schema_hash,
         data: generation,
         files,
+        dirs: listing.dirs,
     };
-    let tmp = cache_dir.join(format!(
-        ".{}.manifest.{}.tmp",
-        table.name,
-        std::process::id()
-    ));
-    fs::write(&tmp, serde_json::to_vec(&manifest)?)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, &manifest_path)
-        .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+    write_manifest(cache_dir, &table.name, &manifest_path, &manifest)?;
     if let Some(previous) = previous {
         // Readers that opened the old file keep it until they close it (unlink semantics).
         let _ = fs::remove_file(cache_dir.join(previous.data));
@@ -208,20 +258,51 @@ pub fn refresh(root: &Path, cache_dir: &Path, table: &TableDef) -> anyhow::Resul
         rows,
         files: manifest.files,
         parsed: to_parse.len(),
+        listed: true,
     })
+}
+
+/// What [`list`] found: the source files and the folders it read.
+struct Listing {
+    files: Vec<Found>,
+    dirs: Vec<DirStamp>,
 }
 
 /// `accountid=*/region=*/groupname=*/<file>` below `folder`, sorted by path. A missing folder is
 /// an empty table; folders that are not `key=value` partitions, and hidden files (`.x`, `_x`,
 /// as Athena skips them), are ignored.
-fn list(folder: &Path, partitions: &[String]) -> std::io::Result<Vec<Found>> {
-    let mut out = Vec::new();
+fn list(folder: &Path, partitions: &[String]) -> std::io::Result<Listing> {
+    let mut listing = Listing {
+        files: Vec::new(),
+        dirs: Vec::new(),
+    };
     if !folder.is_dir() {
-        return Ok(out);
+        return Ok(listing);
     }
-    walk(folder, partitions, &mut Vec::new(), String::new(), &mut out)?;
-    out.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
-    Ok(out)
+    let now = std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    walk(
+        folder,
+        partitions,
+        &mut Vec::new(),
+        String::new(),
+        now,
+        &mut listing,
+    )?;
+    listing
+        .files
+        .sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
+    listing.dirs.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(listing)
+}
+
+/// Nanoseconds since the epoch of a file's modification time (0 when unknown).
+fn mtime_nanos(meta: &fs::Metadata) -> i128 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128)
 }
 
 fn walk(
@@ -229,8 +310,19 @@ fn walk(
     partitions: &[String],
     values: &mut Vec<String>,
     rel: String,
-    out: &mut Vec<Found>,
+    now: i128,
+    out: &mut Listing,
 ) -> std::io::Result<()> {
+    // Stamp the folder before reading it: a change after this point moves its mtime.
+    let mtime = mtime_nanos(&fs::metadata(dir)?);
+    out.dirs.push(DirStamp {
+        path: rel.clone(),
+        mtime: if mtime == 0 || now - mtime < RACY_NANOS {
+            0
+        } else {
+            mtime
+        },
+    });
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
@@ -253,7 +345,7 @@ fn walk(
             match value {
                 Some(value) if file_type.is_dir() => {
                     values.push(value);
-                    walk(&entry.path(), partitions, values, rel_path, out)?;
+                    walk(&entry.path(), partitions, values, rel_path, now, out)?;
                     values.pop();
                 }
                 _ => {
@@ -262,16 +354,11 @@ fn walk(
             }
         } else if file_type.is_file() || (file_type.is_symlink() && entry.path().is_file()) {
             let meta = fs::metadata(entry.path())?;
-            let mtime = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos() as i128);
-            out.push(Found {
+            out.files.push(Found {
                 entry: FileEntry {
                     path: rel_path,
                     size: meta.len(),
-                    mtime,
+                    mtime: mtime_nanos(&meta),
                     rows: 0,
                     bad: Vec::new(),
                 },
@@ -280,6 +367,57 @@ fn walk(
         }
     }
     Ok(())
+}
+
+/// Whether the tree below `folder` is exactly what `manifest` was built from, proved by one
+/// `stat` per folder and per file (spread over every core), without listing any folder.
+fn stamps_hold(folder: &Path, manifest: &Manifest) -> bool {
+    if manifest.dirs.is_empty() || manifest.dirs.iter().any(|d| d.mtime == 0) {
+        return false;
+    }
+    let dirs_hold = || {
+        all_parallel(&manifest.dirs, |d| {
+            fs::metadata(folder.join(&d.path))
+                .is_ok_and(|m| m.is_dir() && mtime_nanos(&m) == d.mtime)
+        })
+    };
+    let files_hold = || {
+        all_parallel(&manifest.files, |f| {
+            fs::metadata(folder.join(&f.path))
+                .is_ok_and(|m| m.len() == f.size && mtime_nanos(&m) == f.mtime)
+        })
+    };
+    dirs_hold() && files_hold()
+}
+
+/// `items.iter().all(check)`, on every core; stops early once one item fails.
+fn all_parallel<T: Sync>(items: &[T], check: impl Fn(&T) -> bool + Sync) -> bool {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len().div_ceil(512))
+        .max(1);
+    if workers == 1 {
+        return items.iter().all(check);
+    }
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let chunk = items.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        for part in items.chunks(chunk) {
+            let (failed, check) = (&failed, &check);
+            scope.spawn(move || {
+                for (i, item) in part.iter().enumerate() {
+                    if i % 64 == 0 && failed.load(std::sync::atomic::Ordering::Relaxed) {
+                        return;
+                    }
+                    if !check(item) {
+                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    !failed.into_inner()
 }
 
 /// Parse files on every core; one record batch per file, in the given order.
@@ -342,6 +480,19 @@ fn parse_file(
     Ok((entry, batch))
 }
 
+/// Write the manifest beside a temporary name, then rename it into place.
+fn write_manifest(
+    cache_dir: &Path,
+    table: &str,
+    path: &Path,
+    manifest: &Manifest,
+) -> anyhow::Result<()> {
+    let tmp = cache_dir.join(format!(".{table}.manifest.{}.tmp", std::process::id()));
+    fs::write(&tmp, serde_json::to_vec(manifest)?)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
 fn read_manifest(path: &Path) -> Option<Manifest> {
     let bytes = fs::read(path).ok()?;
     match serde_json::from_slice(&bytes) {
@@ -363,15 +514,65 @@ fn read_all(path: &Path, schema: &SchemaRef) -> anyhow::Result<RecordBatch> {
         .with_context(|| format!("cannot read cache {}", path.display()))
 }
 
-/// Read an IPC file's batches, only the `projection` columns when given.
+/// Read an IPC file's batches, only the `projection` columns when given. The file is mapped,
+/// not read: the columns a query does not use are never touched, and the ones it uses are not
+/// copied.
 pub fn read_ipc(path: &Path, projection: Option<Vec<usize>>) -> anyhow::Result<Vec<RecordBatch>> {
-    let file =
-        fs::File::open(path).with_context(|| format!("cannot open cache {}", path.display()))?;
-    let reader = arrow_ipc::reader::FileReader::try_new(BufReader::new(file), projection)
-        .with_context(|| format!("cannot read cache {}", path.display()))?;
-    reader
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("cannot read cache {}", path.display()))
+    let context = || format!("cannot read cache {}", path.display());
+    let file = fs::File::open(path).with_context(context)?;
+    // SAFETY: cache data files are written under a fresh name, renamed into place and never
+    // written again; a newer generation unlinks them, which leaves existing mappings intact.
+    let map = unsafe { memmap2::Mmap::map(&file) }.with_context(context)?;
+    let len = map.len();
+    let bytes = Bytes::from_owner(map);
+    let buffer = Buffer::from(bytes);
+    if len < 10 {
+        anyhow::bail!("cannot read cache {}: file too short", path.display());
+    }
+    let mut trailer = [0u8; 10];
+    trailer.copy_from_slice(&buffer[len - 10..]);
+    let footer_len = arrow_ipc::reader::read_footer_length(trailer).with_context(context)?;
+    let footer_start = (len - 10)
+        .checked_sub(footer_len)
+        .with_context(|| format!("cannot read cache {}: bad footer", path.display()))?;
+    let footer = arrow_ipc::root_as_footer(&buffer[footer_start..len - 10])
+        .map_err(|e| anyhow::anyhow!("cannot read cache {}: {e}", path.display()))?;
+    let schema = footer
+        .schema()
+        .map(arrow_ipc::convert::fb_to_schema)
+        .with_context(|| format!("cannot read cache {}: no schema", path.display()))?;
+    let mut decoder = arrow_ipc::reader::FileDecoder::new(Arc::new(schema), footer.version());
+    if let Some(projection) = projection {
+        decoder = decoder.with_projection(projection);
+    }
+    let block_data = |block: &arrow_ipc::Block| -> anyhow::Result<Buffer> {
+        let start = usize::try_from(block.offset()).ok();
+        let size = usize::try_from(block.metaDataLength())
+            .ok()
+            .zip(usize::try_from(block.bodyLength()).ok())
+            .map(|(m, b)| m + b);
+        match start.zip(size) {
+            Some((start, size)) if start.checked_add(size).is_some_and(|end| end <= len) => {
+                Ok(buffer.slice_with_length(start, size))
+            }
+            _ => anyhow::bail!("cannot read cache {}: block out of bounds", path.display()),
+        }
+    };
+    for block in footer.dictionaries().iter().flatten() {
+        decoder
+            .read_dictionary(block, &block_data(block)?)
+            .with_context(context)?;
+    }
+    let mut batches = Vec::new();
+    for block in footer.recordBatches().iter().flatten() {
+        if let Some(batch) = decoder
+            .read_record_batch(block, &block_data(block)?)
+            .with_context(context)?
+        {
+            batches.push(batch);
+        }
+    }
+    Ok(batches)
 }
 
 fn write_ipc(path: &Path, batch: &RecordBatch) -> anyhow::Result<()> {

@@ -127,26 +127,31 @@ impl LocalEngine {
             .set_bool("datafusion.sql_parser.collect_spans", true);
         let ctx = SessionContext::new_with_config(config);
         trino::register(&ctx, self.now)?;
-        for name in &prepared.tables {
-            let Some(def) = self.table(name) else {
-                continue;
-            };
-            let (root, cache_dir, def_owned) =
-                (self.root.clone(), self.cache_dir.clone(), def.clone());
-            let loaded =
-                tokio::task::spawn_blocking(move || cache::refresh(&root, &cache_dir, &def_owned))
-                    .await
-                    .context("the loader stopped")??;
+        // Bring every table the query names up to date, side by side.
+        let defs: Vec<&TableDef> = prepared
+            .tables
+            .iter()
+            .filter_map(|name| self.table(name))
+            .collect();
+        let refreshes = defs.iter().map(|def| {
+            let (root, cache_dir, def) =
+                (self.root.clone(), self.cache_dir.clone(), (*def).clone());
+            tokio::task::spawn_blocking(move || cache::refresh(&root, &cache_dir, &def))
+        });
+        let loaded_all = futures::future::join_all(refreshes).await;
+        for (def, loaded) in defs.into_iter().zip(loaded_all) {
+            let loaded = loaded.context("the loader stopped")??;
             report_bad_lines(def, &self.root, &loaded);
             tracing::info!(
                 table = %def.name,
                 rows = loaded.rows,
                 files = loaded.files.len(),
                 parsed = loaded.parsed,
+                listed = loaded.listed,
                 "table ready"
             );
             ctx.register_table(
-                name.as_str(),
+                def.name.as_str(),
                 Arc::new(CachedTable {
                     schema: loaded.schema,
                     data: loaded.data,

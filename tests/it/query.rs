@@ -351,6 +351,13 @@ fn the_cache_reparses_only_what_changed() {
             })
             .collect()
     };
+    let listed = |out: &std::process::Output| -> Vec<bool> {
+        stderr_of(out)
+            .lines()
+            .filter(|l| l.contains("table ready"))
+            .map(|l| l.contains("listed=true"))
+            .collect()
+    };
     let cold = env.query(&["deployments", "-v"]);
     assert!(cold.status.success(), "{}", stderr_of(&cold));
     assert_eq!(
@@ -381,10 +388,78 @@ fn the_cache_reparses_only_what_changed() {
     assert_eq!(rows[1]["instances"], 1);
     assert_eq!(rows[0]["instances"], 3, "unchanged rows are kept");
 
+    // Folders modified just before they were listed are not trusted: the tree is listed again
+    // until their stamps settle. Age the tree so they have.
+    let tree = env.home.path().join("tree");
+    age(&tree);
+    let settled = env.query(&["deployments", "-v"]);
+    assert_eq!(listed(&settled), [true, true]);
+    let quick = env.query(&["deployments", "-v"]);
+    assert_eq!(
+        listed(&quick),
+        [false, false],
+        "stamps prove the cache current"
+    );
+    assert_eq!(
+        parsed(&quick),
+        ["clonesquad_discovery:0", "clonesquad_instances:0"]
+    );
+
+    // A file appended in place leaves its folder's mtime alone: its own stamp catches it.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    std::io::Write::write_all(
+        &mut f,
+        b"{\"InstanceId\": \"i-more\", \"State\": {\"Name\": \"stopped\"}}\n",
+    )
+    .unwrap();
+    drop(f);
+    let appended = env.query(&["deployments", "-v", "--format", "json"]);
+    assert_eq!(
+        parsed(&appended),
+        ["clonesquad_discovery:0", "clonesquad_instances:1"]
+    );
+    let rows: Vec<Value> = serde_json::from_str(&stdout_of(&appended)).unwrap();
+    assert_eq!(rows[1]["instances"], 2);
+
+    // A file added beside it changes the folder's mtime.
+    age(&tree);
+    env.query(&["deployments"]);
+    std::fs::write(
+        file.with_file_name("extra.json"),
+        "{\"InstanceId\": \"i-extra\", \"State\": {\"Name\": \"running\"}}\n",
+    )
+    .unwrap();
+    let added = env.query(&["deployments", "-v", "--format", "json"]);
+    assert_eq!(
+        parsed(&added),
+        ["clonesquad_discovery:0", "clonesquad_instances:1"]
+    );
+    let rows: Vec<Value> = serde_json::from_str(&stdout_of(&added)).unwrap();
+    assert_eq!(rows[1]["instances"], 3);
+
     // A removed deployment disappears.
     std::fs::remove_file(&file).unwrap();
+    std::fs::remove_file(file.with_file_name("extra.json")).unwrap();
     let rows = env.json(&["deployments"]);
     assert_eq!(rows[1]["instances"], 0);
+}
+
+/// Set the mtime of every folder and file below `root` to an hour ago.
+fn age(root: &std::path::Path) {
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+        std::fs::File::open(&path)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    }
 }
 
 #[test]
