@@ -23,14 +23,14 @@ use std::time::{Instant, UNIX_EPOCH};
 
 use anyhow::Context;
 use bytes::Bytes;
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringBuilder};
 use datafusion::arrow::buffer::Buffer;
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::ddl::TableDef;
-use crate::engine::json::{BadLine, build_columns, parse_lines};
+use crate::engine::json::{BadLine, RowsBuilder};
 
 /// Bump when the cache layout or the loader's reading of values changes.
 const CACHE_FORMAT: u32 = 2;
@@ -420,7 +420,8 @@ fn all_parallel<T: Sync>(items: &[T], check: impl Fn(&T) -> bool + Sync) -> bool
     !failed.into_inner()
 }
 
-/// Parse files on every core; one record batch per file, in the given order.
+/// Parse files on every core; one record batch per file, in the given order. Each worker loads a
+/// contiguous run of files into one set of builders; the files' rows are slices of its batch.
 fn parse_files(
     folder: &Path,
     table: &TableDef,
@@ -438,13 +439,7 @@ fn parse_files(
     std::thread::scope(|scope| {
         let handles: Vec<_> = files
             .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|f| parse_file(folder, table, schema, f))
-                        .collect::<anyhow::Result<Vec<_>>>()
-                })
-            })
+            .map(|part| scope.spawn(move || parse_run(folder, table, schema, part)))
             .collect();
         let mut out = Vec::with_capacity(files.len());
         for handle in handles {
@@ -457,27 +452,57 @@ fn parse_files(
     })
 }
 
-fn parse_file(
+/// Load a run of files into one batch, and cut it back into one slice per file.
+fn parse_run(
     folder: &Path,
     table: &TableDef,
     schema: &SchemaRef,
-    found: &Found,
-) -> anyhow::Result<(FileEntry, RecordBatch)> {
-    let path = folder.join(&found.entry.path);
-    let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let (objects, bad) = parse_lines(&bytes);
-    let refs: Vec<_> = objects.iter().collect();
-    let mut columns = build_columns(&table.columns, &refs)
-        .with_context(|| format!("cannot load {} into {}", path.display(), table.name))?;
-    for value in &found.partition {
-        columns.push(Arc::new(StringArray::from(vec![value.as_str(); objects.len()])) as ArrayRef);
+    files: &[&Found],
+) -> anyhow::Result<Vec<(FileEntry, RecordBatch)>> {
+    let mut rows = RowsBuilder::new(&table.columns);
+    let mut partitions: Vec<StringBuilder> = table
+        .partitions
+        .iter()
+        .map(|_| StringBuilder::new())
+        .collect();
+    let mut entries = Vec::with_capacity(files.len());
+    for found in files {
+        let path = folder.join(&found.entry.path);
+        let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let before = rows.rows();
+        let bad = rows
+            .append_ndjson(&bytes)
+            .with_context(|| format!("cannot load {} into {}", path.display(), table.name))?;
+        let added = rows.rows() - before;
+        for (builder, value) in partitions.iter_mut().zip(&found.partition) {
+            for _ in 0..added {
+                builder.append_value(value);
+            }
+        }
+        let mut entry = found.entry.clone();
+        entry.rows = added;
+        entry.bad = bad;
+        entries.push(entry);
     }
+    let mut columns = rows
+        .finish()
+        .with_context(|| format!("cannot load table {}", table.name))?;
+    columns.extend(
+        partitions
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef),
+    );
     let batch = RecordBatch::try_new(schema.clone(), columns)
-        .with_context(|| format!("cannot load {} into {}", path.display(), table.name))?;
-    let mut entry = found.entry.clone();
-    entry.rows = objects.len();
-    entry.bad = bad;
-    Ok((entry, batch))
+        .with_context(|| format!("cannot load table {}", table.name))?;
+    let mut offset = 0;
+    Ok(entries
+        .into_iter()
+        .map(|entry| {
+            let slice = batch.slice(offset, entry.rows);
+            offset += entry.rows;
+            (entry, slice)
+        })
+        .collect())
 }
 
 /// Write the manifest beside a temporary name, then rename it into place.
