@@ -14,13 +14,13 @@
 # measure; default: the test profile's debug build, whose unoptimised AWS SDK costs ~10 ms of CPU per
 # target: point it at a release build for production figures). Needs /usr/bin/time (GNU).
 #
-# Measured 2026-11-26 on the shared 2-core machine (load average 6-9), debug build, niced:
+# Measured 2026-11-26 on the 2-core machine, RELEASE build (CS_CMDB_BENCH_BIN=target/release/cs-cmdb):
 #   targets conc  wall s  ideal s  ratio  peak MB  cpu s
-#      1000   50   13.99     4.00   3.50     55.5  10.06
-#      5000   50   76.56    20.00   3.83     63.4  54.63
-#      1000    1  226.94   200.00   1.13     51.5  14.33   (before per-target client reuse)
-# The run is CPU-bound in the unoptimised SDK (~10 ms of CPU per target, 3.5 calls), not waiting
-# on the engine; memory grows by ~2 KB per target (the rows kept for the output).
+#      1000   50    4.37     4.00   1.09     34.3   1.53
+#      5000   50   21.34    20.00   1.07     42.8   8.13
+#       200    1   41.13    40.00   1.03     27.9   0.60
+# Memory grows by ~2 KB per target (the rows kept for the output). The debug build is CPU-bound
+# (~10 ms of CPU per target in the unoptimised SDK) and lands near 3.5x the ideal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec cargo nextest run --run-ignored only bench_fanout --no-capture
