@@ -116,7 +116,7 @@ pub fn refresh(root: &Path, cache_dir: &Path, table: &TableDef) -> anyhow::Resul
     let schema_hash = format!("{:016x}", fnv1a(table.text.as_bytes()));
     let previous = read_manifest(&manifest_path)
         .filter(|m| m.format == CACHE_FORMAT && m.schema == schema_hash)
-        .filter(|m| cache_dir.join(&m.data).is_file());
+        .filter(|m| ipc_intact(&cache_dir.join(&m.data)));
 
     if let Some(previous) = &previous
         && stamps_hold(&folder, previous)
@@ -181,33 +181,48 @@ pub fn refresh(root: &Path, cache_dir: &Path, table: &TableDef) -> anyhow::Resul
             offset += file.rows;
         }
     }
-    let unchanged = |f: &Found| {
-        reusable
-            .get(f.entry.path.as_str())
-            .filter(|(_, old)| old.size == f.entry.size && old.mtime == f.entry.mtime)
-            .map(|(offset, old)| (*offset, *old))
-    };
-    let old_data = match &previous {
-        Some(previous) if found.iter().any(|f| unchanged(f).is_some()) => {
-            Some(read_all(&cache_dir.join(&previous.data), &schema)?)
+    // The previous rows, mapped (not copied); a damaged cache file is rebuilt from the tree.
+    let old_rows = match &previous {
+        Some(previous) if found.iter().any(|f| reusable_row(&reusable, f).is_some()) => {
+            match read_ipc(&cache_dir.join(&previous.data), None) {
+                Ok(batches) => Some(OldRows::new(batches)),
+                Err(err) => {
+                    tracing::warn!("{err:#}; table {} is rebuilt from its files", table.name);
+                    reusable.clear();
+                    None
+                }
+            }
         }
         _ => None,
     };
+    let unchanged = |f: &Found| reusable_row(&reusable, f);
 
     let to_parse: Vec<&Found> = found.iter().filter(|f| unchanged(f).is_none()).collect();
     let parsed_batches = parse_files(&folder, table, &schema, &to_parse)?;
     let mut parsed = parsed_batches.into_iter();
 
-    // Assemble in file order: slices of the old data for unchanged files, new batches otherwise.
+    // Assemble in file order: runs of unchanged files as slices of the old data, new batches
+    // otherwise.
     let mut pieces: Vec<RecordBatch> = Vec::new();
     let mut files = Vec::with_capacity(found.len());
+    let mut run: Option<(usize, usize)> = None;
     for f in &found {
-        match (unchanged(f), &old_data) {
-            (Some((offset, old)), Some(data)) => {
-                pieces.push(data.slice(offset, old.rows));
+        match (unchanged(f), &old_rows) {
+            (Some((offset, old)), Some(_)) => {
+                run = match run {
+                    Some((start, len)) if start + len == offset => Some((start, len + old.rows)),
+                    Some((start, len)) => {
+                        pieces.extend(old_rows.iter().flat_map(|o| o.slice(start, len)));
+                        Some((offset, old.rows))
+                    }
+                    None => Some((offset, old.rows)),
+                };
                 files.push(old.clone());
             }
             _ => {
+                if let Some((start, len)) = run.take() {
+                    pieces.extend(old_rows.iter().flat_map(|o| o.slice(start, len)));
+                }
                 let (entry, batch) = parsed
                     .next()
                     .context("internal error: parsed files out of step")?;
@@ -216,8 +231,10 @@ pub fn refresh(root: &Path, cache_dir: &Path, table: &TableDef) -> anyhow::Resul
             }
         }
     }
-    let all = concat_batches(&schema, &pieces).context("cannot assemble the table")?;
-    let rows = all.num_rows();
+    if let Some((start, len)) = run {
+        pieces.extend(old_rows.iter().flat_map(|o| o.slice(start, len)));
+    }
+    let rows: usize = pieces.iter().map(RecordBatch::num_rows).sum();
 
     fs::create_dir_all(cache_dir)
         .with_context(|| format!("cannot create the cache directory {}", cache_dir.display()))?;
@@ -231,7 +248,7 @@ pub fn refresh(root: &Path, cache_dir: &Path, table: &TableDef) -> anyhow::Resul
             .unwrap_or_default()
     );
     let data_path = cache_dir.join(&generation);
-    write_ipc(&data_path, &all)?;
+    write_ipc(&data_path, &schema, &pieces)?;
     let manifest = Manifest {
         format: CACHE_FORMAT,
         schema: schema_hash,
@@ -581,11 +598,63 @@ fn read_manifest(path: &Path) -> Option<Manifest> {
     }
 }
 
-/// Read a whole IPC file into one batch.
-fn read_all(path: &Path, schema: &SchemaRef) -> anyhow::Result<RecordBatch> {
-    let batches = read_ipc(path, None)?;
-    concat_batches(schema, &batches)
-        .with_context(|| format!("cannot read cache {}", path.display()))
+/// Whether `path` ends like a complete Arrow IPC file (a write cut short does not).
+fn ipc_intact(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut tail = [0u8; 6];
+    fs::File::open(path)
+        .and_then(|mut f| {
+            f.seek(SeekFrom::End(-6))?;
+            f.read_exact(&mut tail)
+        })
+        .is_ok()
+        && &tail == b"ARROW1"
+}
+
+/// Where the previous rows of an unchanged file sit: (first row, its entry).
+fn reusable_row<'a>(
+    reusable: &HashMap<&str, (usize, &'a FileEntry)>,
+    f: &Found,
+) -> Option<(usize, &'a FileEntry)> {
+    reusable
+        .get(f.entry.path.as_str())
+        .filter(|(_, old)| old.size == f.entry.size && old.mtime == f.entry.mtime)
+        .map(|(offset, old)| (*offset, *old))
+}
+
+/// The rows of the previous cache file, as its batches.
+struct OldRows {
+    batches: Vec<RecordBatch>,
+    /// The first row of each batch.
+    starts: Vec<usize>,
+}
+
+impl OldRows {
+    fn new(batches: Vec<RecordBatch>) -> Self {
+        let starts = batches
+            .iter()
+            .scan(0, |row, b| {
+                let start = *row;
+                *row += b.num_rows();
+                Some(start)
+            })
+            .collect();
+        Self { batches, starts }
+    }
+
+    /// Rows `start..start + len`, as zero-copy slices of the batches they span.
+    fn slice(&self, start: usize, len: usize) -> Vec<RecordBatch> {
+        let end = start + len;
+        self.batches
+            .iter()
+            .zip(&self.starts)
+            .filter_map(|(batch, &first)| {
+                let from = start.max(first);
+                let to = end.min(first + batch.num_rows());
+                (from < to).then(|| batch.slice(from - first, to - from))
+            })
+            .collect()
+    }
 }
 
 /// Read an IPC file's batches, only the `projection` columns when given. The file is mapped,
@@ -649,16 +718,43 @@ pub fn read_ipc(path: &Path, projection: Option<Vec<usize>>) -> anyhow::Result<V
     Ok(batches)
 }
 
-fn write_ipc(path: &Path, batch: &RecordBatch) -> anyhow::Result<()> {
+/// Write `pieces` (in order) as one IPC file of batches of about [`BATCH_ROWS`] rows: big pieces
+/// are cut, runs of small ones (one per parsed file) are gathered.
+fn write_ipc(path: &Path, schema: &SchemaRef, pieces: &[RecordBatch]) -> anyhow::Result<()> {
     let tmp = path.with_extension("arrow.tmp");
     let file = fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    let mut writer = arrow_ipc::writer::FileWriter::try_new(BufWriter::new(file), &batch.schema())?;
-    let mut offset = 0;
-    while offset < batch.num_rows() {
-        let len = BATCH_ROWS.min(batch.num_rows() - offset);
-        writer.write(&batch.slice(offset, len))?;
-        offset += len;
+    let mut writer = arrow_ipc::writer::FileWriter::try_new(BufWriter::new(file), schema)?;
+    let mut small: Vec<RecordBatch> = Vec::new();
+    let mut small_rows = 0;
+    let flush = |small: &mut Vec<RecordBatch>,
+                 writer: &mut arrow_ipc::writer::FileWriter<_>|
+     -> anyhow::Result<()> {
+        if !small.is_empty() {
+            writer.write(&concat_batches(schema, small.iter())?)?;
+            small.clear();
+        }
+        Ok(())
+    };
+    for piece in pieces {
+        if piece.num_rows() >= BATCH_ROWS / 2 {
+            flush(&mut small, &mut writer)?;
+            small_rows = 0;
+            let mut offset = 0;
+            while offset < piece.num_rows() {
+                let len = BATCH_ROWS.min(piece.num_rows() - offset);
+                writer.write(&piece.slice(offset, len))?;
+                offset += len;
+            }
+        } else if piece.num_rows() > 0 {
+            small_rows += piece.num_rows();
+            small.push(piece.clone());
+            if small_rows >= BATCH_ROWS {
+                flush(&mut small, &mut writer)?;
+                small_rows = 0;
+            }
+        }
     }
+    flush(&mut small, &mut writer)?;
     writer.finish()?;
     writer
         .into_inner()

@@ -447,6 +447,41 @@ fn the_cache_reparses_only_what_changed() {
     assert_eq!(rows[1]["instances"], 0);
 }
 
+#[test]
+fn a_damaged_cache_file_is_rebuilt_from_the_tree() {
+    let env = Env::new();
+    let first = env.json(&["deployments"]);
+    let mut damaged = 0;
+    let mut stack = vec![env.home.path().to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "arrow") {
+                let len = std::fs::metadata(&path).unwrap().len();
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_len(len / 2)
+                    .unwrap();
+                damaged += 1;
+            }
+        }
+    }
+    assert_eq!(damaged, 2, "one cache file per table read");
+    let again = env.query(&["deployments", "-v", "--format", "json"]);
+    assert!(again.status.success(), "{}", stderr_of(&again));
+    assert!(
+        stderr_of(&again).contains("parsed=2"),
+        "{}",
+        stderr_of(&again)
+    );
+    let rows: Vec<Value> = serde_json::from_str(&stdout_of(&again)).unwrap();
+    assert_eq!(rows, first);
+}
+
 /// Set the mtime of every folder and file below `root` to an hour ago.
 fn age(root: &std::path::Path) {
     let when = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
