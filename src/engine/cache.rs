@@ -88,6 +88,18 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The table as `manifest` (current) describes it; nothing parsed.
+    fn current(schema: SchemaRef, cache_dir: &Path, manifest: Manifest, listed: bool) -> Self {
+        Self {
+            schema,
+            data: cache_dir.join(&manifest.data),
+            rows: manifest.files.iter().map(|f| f.rows).sum(),
+            files: manifest.files,
+            parsed: 0,
+            listed,
+        }
+    }
+
     /// Every malformed line of the table, with the file it is in.
     pub fn bad_lines(&self) -> impl Iterator<Item = (&str, &BadLine)> {
         self.files
@@ -114,62 +126,42 @@ pub fn refresh(root: &Path, cache_dir: &Path, table: &TableDef) -> anyhow::Resul
     );
     let manifest_path = cache_dir.join(format!("{}.manifest.json", table.name));
     let schema_hash = format!("{:016x}", fnv1a(table.text.as_bytes()));
-    let previous = read_manifest(&manifest_path)
+    let mut previous = read_manifest(&manifest_path)
         .filter(|m| m.format == CACHE_FORMAT && m.schema == schema_hash)
         .filter(|m| ipc_intact(&cache_dir.join(&m.data)));
 
-    if let Some(previous) = &previous
-        && stamps_hold(&folder, previous)
+    if previous.as_ref().is_some_and(|p| stamps_hold(&folder, p))
+        && let Some(current) = previous.take()
     {
         tracing::debug!(
             table = %table.name,
-            files = previous.files.len(),
+            files = current.files.len(),
             elapsed_us = started.elapsed().as_micros() as u64,
             "cache is current"
         );
-        return Ok(Loaded {
-            schema,
-            data: cache_dir.join(&previous.data),
-            rows: previous.files.iter().map(|f| f.rows).sum(),
-            files: previous.files.clone(),
-            parsed: 0,
-            listed: false,
-        });
+        return Ok(Loaded::current(schema, cache_dir, current, false));
     }
 
     let listing = list(&folder, &table.partitions)
         .with_context(|| format!("cannot list {} for table {}", folder.display(), table.name))?;
     let found = listing.files;
 
-    if let Some(previous) = &previous {
-        let same = previous.files.len() == found.len()
-            && previous.files.iter().zip(&found).all(|(old, new)| {
+    let same_files = previous.as_ref().is_some_and(|p| {
+        p.files.len() == found.len()
+            && p.files.iter().zip(&found).all(|(old, new)| {
                 old.path == new.entry.path
                     && old.size == new.entry.size
                     && old.mtime == new.entry.mtime
-            });
-        if same {
-            // Same files: only the folder stamps are renewed, so the next check is quick.
-            if previous.dirs != listing.dirs {
-                let renewed = Manifest {
-                    format: CACHE_FORMAT,
-                    schema: schema_hash,
-                    data: previous.data.clone(),
-                    files: previous.files.clone(),
-                    dirs: listing.dirs,
-                };
-                write_manifest(cache_dir, &table.name, &manifest_path, &renewed)?;
-            }
-            tracing::debug!(table = %table.name, files = found.len(), "cache is current (listed)");
-            return Ok(Loaded {
-                schema,
-                data: cache_dir.join(&previous.data),
-                rows: previous.files.iter().map(|f| f.rows).sum(),
-                files: previous.files.clone(),
-                parsed: 0,
-                listed: true,
-            });
+            })
+    });
+    if same_files && let Some(mut current) = previous.take() {
+        // Same files: only the folder stamps are renewed, so the next check is quick.
+        if current.dirs != listing.dirs {
+            current.dirs = listing.dirs;
+            write_manifest(cache_dir, &table.name, &manifest_path, &current)?;
         }
+        tracing::debug!(table = %table.name, files = found.len(), "cache is current (listed)");
+        return Ok(Loaded::current(schema, cache_dir, current, true));
     }
 
     // Which files keep their rows, and where those rows sit in the previous data file.
@@ -456,17 +448,23 @@ impl Stamper {
     }
 }
 
+/// How many threads share `items` items, each taking at least `per_worker` of them: one per
+/// core at most, and at least one.
+fn workers(items: usize, per_worker: usize) -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.div_ceil(per_worker))
+        .max(1)
+}
+
 /// `items.iter().all(check)`, on every core; stops early once one item fails.
 fn all_parallel<T: Sync>(items: &[T], check: impl Fn(&T) -> bool + Sync) -> bool {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len().div_ceil(512))
-        .max(1);
-    if workers == 1 {
+    let threads = workers(items.len(), 512);
+    if threads == 1 {
         return items.iter().all(check);
     }
     let failed = std::sync::atomic::AtomicBool::new(false);
-    let chunk = items.len().div_ceil(workers);
+    let chunk = items.len().div_ceil(threads);
     std::thread::scope(|scope| {
         for part in items.chunks(chunk) {
             let (failed, check) = (&failed, &check);
@@ -497,11 +495,7 @@ fn parse_files(
     if files.is_empty() {
         return Ok(Vec::new());
     }
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(files.len());
-    let chunk = files.len().div_ceil(workers);
+    let chunk = files.len().div_ceil(workers(files.len(), 1));
     std::thread::scope(|scope| {
         let handles: Vec<_> = files
             .chunks(chunk)

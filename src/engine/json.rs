@@ -149,16 +149,23 @@ impl<'de> Deserialize<'de> for Pairs<'de> {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pairs<'de>, A::Error> {
-                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(16));
-                while let Some(key) = map.next_key::<Key>()? {
-                    let value: &RawValue = map.next_value()?;
-                    pairs.push((key, value));
-                }
-                Ok(Pairs(pairs))
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Pairs<'de>, A::Error> {
+                Pairs::collect(map)
             }
         }
         deserializer.deserialize_map(PairsVisitor)
+    }
+}
+
+impl<'de> Pairs<'de> {
+    /// Every key of an object with its raw value.
+    fn collect<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(16));
+        while let Some(key) = map.next_key::<Key>()? {
+            let value: &RawValue = map.next_value()?;
+            pairs.push((key, value));
+        }
+        Ok(Pairs(pairs))
     }
 }
 
@@ -586,12 +593,8 @@ impl<'de> Visitor<'de> for Seed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         match self.0 {
             Builder::Struct(state) => {
-                let mut pairs = Vec::new();
-                while let Some(key) = map.next_key::<Key>()? {
-                    let value: &RawValue = map.next_value()?;
-                    pairs.push((key, value));
-                }
-                state.append_pairs(&pairs).map_err(de::Error::custom)?;
+                let pairs = Pairs::collect(map)?;
+                state.append_pairs(&pairs.0).map_err(de::Error::custom)?;
             }
             Builder::Map {
                 list, keys, values, ..
