@@ -70,6 +70,20 @@ fn generate(dir: &Path, deployments: usize) -> BTreeMap<String, Vec<u8>> {
     files(dir)
 }
 
+/// An emulator whose bucket holds a generated tree of `deployments`: (emulator, client, the
+/// generated source folder, key -> bytes).
+fn seeded_bucket(
+    deployments: usize,
+) -> (Moto, Client, tempfile::TempDir, BTreeMap<String, Vec<u8>>) {
+    let moto = Moto::start();
+    let s3 = moto.s3();
+    create_bucket(&s3);
+    let src = tempfile::tempdir().unwrap();
+    let tree = generate(src.path(), deployments);
+    upload(&s3, &tree);
+    (moto, s3, src, tree)
+}
+
 fn create_bucket(client: &Client) {
     block_on(client.create_bucket().bucket(BUCKET).send()).expect("create bucket");
 }
@@ -153,12 +167,7 @@ fn mtime_ms(path: &Path) -> i64 {
 
 #[test]
 fn cold_mirror_noop_change_and_delete() {
-    let moto = Moto::start();
-    let s3 = moto.s3();
-    create_bucket(&s3);
-    let src = tempfile::tempdir().unwrap();
-    let tree = generate(src.path(), 12);
-    upload(&s3, &tree);
+    let (moto, s3, src, tree) = seeded_bucket(12);
     let expected = mirrored_view(src.path());
     assert!(
         tree.keys()
@@ -239,12 +248,7 @@ fn cold_mirror_noop_change_and_delete() {
 /// whole files, and a rerun converges to the bucket.
 #[test]
 fn interrupted_runs_leave_a_consistent_tree() {
-    let moto = Moto::start();
-    let s3 = moto.s3();
-    create_bucket(&s3);
-    let src = tempfile::tempdir().unwrap();
-    let tree = generate(src.path(), 24);
-    upload(&s3, &tree);
+    let (moto, s3, src, _) = seeded_bucket(24);
     let v1 = mirrored_view(src.path());
     let home = tempfile::tempdir().unwrap();
 
@@ -498,12 +502,7 @@ fn errors_name_the_bucket_and_what_to_do() {
 
 #[test]
 fn query_from_s3_mirrors_then_offline_reuses() {
-    let moto = Moto::start();
-    let s3 = moto.s3();
-    create_bucket(&s3);
-    let src = tempfile::tempdir().unwrap();
-    let tree = generate(src.path(), 12);
-    upload(&s3, &tree);
+    let (moto, _, src, _) = seeded_bucket(12);
     let home = tempfile::tempdir().unwrap();
     let now = "2026-11-26T10:00:00Z";
 
