@@ -34,7 +34,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "CS_CMDB_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// AWS shared-config profile to use.
+    /// AWS shared-config profile to use: its credentials win over AWS_ACCESS_KEY_ID in the
+    /// environment (as with the AWS CLI); an unknown profile is an error.
     #[arg(long, global = true, env = "CS_CMDB_PROFILE", value_name = "NAME")]
     pub profile: Option<String>,
 
