@@ -77,6 +77,9 @@ pub struct GlobalArgs {
 pub enum Command {
     /// List the Organization's accounts (needs the management or a delegated-admin account).
     Accounts(AccountsArgs),
+    /// Show the AWS identity in use: account, ARN, where the credentials come from, region, and
+    /// the Organization (id, management account).
+    Whoami,
     /// Run a canned CMDB query, or ad-hoc SQL, on the embedded engine or Athena.
     Query(QueryArgs),
     /// Create the Athena database and the six CloneSquad tables, then register their partitions.

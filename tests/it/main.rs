@@ -11,3 +11,4 @@ mod mirror;
 mod query;
 mod sql_files;
 mod support;
+mod whoami;
