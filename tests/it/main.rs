@@ -8,6 +8,7 @@ mod cli;
 mod fanout;
 mod iam;
 mod mirror;
+mod profiles;
 mod query;
 mod sql_files;
 mod support;
