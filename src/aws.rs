@@ -1,12 +1,31 @@
 //! One place that builds the AWS SDK configuration and clients.
+//!
+//! Credentials follow the AWS CLI (botocore's `create_credential_resolver`):
+//!
+//! | set | credentials from |
+//! |---|---|
+//! | an explicit profile: `--profile`, `CS_CMDB_PROFILE`, `profile` in cs-cmdb.toml | that profile only (keys, assume role, SSO, credential_process) |
+//! | `AWS_ACCESS_KEY_ID` (+ secret) in the environment | the environment, even when `AWS_PROFILE` is set (with a warning) |
+//! | `AWS_PROFILE` | that profile, through the SDK's default chain |
+//! | nothing | the SDK's default chain (default profile, web identity, container, instance) |
+//!
+//! A profile that is named (explicitly or by `AWS_PROFILE`) must exist: an unknown one is an
+//! error before any AWS call, naming the files read and the profiles they define.
 
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Once;
 use std::time::Duration;
 
 use anyhow::bail;
+use aws_config::default_provider::region::DefaultRegionChain;
+use aws_config::profile::{ProfileFileCredentialsProvider, ProfileSet};
+use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use aws_types::os_shim_internal::{Env, Fs};
 
 use crate::settings::AwsSettings;
 
@@ -15,9 +34,250 @@ const MAX_ATTEMPTS: u32 = 4;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Where the credentials of a run come from, decided from the settings and the environment
+/// before any AWS call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// An explicit profile: its credentials only, the environment's keys are not consulted.
+    Profile(String),
+    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (/ `AWS_SESSION_TOKEN`).
+    Environment {
+        /// `AWS_PROFILE`, set but not used for credentials (the AWS CLI ignores it too).
+        ignored_profile: Option<String>,
+    },
+    /// `AWS_PROFILE`, through the SDK's default chain.
+    AwsProfile(String),
+    /// The SDK's default chain: the default profile, web identity, container, instance.
+    DefaultChain,
+}
+
+impl CredentialSource {
+    /// The decision, as the AWS CLI makes it: an explicit profile removes the environment keys
+    /// from the chain; `AWS_PROFILE` alone does not.
+    pub fn decide(explicit: Option<&str>, aws_profile: Option<&str>, env_keys: bool) -> Self {
+        match (explicit, aws_profile, env_keys) {
+            (Some(name), _, _) => Self::Profile(name.to_string()),
+            (None, ignored, true) => Self::Environment {
+                ignored_profile: ignored.map(str::to_string),
+            },
+            (None, Some(name), false) => Self::AwsProfile(name.to_string()),
+            (None, None, false) => Self::DefaultChain,
+        }
+    }
+
+    /// The profile that has to exist, and where it was named.
+    fn named_profile<'a>(&'a self, settings: &'a AwsSettings) -> Option<(&'a str, &'a str)> {
+        match self {
+            Self::Profile(name) => Some((
+                name,
+                settings.profile_origin.as_deref().unwrap_or("--profile"),
+            )),
+            Self::Environment {
+                ignored_profile: Some(name),
+            }
+            | Self::AwsProfile(name) => Some((name, "AWS_PROFILE")),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for CredentialSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Profile(name) => write!(f, "profile {name}"),
+            Self::Environment { .. } => write!(f, "environment"),
+            Self::AwsProfile(name) => write!(f, "default chain (profile {name} from AWS_PROFILE)"),
+            Self::DefaultChain => write!(f, "default chain"),
+        }
+    }
+}
+
+/// A non-empty environment variable.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// One of the AWS shared files, where the SDK looks for it (`AWS_CONFIG_FILE`,
+/// `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/config` and `~/.aws/credentials`).
+#[derive(Debug, Clone)]
+pub struct ProfileFile {
+    pub path: PathBuf,
+    pub exists: bool,
+}
+
+impl fmt::Display for ProfileFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.exists {
+            "exists"
+        } else {
+            "does not exist"
+        };
+        write!(f, "{} ({state})", self.path.display())
+    }
+}
+
+/// The config and credentials files, located as the SDK locates them.
+pub fn profile_files() -> [ProfileFile; 2] {
+    let locate = |var: &str, default: &str| {
+        let text = env_var(var).unwrap_or_else(|| default.to_string());
+        let path = match (text.strip_prefix("~/"), dirs::home_dir()) {
+            (Some(rest), Some(home)) => home.join(rest),
+            _ => PathBuf::from(&text),
+        };
+        let exists = path.is_file();
+        ProfileFile { path, exists }
+    };
+    [
+        locate("AWS_CONFIG_FILE", "~/.aws/config"),
+        locate("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+    ]
+}
+
+/// A profile that was named but cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("{}", unknown_message(.name, .origin, .files, .known))]
+    Unknown {
+        name: String,
+        /// Where it was named: `--profile`, `CS_CMDB_PROFILE`, `AWS_PROFILE`, the config file.
+        origin: String,
+        files: [ProfileFile; 2],
+        /// The profiles the files define, sorted.
+        known: Vec<String>,
+    },
+    #[error(
+        "AWS profile `{name}` (from {origin}) cannot be looked up: the AWS config files ({}) cannot be read: {detail}",
+        list_files(.files)
+    )]
+    Unreadable {
+        name: String,
+        origin: String,
+        files: [ProfileFile; 2],
+        detail: String,
+    },
+}
+
+fn list_files(files: &[ProfileFile; 2]) -> String {
+    format!("{}, {}", files[0], files[1])
+}
+
+fn unknown_message(name: &str, origin: &str, files: &[ProfileFile; 2], known: &[String]) -> String {
+    let mut text = format!(
+        "AWS profile `{name}` (from {origin}) does not exist; files read: {}",
+        list_files(files)
+    );
+    if known.is_empty() {
+        text.push_str("; they define no profile");
+    } else {
+        text.push_str(&format!("; known profiles: {}", known.join(", ")));
+        if let Some(close) = closest(name, known) {
+            text.push_str(&format!("; did you mean `{close}`?"));
+        }
+    }
+    let fix = if origin == "AWS_PROFILE" {
+        "fix or unset AWS_PROFILE, or pick one with --profile NAME"
+    } else {
+        "pick one with --profile NAME"
+    };
+    text.push_str(&format!(
+        " ({fix}; AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE name other files)"
+    ));
+    text
+}
+
+/// The known name closest to `name`, if it is a plausible typo of it.
+fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
+    let lower = name.to_lowercase();
+    known
+        .iter()
+        .map(|k| (edit_distance(&lower, &k.to_lowercase()), k))
+        .filter(|(d, k)| *d <= 2.max(k.chars().count() / 4) && *d < k.chars().count())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.as_str())
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut row = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = prev[j] + usize::from(ca != *cb);
+            row[j + 1] = substitute.min(prev[j + 1] + 1).min(row[j] + 1);
+        }
+        prev = row;
+    }
+    prev[b.len()]
+}
+
+/// Decide where credentials come from and check that a named profile exists. No AWS call.
+pub async fn credential_source(settings: &AwsSettings) -> Result<CredentialSource, ProfileError> {
+    let aws_profile = env_var("AWS_PROFILE");
+    let source = CredentialSource::decide(
+        settings.profile.as_deref(),
+        aws_profile.as_deref(),
+        env_var("AWS_ACCESS_KEY_ID").is_some(),
+    );
+    let Some((name, origin)) = source.named_profile(settings) else {
+        return Ok(source);
+    };
+    // The SDK's own loader, on the files the SDK reads (not a parser of ours).
+    #[allow(deprecated)] // the alias of aws_runtime's EnvConfigFiles, not a direct dependency
+    let files = aws_config::profile::profile_file::ProfileFiles::default();
+    let loaded: Result<ProfileSet, _> =
+        aws_config::profile::load(&Fs::real(), &Env::real(), &files, None).await;
+    let profiles = match loaded {
+        Ok(profiles) => profiles,
+        Err(err) => {
+            return Err(ProfileError::Unreadable {
+                name: name.to_string(),
+                origin: origin.to_string(),
+                files: profile_files(),
+                detail: aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+            });
+        }
+    };
+    if profiles.get_profile(name).is_none() {
+        let mut known: Vec<String> = profiles.profiles().map(str::to_string).collect();
+        known.sort();
+        return Err(ProfileError::Unknown {
+            name: name.to_string(),
+            origin: origin.to_string(),
+            files: profile_files(),
+            known,
+        });
+    }
+    if let CredentialSource::Environment {
+        ignored_profile: Some(name),
+    } = &source
+    {
+        static WARNED: Once = Once::new();
+        WARNED.call_once(|| {
+            tracing::warn!(
+                "using the AWS keys in the environment (AWS_ACCESS_KEY_ID); AWS_PROFILE={name} is ignored for credentials, as the AWS CLI does; pass --profile {name} to use that profile"
+            );
+        });
+    }
+    Ok(source)
+}
+
+/// The SDK configuration and where its credentials come from.
+#[derive(Debug, Clone)]
+pub struct AwsContext {
+    pub config: SdkConfig,
+    pub source: CredentialSource,
+}
+
 /// Build the shared SDK configuration: profile, region, endpoint override, standard retry and
 /// timeouts. A missing region is an error naming the ways to set one.
 pub async fn sdk_config(settings: &AwsSettings) -> anyhow::Result<SdkConfig> {
+    Ok(context(settings).await?.config)
+}
+
+/// [`sdk_config`], with the credential source it settled on.
+pub async fn context(settings: &AwsSettings) -> anyhow::Result<AwsContext> {
+    let source = credential_source(settings).await?;
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         .timeout_config(
@@ -26,11 +286,29 @@ pub async fn sdk_config(settings: &AwsSettings) -> anyhow::Result<SdkConfig> {
                 .operation_attempt_timeout(ATTEMPT_TIMEOUT)
                 .build(),
         );
-    if let Some(profile) = &settings.profile {
-        loader = loader.profile_name(profile);
+    let mut region = settings.region.clone().map(Region::new);
+    if let CredentialSource::Profile(name) = &source {
+        // The region as the SDK resolves it for this profile (AWS_REGION, then the profile's),
+        // so that an assume-role or SSO profile calls STS/SSO in the same region.
+        if region.is_none() {
+            region = DefaultRegionChain::builder()
+                .profile_name(name)
+                .build()
+                .region()
+                .await;
+        }
+        let provider_config = ProviderConfig::default()
+            .with_behavior_version(Some(BehaviorVersion::latest()))
+            .with_region(region.clone());
+        loader = loader.profile_name(name).credentials_provider(
+            ProfileFileCredentialsProvider::builder()
+                .configure(&provider_config)
+                .profile_name(name)
+                .build(),
+        );
     }
-    if let Some(region) = &settings.region {
-        loader = loader.region(Region::new(region.clone()));
+    if let Some(region) = region {
+        loader = loader.region(region);
     }
     if let Some(url) = &settings.endpoint_url {
         loader = loader.endpoint_url(url);
@@ -41,7 +319,7 @@ pub async fn sdk_config(settings: &AwsSettings) -> anyhow::Result<SdkConfig> {
             "no AWS region configured: pass --region, set AWS_REGION, or set `region` in the AWS profile or cs-cmdb.toml"
         );
     }
-    Ok(config)
+    Ok(AwsContext { config, source })
 }
 
 /// An S3 client; path-style addressing when an endpoint override is in use (emulators, VPC
@@ -87,5 +365,49 @@ where
     match err {
         SdkError::ServiceError(service) => service.err().code(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_explicit_profile_beats_environment_keys_and_aws_profile_does_not() {
+        use CredentialSource::*;
+        assert_eq!(
+            CredentialSource::decide(Some("a"), Some("b"), true),
+            Profile("a".into())
+        );
+        assert_eq!(
+            CredentialSource::decide(None, Some("b"), true),
+            Environment {
+                ignored_profile: Some("b".into())
+            }
+        );
+        assert_eq!(
+            CredentialSource::decide(None, None, true),
+            Environment {
+                ignored_profile: None
+            }
+        );
+        assert_eq!(
+            CredentialSource::decide(None, Some("b"), false),
+            AwsProfile("b".into())
+        );
+        assert_eq!(CredentialSource::decide(None, None, false), DefaultChain);
+    }
+
+    #[test]
+    fn close_names_are_suggested() {
+        let known: Vec<String> = ["governance", "other-org", "dev"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(closest("govrenance", &known), Some("governance"));
+        assert_eq!(closest("Other-Org", &known), Some("other-org"));
+        assert_eq!(closest("prod", &known), None);
+        assert_eq!(closest("x", &known), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -34,7 +34,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "CS_CMDB_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// AWS shared-config profile to use.
+    /// AWS shared-config profile to use: its credentials win over AWS_ACCESS_KEY_ID in the
+    /// environment (as with the AWS CLI); an unknown profile is an error.
     #[arg(long, global = true, env = "CS_CMDB_PROFILE", value_name = "NAME")]
     pub profile: Option<String>,
 
@@ -76,6 +77,9 @@ pub struct GlobalArgs {
 pub enum Command {
     /// List the Organization's accounts (needs the management or a delegated-admin account).
     Accounts(AccountsArgs),
+    /// Show the AWS identity in use: account, ARN, where the credentials come from, region, and
+    /// the Organization (id, management account).
+    Whoami,
     /// Run a canned CMDB query, or ad-hoc SQL, on the embedded engine or Athena.
     Query(QueryArgs),
     /// Create the Athena database and the six CloneSquad tables, then register their partitions.

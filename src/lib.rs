@@ -21,6 +21,7 @@ mod query_cmd;
 pub mod render;
 pub mod sample;
 pub mod settings;
+pub mod whoami;
 
 use std::io::Write;
 
@@ -68,6 +69,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Outcom
             tracing::info!("{} accounts", accounts.len());
             Ok(Outcome::Success)
         }
+        Command::Whoami => whoami::run(&settings).await,
         Command::Query(args) => query_cmd::run(args, &settings).await,
         Command::Install(args) => {
             let path = settings.require_metadata_path()?;

@@ -32,7 +32,11 @@ pub struct FileConfig {
 /// Settings for building AWS clients.
 #[derive(Debug, Clone, Default)]
 pub struct AwsSettings {
+    /// An explicit profile (`--profile`, `CS_CMDB_PROFILE` or `profile` in cs-cmdb.toml): it beats
+    /// credentials in the environment, as the AWS CLI's `--profile` does.
     pub profile: Option<String>,
+    /// Where [`Self::profile`] was set, for messages (`--profile`, `` `profile` in cs-cmdb.toml ``).
+    pub profile_origin: Option<String>,
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
 }
@@ -110,6 +114,19 @@ impl Settings {
             })
             .transpose()?;
         let endpoint_url = global.endpoint_url.clone().or(file.endpoint_url);
+        let profile_origin = match (&global.profile, &file.profile) {
+            (Some(name), _) => Some(
+                if std::env::var("CS_CMDB_PROFILE").is_ok_and(|env| &env == name) {
+                    "CS_CMDB_PROFILE".to_string()
+                } else {
+                    "--profile".to_string()
+                },
+            ),
+            (None, Some(_)) => config_file
+                .as_ref()
+                .map(|path| format!("`profile` in {}", path.display())),
+            (None, None) => None,
+        };
         if let Some(url) = endpoint_url
             .as_ref()
             .filter(|url| !(url.starts_with("http://") || url.starts_with("https://")))
@@ -120,6 +137,7 @@ impl Settings {
             config_file,
             aws: AwsSettings {
                 profile: global.profile.clone().or(file.profile),
+                profile_origin,
                 region: global.region.clone().or(file.region),
                 endpoint_url,
             },

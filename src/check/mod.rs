@@ -60,7 +60,7 @@ pub async fn run(args: CheckArgs, settings: &Settings) -> anyhow::Result<Outcome
         _ => false,
     });
     let aws = if needs_aws {
-        Some(aws_access(settings).await)
+        Some(aws_access(settings).await?)
     } else {
         None
     };
@@ -156,20 +156,23 @@ fn backups_root(source: &Path) -> PathBuf {
 }
 
 /// An SDK configuration with credentials, or why there is none (the rules needing it skip).
-async fn aws_access(settings: &Settings) -> eval::Aws {
-    let config = crate::aws::sdk_config(&settings.aws)
-        .await
-        .map_err(|e| crate::errors::report(&e))?;
-    let Some(provider) = config.credentials_provider() else {
-        return Err("no AWS credentials provider is configured".into());
+/// A named profile that does not exist is a mistake in the set-up, not missing access: an error.
+async fn aws_access(settings: &Settings) -> anyhow::Result<eval::Aws> {
+    crate::aws::credential_source(&settings.aws).await?;
+    let config = match crate::aws::sdk_config(&settings.aws).await {
+        Ok(config) => config,
+        Err(err) => return Ok(Err(crate::errors::report(&err))),
     };
-    match provider.provide_credentials().await {
+    let Some(provider) = config.credentials_provider() else {
+        return Ok(Err("no AWS credentials provider is configured".into()));
+    };
+    Ok(match provider.provide_credentials().await {
         Ok(_) => Ok(config),
         Err(err) => Err(format!(
             "no AWS credentials ({}); use --profile, AWS_PROFILE, or the CI role's environment",
             aws_smithy_types::error::display::DisplayErrorContext(&err)
         )),
-    }
+    })
 }
 
 fn write_file(path: &Path, bytes: &[u8], what: &str) -> anyhow::Result<()> {

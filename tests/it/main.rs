@@ -8,6 +8,8 @@ mod cli;
 mod fanout;
 mod iam;
 mod mirror;
+mod profiles;
 mod query;
 mod sql_files;
 mod support;
+mod whoami;

@@ -121,12 +121,49 @@ impl Moto {
 
     /// A plain HTTP POST to the emulator (its `/moto-api/...` control endpoints); returns the body.
     pub fn post(&self, path: &str, body: &str) -> String {
+        self.send(path, "application/json", "", body)
+    }
+
+    /// An IAM user `name` with an access key (no policy): returns (access key id, secret). Its
+    /// key is known to moto, so GetCallerIdentity answers with the user's ARN. Sent as an
+    /// unsigned query-protocol call (moto routes on the Authorization header's credential scope
+    /// and checks no signature unless auth is enforced); the tool's dependencies hold no IAM SDK.
+    pub fn iam_user(&self, name: &str) -> (String, String) {
+        let auth = format!(
+            "Authorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20260101/{REGION}/iam/aws4_request, SignedHeaders=host, Signature=0\r\n"
+        );
+        let form = "application/x-www-form-urlencoded";
+        self.send(
+            "/",
+            form,
+            &auth,
+            &format!("Action=CreateUser&Version=2010-05-08&UserName={name}"),
+        );
+        let xml = self.send(
+            "/",
+            form,
+            &auth,
+            &format!("Action=CreateAccessKey&Version=2010-05-08&UserName={name}"),
+        );
+        let field = |tag: &str| {
+            let open = format!("<{tag}>");
+            let start = xml.find(&open).map(|at| at + open.len());
+            let end = xml.find(&format!("</{tag}>"));
+            match (start, end) {
+                (Some(start), Some(end)) => xml[start..end].to_string(),
+                _ => panic!("no {tag} in CreateAccessKey's answer: {xml}"),
+            }
+        };
+        (field("AccessKeyId"), field("SecretAccessKey"))
+    }
+
+    fn send(&self, path: &str, content_type: &str, headers: &str, body: &str) -> String {
         use std::io::{Read, Write};
         let authority = self.endpoint.trim_start_matches("http://");
         let mut stream = std::net::TcpStream::connect(authority).expect("connect to moto");
         write!(
             stream,
-            "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: {content_type}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
         .expect("write to moto");
