@@ -21,6 +21,7 @@ mod query_cmd;
 pub mod render;
 pub mod sample;
 pub mod settings;
+pub mod text;
 
 use std::io::Write;
 
