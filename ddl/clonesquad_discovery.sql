@@ -1,8 +1,21 @@
 -- clonesquad_discovery: one row per deployment (its CloudFormation parameters and context).
 -- Written by CloneSquad to <MetadataAndBackupS3Path>/metadata/discovery/ as one JSON object a file.
 -- The record's own AccountId and GroupName keys are the partition columns accountid and groupname.
--- X-<key> copies of the user's JSON metadata are not columns: use
+-- Column types: every CloudFormation parameter is a JSON string in the record (LambdaMemorySize
+-- "768" included), so all are string; Subfleets is an array of names; InstallTime,
+-- MetadataRecordLastUpdatedAt and AccountJoinedTimestamp are naive UTC (`2026-11-26 08:50:59.943853`,
+-- AccountJoinedTimestamp often without a fraction). Account* keys exist only in deployments that
+-- may call Organizations (the management account): NULL elsewhere. CloneSquadVersion may be ""
+-- (the official release template) or "--Development--". X-<key> copies of the user's JSON
+-- metadata keep the user's JSON types and are not columns: use
 -- json_extract_scalar(usersuppliedjsonmetadata, '$.Key').
+--
+-- Read by Athena (engine v3) with the Hive JSON SerDe and by cs-cmdb's embedded engine with the
+-- same rules; ddl/README.md gives the reasons. In short: keys match case-insensitively (the LAST
+-- of two keys differing by case wins), undeclared keys are skipped, and a value that does not fit
+-- its column's type FAILS the Athena query, so every type below is what CloneSquad really writes.
+-- timestamp.formats (Joda-Time: `ZZ` is `+00:00`) covers every form CloneSquad writes; Athena
+-- keeps milliseconds (Joda truncates `.123456` to `.123`).
 CREATE EXTERNAL TABLE IF NOT EXISTS clonesquad_discovery (
   `AccountArn` string,
   `AccountEmail` string,
@@ -47,10 +60,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS clonesquad_discovery (
   `XRayDiagnosis` string
 )
 PARTITIONED BY (accountid string, region string, groupname string)
-ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
+ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'
 WITH SERDEPROPERTIES (
-  'ignore.malformed.json' = 'true',
-  'case.insensitive' = 'true',
   'timestamp.formats' = 'yyyy-MM-dd HH:mm:ss.SSSSSSZZ,yyyy-MM-dd HH:mm:ssZZ,yyyy-MM-dd HH:mm:ss.SSSSSS,yyyy-MM-dd HH:mm:ss'
 )
 LOCATION '${metadata_path}/metadata/discovery/'

@@ -2,6 +2,21 @@
 -- CloneSquad's own keys: _Hostname (the Name tag), _SubfleetName (absent for the main fleet),
 -- _LastStartAttemptTime and _InstanceType (the DescribeInstanceTypes record).
 -- A deployment managing no instance writes a zero-byte file.
+-- Column types follow the EC2 API shapes (boto3 records, datetimes written as naive UTC strings):
+-- EC2 times (LaunchTime, UsageOperationUpdateTime, the AttachTime of block devices and network
+-- interfaces) have whole seconds, _LastStartAttemptTime may have a fraction. Lists of objects are
+-- arrays of structs: ProductCodes (ProductCodeId, ProductCodeType) and NetworkInterfaces[].
+-- Ipv6Addresses (Ipv6Address, IsPrimaryIpv6) were declared array<string> before, which fails the
+-- Athena query on the first instance that has one. Counts are bigint, gigabit bandwidths and clock
+-- speeds double, flags boolean; EnaSupport of an instance is a boolean but of an instance TYPE
+-- (_InstanceType.NetworkInfo.EnaSupport) the string "required"/"supported"/"unsupported".
+--
+-- Read by Athena (engine v3) with the Hive JSON SerDe and by cs-cmdb's embedded engine with the
+-- same rules; ddl/README.md gives the reasons. In short: keys match case-insensitively (the LAST
+-- of two keys differing by case wins), undeclared keys are skipped, and a value that does not fit
+-- its column's type FAILS the Athena query, so every type below is what CloneSquad really writes.
+-- timestamp.formats (Joda-Time: `ZZ` is `+00:00`) covers every form CloneSquad writes; Athena
+-- keeps milliseconds (Joda truncates `.123456` to `.123`).
 CREATE EXTERNAL TABLE IF NOT EXISTS clonesquad_instances (
   `AmiLaunchIndex` bigint,
   `Architecture` string,
@@ -12,9 +27,11 @@ CREATE EXTERNAL TABLE IF NOT EXISTS clonesquad_instances (
       `DeleteOnTermination`: boolean,
       `Status`: string,
       `VolumeId`: string>>>,
+  `BootMode` string,
   `CapacityReservationSpecification` struct<`CapacityReservationPreference`: string>,
   `ClientToken` string,
   `CpuOptions` struct<`CoreCount`: bigint, `ThreadsPerCore`: bigint>,
+  `CurrentInstanceBootMode` string,
   `EbsOptimized` boolean,
   `EnaSupport` boolean,
   `EnclaveOptions` struct<`Enabled`: boolean>,
@@ -27,10 +44,13 @@ CREATE EXTERNAL TABLE IF NOT EXISTS clonesquad_instances (
   `InstanceType` string,
   `KeyName` string,
   `LaunchTime` timestamp,
+  `MaintenanceOptions` struct<`AutoRecovery`: string>,
   `MetadataOptions` struct<
     `HttpEndpoint`: string,
+    `HttpProtocolIpv6`: string,
     `HttpPutResponseHopLimit`: bigint,
     `HttpTokens`: string,
+    `InstanceMetadataTags`: string,
     `State`: string>,
   `Monitoring` struct<`State`: string>,
   `NetworkInterfaces` array<struct<
@@ -45,7 +65,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS clonesquad_instances (
     `Description`: string,
     `Groups`: array<struct<`GroupId`: string, `GroupName`: string>>,
     `InterfaceType`: string,
-    `Ipv6Addresses`: array<string>,
+    `Ipv6Addresses`: array<struct<`Ipv6Address`: string, `IsPrimaryIpv6`: boolean>>,
     `MacAddress`: string,
     `NetworkInterfaceId`: string,
     `OwnerId`: string,
@@ -64,8 +84,12 @@ CREATE EXTERNAL TABLE IF NOT EXISTS clonesquad_instances (
   `Platform` string,
   `PlatformDetails` string,
   `PrivateDnsName` string,
+  `PrivateDnsNameOptions` struct<
+    `EnableResourceNameDnsAAAARecord`: boolean,
+    `EnableResourceNameDnsARecord`: boolean,
+    `HostnameType`: string>,
   `PrivateIpAddress` string,
-  `ProductCodes` array<string>,
+  `ProductCodes` array<struct<`ProductCodeId`: string, `ProductCodeType`: string>>,
   `PublicDnsName` string,
   `PublicIpAddress` string,
   `RootDeviceName` string,
@@ -79,6 +103,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS clonesquad_instances (
   `SubnetId` string,
   `Tags` array<struct<`Key`: string, `Value`: string>>,
   `UsageOperation` string,
+  `UsageOperationUpdateTime` timestamp,
   `VirtualizationType` string,
   `VpcId` string,
   `_Hostname` string,
@@ -100,8 +125,20 @@ CREATE EXTERNAL TABLE IF NOT EXISTS clonesquad_instances (
       `EncryptionSupport`: string,
       `NvmeSupport`: string>,
     `FreeTierEligible`: boolean,
+    `GpuInfo`: struct<
+      `Gpus`: array<struct<
+        `Count`: bigint,
+        `Manufacturer`: string,
+        `MemoryInfo`: struct<`SizeInMiB`: bigint>,
+        `Name`: string>>,
+      `TotalGpuMemoryInMiB`: bigint>,
     `HibernationSupported`: boolean,
     `Hypervisor`: string,
+    `InstanceStorageInfo`: struct<
+      `Disks`: array<struct<`Count`: bigint, `SizeInGB`: bigint, `Type`: string>>,
+      `EncryptionSupport`: string,
+      `NvmeSupport`: string,
+      `TotalSizeInGB`: bigint>,
     `InstanceStorageSupported`: boolean,
     `InstanceType`: string,
     `MemoryInfo`: struct<`SizeInMiB`: bigint>,
@@ -109,18 +146,24 @@ CREATE EXTERNAL TABLE IF NOT EXISTS clonesquad_instances (
       `DefaultNetworkCardIndex`: bigint,
       `EfaSupported`: boolean,
       `EnaSupport`: string,
+      `EncryptionInTransitSupported`: boolean,
       `Ipv4AddressesPerInterface`: bigint,
       `Ipv6AddressesPerInterface`: bigint,
       `Ipv6Supported`: boolean,
       `MaximumNetworkCards`: bigint,
       `MaximumNetworkInterfaces`: bigint,
       `NetworkCards`: array<struct<
+        `BaselineBandwidthInGbps`: double,
         `MaximumNetworkInterfaces`: bigint,
         `NetworkCardIndex`: bigint,
-        `NetworkPerformance`: string>>,
+        `NetworkPerformance`: string,
+        `PeakBandwidthInGbps`: double>>,
       `NetworkPerformance`: string>,
+    `NitroEnclavesSupport`: string,
+    `NitroTpmSupport`: string,
     `PlacementGroupInfo`: struct<`SupportedStrategies`: array<string>>,
     `ProcessorInfo`: struct<
+      `Manufacturer`: string,
       `SupportedArchitectures`: array<string>,
       `SustainedClockSpeedInGhz`: double>,
     `SupportedBootModes`: array<string>,
@@ -137,10 +180,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS clonesquad_instances (
   `_SubfleetName` string
 )
 PARTITIONED BY (accountid string, region string, groupname string)
-ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
+ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'
 WITH SERDEPROPERTIES (
-  'ignore.malformed.json' = 'true',
-  'case.insensitive' = 'true',
   'timestamp.formats' = 'yyyy-MM-dd HH:mm:ss.SSSSSSZZ,yyyy-MM-dd HH:mm:ssZZ,yyyy-MM-dd HH:mm:ss.SSSSSS,yyyy-MM-dd HH:mm:ss'
 )
 LOCATION '${metadata_path}/metadata/instances/'

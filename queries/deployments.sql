@@ -1,5 +1,5 @@
 -- name: deployments
--- description: One row per deployment: account, region, group, version, install and last export times, fleet size.
+-- description: One row per deployment: account, region, group, version (unknown when not vX.Y.Z), install and last export times, fleet size.
 WITH fleet AS (
   SELECT accountid, region, groupname,
          count(*) AS instances,
@@ -11,7 +11,9 @@ SELECT d.accountid AS account_id,
        d.accountname AS account_name,
        d.region,
        d.groupname AS group_name,
-       d.clonesquadversion AS version,
+       CASE WHEN regexp_like(d.clonesquadversion, '^[vV]?[0-9]+\.[0-9]+(\.[0-9]+)?([-+].*)?$') THEN d.clonesquadversion
+            WHEN d.clonesquadversion IS NULL THEN 'unknown (no version)'
+            ELSE concat('unknown ("', d.clonesquadversion, '")') END AS version,
        d.installtime AS installed_at,
        d.metadatarecordlastupdatedat AS last_export_at,
        date_diff('hour', d.metadatarecordlastupdatedat, current_timestamp) AS age_hours,

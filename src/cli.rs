@@ -282,6 +282,11 @@ pub struct QueryArgs {
     /// With --source s3://...: query the existing mirror as is, without contacting S3.
     #[arg(long)]
     pub offline: bool,
+
+    /// Embedded engine: refuse to answer (exit 2) when a table the query reads holds a malformed
+    /// line or a value Athena would fail on or read differently (they are listed either way).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Args)]

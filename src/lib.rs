@@ -21,6 +21,7 @@ mod query_cmd;
 pub mod render;
 pub mod sample;
 pub mod settings;
+pub mod text;
 pub mod whoami;
 
 use std::io::Write;
@@ -83,7 +84,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Outcom
             let athena = engine::athena::AthenaEngine::new(&config, options);
             let report = catalog::install::install(&config, &athena, path, args.replace).await?;
             eprintln!(
-                "database {}: {}; tables created: {}, replaced: {}, unchanged: {}",
+                "database {}: {}; tables created: {}, replaced: {}, unchanged: {}, outdated: {}",
                 athena.options().database,
                 if report.database_created {
                     "created"
@@ -92,8 +93,14 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Outcom
                 },
                 report.created.len(),
                 report.replaced.len(),
-                report.unchanged.len()
+                report.unchanged.len(),
+                report.outdated.len()
             );
+            for (table, why) in &report.outdated {
+                eprintln!(
+                    "warning: {table} differs from the shipped DDL ({why}): run `cs-cmdb install --replace` to migrate it (its partitions are registered again)"
+                );
+            }
             if !args.no_partitions {
                 print_partition_reports(
                     &catalog::install::sync_partitions(
@@ -106,7 +113,12 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Outcom
                     .await?,
                 );
             }
-            Ok(Outcome::Success)
+            // Tables that still need `--replace` are a finding, not a success.
+            Ok(if report.outdated.is_empty() {
+                Outcome::Success
+            } else {
+                Outcome::Failures
+            })
         }
         Command::Partitions(args) => {
             let path = settings.require_metadata_path()?;

@@ -81,6 +81,7 @@ pub async fn run(args: QueryArgs, settings: &Settings) -> anyhow::Result<Outcome
         athena: args.athena.clone(),
         reuse_minutes: args.reuse_minutes,
         offline: args.offline,
+        strict: args.strict,
     };
     let started = Instant::now();
     if opts.kind(settings) == EngineKind::Athena && settings.format != Format::Table {
@@ -156,6 +157,8 @@ pub(crate) struct EngineOptions {
     pub reuse_minutes: Option<i32>,
     /// With an `s3://` source: use the existing mirror as is.
     pub offline: bool,
+    /// Embedded engine: refuse tables holding values Athena would refuse.
+    pub strict: bool,
 }
 
 impl EngineOptions {
@@ -227,7 +230,10 @@ async fn local_engine(
     } else {
         PathBuf::from(&source)
     };
-    Ok((LocalEngine::new(&dir, &cache_root, now()?)?, incomplete))
+    Ok((
+        LocalEngine::new(&dir, &cache_root, now()?)?.strict(args.strict),
+        incomplete,
+    ))
 }
 
 /// `query --list` as a result set.

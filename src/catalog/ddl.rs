@@ -72,6 +72,10 @@ pub struct TableDef {
     pub partitions: Vec<String>,
     /// The location below the metadata path, e.g. `metadata/maintenance-windows`.
     pub folder: String,
+    /// `ROW FORMAT SERDE '...'`: the SerDe class Athena reads the files with.
+    pub serde: String,
+    /// `WITH SERDEPROPERTIES (...)`, in order.
+    pub serde_properties: Vec<(String, String)>,
     /// The DDL text as shipped.
     pub text: String,
 }
@@ -99,6 +103,42 @@ impl TableDef {
     pub fn render(&self, metadata_path: &str) -> String {
         self.text.replace(LOCATION_PLACEHOLDER, metadata_path)
     }
+
+    /// A SerDe property's value.
+    pub fn serde_property(&self, key: &str) -> Option<&str> {
+        self.serde_properties
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `timestamp.formats` patterns, split as Athena's reader splits them: on commas, with
+    /// `\,` and `\\` escapes, empty entries dropped.
+    pub fn timestamp_formats(&self) -> Vec<String> {
+        split_formats(self.serde_property("timestamp.formats").unwrap_or_default())
+    }
+}
+
+/// Split a `timestamp.formats` value (Trino's `getTimestampFormatsSchemaProperty`).
+fn split_formats(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => current.extend(chars.next()),
+            ',' => {
+                if !current.is_empty() {
+                    out.push(std::mem::take(&mut current));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 impl ColumnDef {
@@ -108,6 +148,33 @@ impl ColumnDef {
 }
 
 impl HiveType {
+    /// The type as the Glue catalog spells it: lowercase, no quotes, no spaces
+    /// (`array<struct<key:string,value:string>>`).
+    pub fn catalog_name(&self) -> String {
+        match self {
+            HiveType::String => "string".into(),
+            HiveType::BigInt => "bigint".into(),
+            HiveType::Int => "int".into(),
+            HiveType::Double => "double".into(),
+            HiveType::Float => "float".into(),
+            HiveType::Boolean => "boolean".into(),
+            HiveType::Timestamp => "timestamp".into(),
+            HiveType::Date => "date".into(),
+            HiveType::Array(item) => format!("array<{}>", item.catalog_name()),
+            HiveType::Map(key, value) => {
+                format!("map<{},{}>", key.catalog_name(), value.catalog_name())
+            }
+            HiveType::Struct(fields) => format!(
+                "struct<{}>",
+                fields
+                    .iter()
+                    .map(|f| format!("{}:{}", f.name, f.ty.catalog_name()))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        }
+    }
+
     pub fn arrow_type(&self) -> DataType {
         match self {
             HiveType::String => DataType::Utf8,
@@ -207,11 +274,48 @@ pub fn parse(file: &str, text: &str) -> Result<TableDef, DdlError> {
         .ok_or_else(|| err(format!("LOCATION must start with {LOCATION_PLACEHOLDER}")))?
         .trim_matches('/')
         .to_string();
+    let serde = after_upper
+        .find("ROW FORMAT SERDE")
+        .and_then(|at| quoted(&after[at + "ROW FORMAT SERDE".len()..]))
+        .map(|(class, _)| class.to_string())
+        .ok_or_else(|| err("no ROW FORMAT SERDE '<class>'".into()))?;
+    let serde_properties = match after_upper.find("WITH SERDEPROPERTIES") {
+        Some(at) => {
+            let tail = &after[at + "WITH SERDEPROPERTIES".len()..];
+            let open = tail
+                .find('(')
+                .ok_or_else(|| err("WITH SERDEPROPERTIES without a list".into()))?;
+            let (list, _) = balanced(&tail[open..])
+                .ok_or_else(|| err("unbalanced parentheses in SERDEPROPERTIES".into()))?;
+            split_top_level(list)
+                .into_iter()
+                .map(|pair| {
+                    let (key, rest) = quoted(pair).ok_or_else(|| {
+                        err(format!("a SerDe property is not 'key' = 'value': {pair}"))
+                    })?;
+                    let (value, rest) = rest
+                        .trim_start()
+                        .strip_prefix('=')
+                        .and_then(quoted)
+                        .ok_or_else(|| {
+                            err(format!("a SerDe property is not 'key' = 'value': {pair}"))
+                        })?;
+                    if !rest.trim().is_empty() {
+                        return Err(err(format!("unexpected text after SerDe property {key}")));
+                    }
+                    Ok((key.to_string(), value.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        }
+        None => Vec::new(),
+    };
     Ok(TableDef {
         name,
         columns,
         partitions,
         folder,
+        serde,
+        serde_properties,
         text: text.to_string(),
     })
 }
@@ -235,11 +339,19 @@ fn strip_comments(text: &str) -> String {
         .join("\n")
 }
 
+/// A single-quoted string at the start of `text` (after white space), and what follows it.
+fn quoted(text: &str) -> Option<(&str, &str)> {
+    text.trim_start().strip_prefix('\'')?.split_once('\'')
+}
+
 /// Given text starting with `(`, the inside of the balanced group and what follows it.
 fn balanced(text: &str) -> Option<(&str, &str)> {
     let mut depth = 0usize;
+    let mut in_quote = false;
     for (i, c) in text.char_indices() {
         match c {
+            '\'' => in_quote = !in_quote,
+            _ if in_quote => {}
             '(' => depth += 1,
             ')' => {
                 depth = depth.checked_sub(1)?;
@@ -253,13 +365,16 @@ fn balanced(text: &str) -> Option<(&str, &str)> {
     None
 }
 
-/// Split on commas that are not inside `<...>` or `(...)`.
+/// Split on commas that are not inside `<...>`, `(...)` or single quotes.
 fn split_top_level(text: &str) -> Vec<&str> {
     let mut parts = Vec::new();
     let mut depth = 0i32;
     let mut start = 0;
+    let mut in_quote = false;
     for (i, c) in text.char_indices() {
         match c {
+            '\'' => in_quote = !in_quote,
+            _ if in_quote => {}
             '<' | '(' => depth += 1,
             '>' | ')' => depth -= 1,
             ',' if depth == 0 => {

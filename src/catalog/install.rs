@@ -43,6 +43,9 @@ pub struct InstallReport {
     pub created: Vec<String>,
     pub replaced: Vec<String>,
     pub unchanged: Vec<String>,
+    /// Tables left alone although they differ from `ddl/` (name, what differs): `--replace`
+    /// migrates them.
+    pub outdated: Vec<(String, String)>,
 }
 
 async fn glue_has_database(glue: &aws_sdk_glue::Client, database: &str) -> anyhow::Result<bool> {
@@ -56,11 +59,12 @@ async fn glue_has_database(glue: &aws_sdk_glue::Client, database: &str) -> anyho
     }
 }
 
-async fn glue_has_table(
+/// The table as the catalog holds it, if it exists.
+async fn glue_table(
     glue: &aws_sdk_glue::Client,
     database: &str,
     table: &str,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Option<aws_sdk_glue::types::Table>> {
     match glue
         .get_table()
         .database_name(database)
@@ -68,8 +72,8 @@ async fn glue_has_table(
         .send()
         .await
     {
-        Ok(_) => Ok(true),
-        Err(e) if error_code(&e) == Some("EntityNotFoundException") => Ok(false),
+        Ok(out) => Ok(out.table),
+        Err(e) if error_code(&e) == Some("EntityNotFoundException") => Ok(None),
         Err(e) => Err(anyhow::anyhow!(
             "cannot read table {database}.{table} from Glue: {}",
             describe(&e)
@@ -96,9 +100,13 @@ pub async fn install(
         report.database_created = true;
     }
     for table in ddl::tables()? {
-        let exists = glue_has_table(&glue, &database, &table.name).await?;
-        if exists && !replace {
-            report.unchanged.push(table.name.clone());
+        let installed = glue_table(&glue, &database, &table.name).await?;
+        let exists = installed.is_some();
+        if let (Some(installed), false) = (&installed, replace) {
+            match differences(&table, installed) {
+                Some(why) => report.outdated.push((table.name.clone(), why)),
+                None => report.unchanged.push(table.name.clone()),
+            }
             continue;
         }
         if exists {
@@ -118,6 +126,70 @@ pub async fn install(
         }
     }
     Ok(report)
+}
+
+/// How an installed table differs from the shipped DDL (SerDe, its timestamp formats, columns
+/// and their types), or `None` when it matches.
+pub fn differences(table: &TableDef, installed: &aws_sdk_glue::types::Table) -> Option<String> {
+    let descriptor = installed.storage_descriptor();
+    let serde = descriptor.and_then(|d| d.serde_info());
+    let library = serde
+        .and_then(|s| s.serialization_library())
+        .unwrap_or_default();
+    if library != table.serde {
+        return Some(format!(
+            "SerDe {} instead of {}",
+            if library.is_empty() {
+                "(none)"
+            } else {
+                library
+            },
+            table.serde
+        ));
+    }
+    let formats = serde
+        .and_then(|s| s.parameters())
+        .and_then(|p| p.get("timestamp.formats"))
+        .map(String::as_str);
+    if formats != table.serde_property("timestamp.formats") {
+        return Some("other timestamp.formats".into());
+    }
+    let normal = |ty: &str| ty.to_ascii_lowercase().replace([' ', '`', '\n'], "");
+    let columns: Vec<(String, String)> = descriptor
+        .map(|d| d.columns())
+        .unwrap_or_default()
+        .iter()
+        .map(|c| {
+            (
+                c.name().to_ascii_lowercase(),
+                normal(c.r#type().unwrap_or_default()),
+            )
+        })
+        .collect();
+    let wanted: Vec<(String, String)> = table
+        .columns
+        .iter()
+        .map(|c| (c.name.clone(), c.ty.catalog_name()))
+        .collect();
+    if columns == wanted {
+        return None;
+    }
+    let changed: Vec<&str> = wanted
+        .iter()
+        .filter(|w| !columns.contains(w))
+        .map(|(name, _)| name.as_str())
+        .chain(
+            columns
+                .iter()
+                .filter(|c| !wanted.iter().any(|w| w.0 == c.0))
+                .map(|(name, _)| name.as_str()),
+        )
+        .collect();
+    Some(if changed.is_empty() {
+        "columns in another order".into()
+    } else {
+        format!("columns added, removed or retyped: {}", changed.join(", "))
+    })
 }
 
 /// Register (and with `prune`, drop) partitions of the chosen tables (all when empty).

@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use aws_config::SdkConfig;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use crate::check::policy::{Age, Rule, Spec, Version, human_duration};
+use crate::check::policy::{Age, Rule, Spec, UnknownVersion, Version, human_duration};
 use crate::engine::{Param, QueryEngine, ResultSet, Value};
 use crate::org::accounts::{self, AccountFilter, AccountsError};
 use crate::settings::S3Path;
@@ -93,6 +93,8 @@ pub enum Evaluation {
     Checked {
         subjects: Vec<Subject>,
         findings: Vec<Finding>,
+        /// Subjects the rule chose not to judge, with the reason (e.g. `unknown = "skip"`).
+        not_checked: Vec<Finding>,
     },
     /// The rule could not be evaluated; the reason says why and what to do.
     Skipped(String),
@@ -188,13 +190,21 @@ fn checked(ctx: &Context<'_>, findings: Vec<Finding>) -> Evaluation {
     Evaluation::Checked {
         subjects: all(ctx),
         findings,
+        not_checked: Vec::new(),
     }
 }
 
 /// Evaluate one rule. An `Err` means the check could not run (exit 2).
 pub async fn evaluate(rule: &Rule, ctx: &Context<'_>) -> anyhow::Result<Evaluation> {
     Ok(match &rule.spec {
-        Spec::MinVersion(min) => checked(ctx, min_version(ctx.deployments, min)),
+        Spec::MinVersion { min, unknown } => {
+            let (findings, not_checked) = min_version(ctx.deployments, min, *unknown);
+            Evaluation::Checked {
+                subjects: all(ctx),
+                findings,
+                not_checked,
+            }
+        }
         Spec::MaxExportAge(limit) => checked(ctx, max_export_age(ctx.deployments, *limit)),
         Spec::AllowedRegions(regions) => checked(
             ctx,
@@ -228,24 +238,45 @@ pub async fn evaluate(rule: &Rule, ctx: &Context<'_>) -> anyhow::Result<Evaluati
     })
 }
 
-fn min_version(deployments: &[Deployment], min: &Version) -> Vec<Finding> {
-    deployments
-        .iter()
-        .filter_map(|d| {
-            let detail = match d.version.as_deref() {
-                None => "no CloneSquadVersion in the discovery record".to_string(),
-                Some(text) => match Version::parse(text) {
-                    None => format!("version `{text}` is not a vX.Y.Z version (minimum {min})"),
-                    Some(v) if v < *min => format!("runs {text}, below the minimum {min}"),
-                    Some(_) => return None,
-                },
-            };
-            Some(Finding {
-                subject: Subject::deployment(d),
-                detail,
-            })
-        })
-        .collect()
+/// Deployments below `min` are violations. A version that is not `vX.Y.Z` (CloneSquad's release
+/// template ships `""`, development builds `--Development--`) is unknown: a violation, or with
+/// `unknown = "skip"` a deployment not checked (listed as such, never silently dropped).
+fn min_version(
+    deployments: &[Deployment],
+    min: &Version,
+    unknown: UnknownVersion,
+) -> (Vec<Finding>, Vec<Finding>) {
+    let mut findings = Vec::new();
+    let mut not_checked = Vec::new();
+    for d in deployments {
+        let unknown_why = match d.version.as_deref() {
+            None => "no CloneSquadVersion in the discovery record".to_string(),
+            Some(text) => match Version::parse(text) {
+                Some(v) if v < *min => {
+                    findings.push(Finding {
+                        subject: Subject::deployment(d),
+                        detail: format!("runs {text}, below the minimum {min}"),
+                    });
+                    continue;
+                }
+                Some(_) => continue,
+                None if text.trim().is_empty() => {
+                    "CloneSquadVersion is empty (as CloneSquad's release template ships it)"
+                        .to_string()
+                }
+                None => format!("`{}` is not a vX.Y.Z release", crate::text::escape(text)),
+            },
+        };
+        let finding = Finding {
+            subject: Subject::deployment(d),
+            detail: format!("version unknown: {unknown_why} (minimum {min})"),
+        };
+        match unknown {
+            UnknownVersion::Violation => findings.push(finding),
+            UnknownVersion::Skip => not_checked.push(finding),
+        }
+    }
+    (findings, not_checked)
 }
 
 fn max_export_age(deployments: &[Deployment], limit: Age) -> Vec<Finding> {
@@ -472,7 +503,11 @@ async fn sql_rule(ctx: &Context<'_>, sql: &str) -> anyhow::Result<Evaluation> {
     } else {
         Vec::new()
     };
-    Ok(Evaluation::Checked { subjects, findings })
+    Ok(Evaluation::Checked {
+        subjects,
+        findings,
+        not_checked: Vec::new(),
+    })
 }
 
 /// A lifecycle rule reduced to what coverage depends on.
@@ -603,6 +638,7 @@ async fn archive_lifecycle(ctx: &Context<'_>) -> anyhow::Result<Evaluation> {
     Ok(Evaluation::Checked {
         subjects: vec![subject],
         findings,
+        not_checked: Vec::new(),
     })
 }
 
@@ -680,7 +716,11 @@ async fn coverage(
         };
         findings.push(Finding { subject, detail });
     }
-    Ok(Evaluation::Checked { subjects, findings })
+    Ok(Evaluation::Checked {
+        subjects,
+        findings,
+        not_checked: Vec::new(),
+    })
 }
 
 #[cfg(test)]
@@ -735,22 +775,34 @@ mod tests {
     #[test]
     fn unknown_versions_and_export_times_are_violations_not_passes() {
         let min = Version::parse("v0.27.0").unwrap();
-        let found = min_version(
-            &[
-                dep(Some("v0.27.0"), None),
-                dep(Some("latest"), None),
-                dep(None, None),
-                dep(Some("v0.28.0-rc1"), None),
-            ],
-            &min,
-        );
+        let fleet = [
+            dep(Some("v0.27.0"), None),
+            dep(Some("latest"), None),
+            dep(None, None),
+            dep(Some("v0.28.0-rc1"), None),
+            dep(Some(""), None),
+            dep(Some("--Development--"), None),
+            dep(Some("v0.26.9"), None),
+        ];
+        let (found, not_checked) = min_version(&fleet, &min, UnknownVersion::Violation);
         let details: Vec<_> = found.iter().map(|f| f.detail.as_str()).collect();
         assert_eq!(
             details,
             [
-                "version `latest` is not a vX.Y.Z version (minimum v0.27.0)",
-                "no CloneSquadVersion in the discovery record",
+                "version unknown: `latest` is not a vX.Y.Z release (minimum v0.27.0)",
+                "version unknown: no CloneSquadVersion in the discovery record (minimum v0.27.0)",
+                "version unknown: CloneSquadVersion is empty (as CloneSquad's release template ships it) (minimum v0.27.0)",
+                "version unknown: `--Development--` is not a vX.Y.Z release (minimum v0.27.0)",
+                "runs v0.26.9, below the minimum v0.27.0",
             ]
+        );
+        assert!(not_checked.is_empty());
+        let (found, not_checked) = min_version(&fleet, &min, UnknownVersion::Skip);
+        assert_eq!(found.len(), 1, "only the old release is a violation");
+        assert_eq!(
+            not_checked.len(),
+            4,
+            "the unknown ones are listed, not dropped"
         );
         let limit = Age::parse("26h").unwrap();
         let found = max_export_age(&[dep(None, Some(3600)), dep(None, None)], limit);

@@ -36,6 +36,7 @@ pub async fn run(args: CheckArgs, settings: &Settings) -> anyhow::Result<Outcome
         athena: args.athena.clone(),
         reuse_minutes: None,
         offline: false,
+        strict: false,
     };
     let (engine, _) = open_engine(&opts, settings).await?;
     let now = crate::query_cmd::now()?;

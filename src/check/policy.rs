@@ -43,7 +43,7 @@ impl Kind {
     /// The kind-specific fields it takes (which are required is checked when building the spec).
     fn fields(self) -> &'static [&'static str] {
         match self {
-            Kind::MinVersion => &["version"],
+            Kind::MinVersion => &["version", "unknown"],
             Kind::MaxExportAge | Kind::MaxBackupAge => &["max_age"],
             Kind::RequiredUserMetadata => &["keys"],
             Kind::AllowedRegions => &["regions"],
@@ -224,6 +224,7 @@ struct RawRule {
     description: Option<String>,
     #[serde(default, deserialize_with = "de_try_from")]
     version: Option<Version>,
+    unknown: Option<UnknownVersion>,
     #[serde(default, deserialize_with = "de_try_from")]
     max_age: Option<Age>,
     keys: Option<Vec<String>>,
@@ -277,10 +278,24 @@ pub struct Rule {
     pub exemptions: Vec<Exemption>,
 }
 
+/// What `min_version` does with a version that is not `vX.Y.Z` (`""`, `--Development--`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownVersion {
+    /// A violation: "version unknown" (the default).
+    #[default]
+    Violation,
+    /// Not judged: the deployment is listed as not checked.
+    Skip,
+}
+
 /// The kind-specific part of a rule.
 #[derive(Debug, Clone)]
 pub enum Spec {
-    MinVersion(Version),
+    MinVersion {
+        min: Version,
+        unknown: UnknownVersion,
+    },
     MaxExportAge(Age),
     RequiredUserMetadata(Vec<String>),
     AllowedRegions(BTreeSet<String>),
@@ -389,6 +404,7 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Policy> {
         }
         let present = [
             ("version", raw.version.is_some()),
+            ("unknown", raw.unknown.is_some()),
             ("max_age", raw.max_age.is_some()),
             ("keys", raw.keys.is_some()),
             ("regions", raw.regions.is_some()),
@@ -415,9 +431,10 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Policy> {
             ))
         };
         let spec = match raw.kind {
-            Kind::MinVersion => {
-                Spec::MinVersion(raw.version.clone().ok_or_else(|| needs("version"))?)
-            }
+            Kind::MinVersion => Spec::MinVersion {
+                min: raw.version.clone().ok_or_else(|| needs("version"))?,
+                unknown: raw.unknown.unwrap_or_default(),
+            },
             Kind::MaxExportAge => Spec::MaxExportAge(raw.max_age.ok_or_else(|| needs("max_age"))?),
             Kind::MaxBackupAge => Spec::MaxBackupAge(raw.max_age.ok_or_else(|| needs("max_age"))?),
             Kind::RequiredUserMetadata => {

@@ -19,6 +19,8 @@ pub struct RuleResult<'a> {
     pub skipped: Option<String>,
     /// The subjects checked (testcases), in order.
     pub subjects: Vec<Subject>,
+    /// Subjects the rule chose not to judge, with the reason.
+    pub not_checked: Vec<Finding>,
     pub violations: Vec<Finding>,
     /// Findings an active exemption covers.
     pub exempted: Vec<(Finding, Exemption)>,
@@ -37,9 +39,13 @@ pub fn apply<'a>(rule: &'a Rule, evaluation: Evaluation, today: NaiveDate) -> Ru
         .filter(|e| e.expired(today))
         .cloned()
         .collect();
-    let (subjects, findings, skipped) = match evaluation {
-        Evaluation::Skipped(reason) => (Vec::new(), Vec::new(), Some(reason)),
-        Evaluation::Checked { subjects, findings } => (subjects, findings, None),
+    let (subjects, findings, not_checked, skipped) = match evaluation {
+        Evaluation::Skipped(reason) => (Vec::new(), Vec::new(), Vec::new(), Some(reason)),
+        Evaluation::Checked {
+            subjects,
+            findings,
+            not_checked,
+        } => (subjects, findings, not_checked, None),
     };
     let mut violations = Vec::new();
     let mut exempted = Vec::new();
@@ -87,6 +93,7 @@ pub fn apply<'a>(rule: &'a Rule, evaluation: Evaluation, today: NaiveDate) -> Ru
         rule,
         skipped,
         subjects,
+        not_checked,
         violations,
         exempted,
         expired,
@@ -154,6 +161,7 @@ impl Report<'_> {
         }
         let total: usize = by_severity.values().sum();
         let exempted: usize = self.results.iter().map(|r| r.exempted.len()).sum();
+        let not_checked: usize = self.results.iter().map(|r| r.not_checked.len()).sum();
         let expired: usize = self.results.iter().map(|r| r.expired.len()).sum();
         let mut s = format!(
             "check: {rules} rule{}{} over {} deployment{}: {total} violation{}",
@@ -176,6 +184,9 @@ impl Report<'_> {
         }
         if exempted > 0 {
             let _ = write!(s, ", {exempted} exempted");
+        }
+        if not_checked > 0 {
+            let _ = write!(s, ", {not_checked} not checked");
         }
         if expired > 0 {
             let _ = write!(s, ", {expired} expired exemption{}", plural(expired));
@@ -220,6 +231,11 @@ impl Report<'_> {
                 for pair in &r.exempted {
                     exempt_of.entry(&pair.0.subject).or_insert(pair);
                 }
+                let not_checked_of: HashMap<&Subject, &str> = r
+                    .not_checked
+                    .iter()
+                    .map(|f| (&f.subject, f.detail.as_str()))
+                    .collect();
                 let checked: HashSet<&Subject> = r.subjects.iter().collect();
                 let mut subjects: Vec<&Subject> = r.subjects.iter().collect();
                 let mut extra: Vec<&Subject> = details_of
@@ -261,6 +277,13 @@ impl Report<'_> {
                                 self.fail_on.as_str(),
                                 details.join("; ")
                             ))
+                        );
+                    } else if let Some(why) = not_checked_of.get(subject) {
+                        skipped += 1;
+                        let _ = write!(
+                            cases,
+                            ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
+                            xml(&format!("not checked: {why}"))
                         );
                     } else if let Some((finding, e)) = exempt {
                         skipped += 1;

@@ -321,10 +321,12 @@ fn parse_value(ty: ColumnType, text: &str) -> Value {
         ColumnType::Boolean => text.parse().ok().map(Value::Bool),
         ColumnType::Integer => text.parse().ok().map(Value::Int),
         ColumnType::Float => text.parse().ok().map(Value::Float),
-        ColumnType::Timestamp => {
-            crate::engine::json::parse_timestamp(text.trim_end_matches(" UTC"))
-                .map(Value::Timestamp)
-        }
+        ColumnType::Timestamp => chrono::NaiveDateTime::parse_from_str(
+            text.trim_end_matches(" UTC"),
+            "%Y-%m-%d %H:%M:%S%.f",
+        )
+        .ok()
+        .map(Value::Timestamp),
         ColumnType::Date => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .ok()
             .map(Value::Date),

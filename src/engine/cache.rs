@@ -30,10 +30,11 @@ use datafusion::arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::ddl::TableDef;
-use crate::engine::json::{BadLine, RowsBuilder};
+use crate::engine::hive::{FileIssues, TimestampFormats};
+use crate::engine::json::RowsBuilder;
 
 /// Bump when the cache layout or the loader's reading of values changes.
-const CACHE_FORMAT: u32 = 2;
+const CACHE_FORMAT: u32 = 3;
 /// A folder modified less than this before it was listed may still change within the same
 /// clock tick: its mtime is not trusted as a proof that its entries are unchanged.
 const RACY_NANOS: i128 = 2_000_000_000;
@@ -49,8 +50,9 @@ pub struct FileEntry {
     /// Modification time, nanoseconds since the epoch.
     pub mtime: i128,
     pub rows: usize,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub bad: Vec<BadLine>,
+    /// Malformed lines and values Athena would refuse: counts and a few samples.
+    #[serde(default, skip_serializing_if = "FileIssues::is_empty")]
+    pub issues: FileIssues,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -100,11 +102,9 @@ impl Loaded {
         }
     }
 
-    /// Every malformed line of the table, with the file it is in.
-    pub fn bad_lines(&self) -> impl Iterator<Item = (&str, &BadLine)> {
-        self.files
-            .iter()
-            .flat_map(|f| f.bad.iter().map(move |b| (f.path.as_str(), b)))
+    /// The files with malformed lines or values Athena would refuse.
+    pub fn files_with_issues(&self) -> impl Iterator<Item = &FileEntry> {
+        self.files.iter().filter(|f| !f.issues.is_empty())
     }
 }
 
@@ -369,7 +369,7 @@ fn walk(
                     size: meta.len(),
                     mtime: mtime_nanos(&meta),
                     rows: 0,
-                    bad: Vec::new(),
+                    issues: FileIssues::default(),
                 },
                 partition: values.clone(),
             });
@@ -519,7 +519,9 @@ fn parse_run(
     schema: &SchemaRef,
     files: &[&Found],
 ) -> anyhow::Result<Vec<(FileEntry, RecordBatch)>> {
-    let mut rows = RowsBuilder::new(&table.columns);
+    let formats = TimestampFormats::compile(&table.timestamp_formats())
+        .with_context(|| format!("ddl/{}.sql", table.name))?;
+    let mut rows = RowsBuilder::new(&table.columns, formats);
     let mut partitions: Vec<StringBuilder> = table
         .partitions
         .iter()
@@ -530,9 +532,7 @@ fn parse_run(
         let path = folder.join(&found.entry.path);
         let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let before = rows.rows();
-        let bad = rows
-            .append_ndjson(&bytes)
-            .with_context(|| format!("cannot load {} into {}", path.display(), table.name))?;
+        let issues = rows.append_ndjson(&bytes);
         let added = rows.rows() - before;
         for (builder, value) in partitions.iter_mut().zip(&found.partition) {
             for _ in 0..added {
@@ -541,7 +541,7 @@ fn parse_run(
         }
         let mut entry = found.entry.clone();
         entry.rows = added;
-        entry.bad = bad;
+        entry.issues = issues;
         entries.push(entry);
     }
     let mut columns = rows

@@ -1,10 +1,16 @@
 //! Our JSON loader: CloneSquad's NDJSON lines, read straight into Arrow builders against the
-//! schema of `ddl/*.sql`, with no intermediate JSON tree. Keys match case-insensitively (an exact
-//! match wins), values are coerced the way Athena's JSON SerDe reads them, keys no column
-//! declares are skipped unread, and a line that is not a JSON object is reported, never fatal.
+//! schema of `ddl/*.sql`, with no intermediate JSON tree, by the rules Athena's Hive JSON reader
+//! applies (see [`crate::engine::hive`]): keys match case-insensitively (the last of two keys
+//! that differ only by case wins), values are coerced as Athena coerces them, keys no column
+//! declares are skipped unread.
 //!
-//! Each object is first split into its keys and raw values (which validates the whole line, so
-//! a malformed line appends nothing); then the declared values are decoded into the builders.
+//! Reading never fails on content: a line that is not a JSON object is skipped, and a value that
+//! Athena would fail on (or read differently) is still read as best we can; both are counted per
+//! file with a few samples ([`FileIssues`]) so the user learns before running Athena.
+//!
+//! Each object is first split into its keys and raw values (which validates the whole line, so a
+//! malformed line appends nothing); then only the declared values are decoded into the builders,
+//! one nesting level at a time, as deep as the schema goes and no deeper.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -12,7 +18,7 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use chrono::NaiveDate;
 use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder, Int32Builder,
     Int64Builder, ListArray, MapArray, StringBuilder, StructArray, TimestampMicrosecondBuilder,
@@ -21,34 +27,27 @@ use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::arrow::error::ArrowError;
 use serde::Deserialize;
-use serde::de::{
-    self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
-    value::{MapAccessDeserializer, SeqAccessDeserializer},
-};
-use serde_json::Value;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::catalog::ddl::{ColumnDef, HiveType};
-
-/// A line that could not be read as a JSON object.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct BadLine {
-    /// 1-based line number.
-    pub line: u32,
-    pub error: String,
-}
+use crate::engine::hive::{FileIssues, Issue, IssueKind, TimestampFormats, sample_value};
 
 /// Rows of a table being loaded: one builder per column.
 pub struct RowsBuilder {
     root: StructState,
     rows: usize,
+    formats: TimestampFormats,
 }
 
 impl RowsBuilder {
-    pub fn new(columns: &[ColumnDef]) -> Self {
+    /// Builders for `columns`; timestamps are read with `formats` (the table's
+    /// `timestamp.formats`).
+    pub fn new(columns: &[ColumnDef], formats: TimestampFormats) -> Self {
         Self {
             root: StructState::new(columns),
             rows: 0,
+            formats,
         }
     }
 
@@ -57,40 +56,56 @@ impl RowsBuilder {
         self.rows
     }
 
-    /// Append every JSON-object line of `bytes`. Blank lines are skipped; other unreadable lines
-    /// are returned as [`BadLine`]s and append nothing.
-    pub fn append_ndjson(&mut self, bytes: &[u8]) -> Result<Vec<BadLine>, ArrowError> {
-        let mut bad = Vec::new();
+    /// Append every JSON-object line of `bytes`. Blank lines are skipped; a line that is not a
+    /// JSON object appends nothing. Never fails: what Athena would refuse is returned as issues.
+    pub fn append_ndjson(&mut self, bytes: &[u8]) -> FileIssues {
+        let mut issues = FileIssues::default();
         for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
             let Some(first) = line.iter().find(|b| !b.is_ascii_whitespace()) else {
                 continue;
             };
             let line_no = u32::try_from(index + 1).unwrap_or(u32::MAX);
+            let malformed = |why: String| Issue {
+                line: line_no,
+                kind: IssueKind::Malformed,
+                column: String::new(),
+                value: sample_value(&String::from_utf8_lossy(line)),
+                why,
+            };
             if *first != b'{' {
-                let error = match serde_json::from_slice::<IgnoredAny>(line) {
+                let why = match serde_json::from_slice::<IgnoredAny>(line) {
                     Ok(_) => format!("not a JSON object (a {})", kind(*first)),
                     Err(err) => err.to_string(),
                 };
-                bad.push(BadLine {
-                    line: line_no,
-                    error,
-                });
+                issues.push(malformed(why));
                 continue;
             }
-            match serde_json::from_slice::<Pairs>(line) {
+            let mut de = serde_json::Deserializer::from_slice(line);
+            match Pairs::deserialize(&mut de) {
                 Ok(pairs) => {
-                    self.root
-                        .append_pairs(&pairs.0)
-                        .map_err(|e| ArrowError::JsonError(format!("line {line_no}: {e}")))?;
+                    let mut ctx = Ctx {
+                        line: line_no,
+                        path: String::new(),
+                        issues: &mut issues,
+                        formats: &self.formats,
+                    };
+                    self.root.append_pairs(&pairs.0, &mut ctx);
                     self.rows += 1;
+                    // Athena's reader stops at the end of the object and never reads what follows.
+                    if de.end().is_err() {
+                        issues.push(Issue {
+                            line: line_no,
+                            kind: IssueKind::AthenaReadsOtherwise,
+                            column: String::new(),
+                            value: sample_value(&String::from_utf8_lossy(line)),
+                            why: "text after the JSON object is ignored".into(),
+                        });
+                    }
                 }
-                Err(err) => bad.push(BadLine {
-                    line: line_no,
-                    error: err.to_string(),
-                }),
+                Err(err) => issues.push(malformed(err.to_string())),
             }
         }
-        Ok(bad)
+        issues
     }
 
     /// The column arrays, in the order of the columns given to [`RowsBuilder::new`].
@@ -106,6 +121,7 @@ impl RowsBuilder {
 fn kind(first: u8) -> &'static str {
     match first {
         b'[' => "array",
+        b'{' => "object",
         b'"' => "string",
         b't' | b'f' => "boolean",
         b'n' => "null",
@@ -113,33 +129,74 @@ fn kind(first: u8) -> &'static str {
     }
 }
 
-/// An object key, borrowed from the line when it has no escapes.
-struct Key<'de>(Cow<'de, str>);
+/// Where in a line the loader is, and what it found there.
+struct Ctx<'a> {
+    line: u32,
+    /// The column being read, nested path included (`state.name`, `tags[].key`).
+    path: String,
+    issues: &'a mut FileIssues,
+    formats: &'a TimestampFormats,
+}
 
-impl<'de> Deserialize<'de> for Key<'de> {
+impl Ctx<'_> {
+    fn report(&mut self, kind: IssueKind, raw: &RawValue, why: impl Into<String>) {
+        self.issues.push(Issue {
+            line: self.line,
+            kind,
+            column: self.path.clone(),
+            value: sample_value(raw.get()),
+            why: why.into(),
+        });
+    }
+
+    fn fails(&mut self, raw: &RawValue, why: impl Into<String>) {
+        self.report(IssueKind::AthenaFails, raw, why);
+    }
+
+    fn reads_otherwise(&mut self, raw: &RawValue, why: impl Into<String>) {
+        self.report(IssueKind::AthenaReadsOtherwise, raw, why);
+    }
+
+    /// Run `f` with `name` appended to the path.
+    fn within<R>(&mut self, name: &str, f: impl FnOnce(&mut Self) -> R) -> R {
+        let len = self.path.len();
+        if !self.path.is_empty() && !name.starts_with('[') {
+            self.path.push('.');
+        }
+        self.path.push_str(name);
+        let out = f(self);
+        self.path.truncate(len);
+        out
+    }
+}
+
+/// Text borrowed from the line when it has no escapes.
+struct Text<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a string")
             }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_string())))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
             }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v)))
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
             }
         }
-        deserializer.deserialize_str(KeyVisitor)
+        deserializer.deserialize_str(TextVisitor)
     }
 }
 
 /// A JSON object as its keys and raw (validated, undecoded) values, in order.
-struct Pairs<'de>(Vec<(Key<'de>, &'de RawValue)>);
+struct Pairs<'de>(Vec<(Text<'de>, &'de RawValue)>);
 
 impl<'de> Deserialize<'de> for Pairs<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -149,24 +206,85 @@ impl<'de> Deserialize<'de> for Pairs<'de> {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Pairs<'de>, A::Error> {
-                Pairs::collect(map)
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pairs<'de>, A::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(key) = map.next_key::<Text>()? {
+                    let value: &RawValue = map.next_value()?;
+                    pairs.push((key, value));
+                }
+                Ok(Pairs(pairs))
             }
         }
         deserializer.deserialize_map(PairsVisitor)
     }
 }
 
-impl<'de> Pairs<'de> {
-    /// Every key of an object with its raw value.
-    fn collect<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(16));
-        while let Some(key) = map.next_key::<Key>()? {
-            let value: &RawValue = map.next_value()?;
-            pairs.push((key, value));
+/// A validated raw JSON value, by kind; nested values stay raw until a builder wants them.
+enum Json<'a> {
+    Null,
+    Bool(bool),
+    /// A number, as written.
+    Number(&'a str),
+    Str(Cow<'a, str>),
+    Array(&'a RawValue),
+    Object(&'a RawValue),
+}
+
+impl<'a> Json<'a> {
+    fn of(raw: &'a RawValue) -> Self {
+        let text = raw.get();
+        match text.as_bytes().first() {
+            Some(b'n') => Json::Null,
+            Some(b't') => Json::Bool(true),
+            Some(b'f') => Json::Bool(false),
+            Some(b'"') => serde_json::from_str::<Text>(text).map_or(Json::Null, |t| Json::Str(t.0)),
+            Some(b'[') => Json::Array(raw),
+            Some(b'{') => Json::Object(raw),
+            _ => Json::Number(text),
         }
-        Ok(Pairs(pairs))
     }
+
+    /// The text Athena's reader takes from a scalar (`getText`).
+    fn scalar_text(&self) -> Option<Cow<'a, str>> {
+        match self {
+            Json::Bool(true) => Some(Cow::Borrowed("true")),
+            Json::Bool(false) => Some(Cow::Borrowed("false")),
+            Json::Number(n) => Some(Cow::Borrowed(n)),
+            Json::Str(s) => Some(s.clone()),
+            Json::Null | Json::Array(_) | Json::Object(_) => None,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Json::Null => "null",
+            Json::Bool(_) => "boolean",
+            Json::Number(_) => "number",
+            Json::Str(_) => "string",
+            Json::Array(_) => "array",
+            Json::Object(_) => "object",
+        }
+    }
+}
+
+/// A JSON number read the way Jackson's `getLongValue`/`getIntValue` read it: an integer as is, a
+/// float truncated toward zero (flagged), anything beyond `[min, max]` an error.
+fn integer(text: &str, min: i64, max: i64, type_name: &str) -> Result<(i64, bool), String> {
+    let beyond = || format!("{text} is beyond the {type_name} range");
+    if !text.contains(['.', 'e', 'E']) {
+        return text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .map(|n| (n, false))
+            .ok_or_else(beyond);
+    }
+    let value: f64 = text.parse().map_err(|_| beyond())?;
+    if !(value >= min as f64 && value <= max as f64) {
+        return Err(beyond());
+    }
+    // In range: the saturating cast is exact up to the last representable value.
+    Ok((value.trunc() as i64, value.fract() != 0.0))
 }
 
 /// FNV-1a for the short keys of the field index.
@@ -191,23 +309,20 @@ impl Hasher for Fnv {
 
 /// The fields of a struct (or the columns of a row) and their builders.
 struct StructState {
-    /// The declared keys, as written in the DDL.
-    keys: Vec<String>,
     /// Lowercase key -> field index.
     index: HashMap<String, usize, BuildHasherDefault<Fnv>>,
     fields: Fields,
     children: Vec<Builder>,
     valid: Vec<bool>,
     len: usize,
-    /// Per field, for the object being appended: (pair index, exact key match).
-    slots: Vec<Option<(usize, bool)>>,
+    /// Per field, for the object being appended: the pair index read.
+    slots: Vec<Option<usize>>,
     lower: String,
 }
 
 impl StructState {
     fn new(columns: &[ColumnDef]) -> Self {
         Self {
-            keys: columns.iter().map(|c| c.key.clone()).collect(),
             index: columns
                 .iter()
                 .enumerate()
@@ -227,9 +342,9 @@ impl StructState {
         }
     }
 
-    /// Append one object: an exact key match wins, else the first case-insensitive one. A
-    /// JSON null reads as a missing value.
-    fn append_pairs(&mut self, pairs: &[(Key, &RawValue)]) -> Result<(), serde_json::Error> {
+    /// Append one object. Keys match case-insensitively; of two keys that match the same field,
+    /// the last is read (as Athena reads it) and the other is reported.
+    fn append_pairs(&mut self, pairs: &[(Text, &RawValue)], ctx: &mut Ctx) {
         self.slots.iter_mut().for_each(|s| *s = None);
         for (at, (key, _)) in pairs.iter().enumerate() {
             self.lower.clear();
@@ -238,26 +353,27 @@ impl StructState {
             let Some(&field) = self.index.get(self.lower.as_str()) else {
                 continue;
             };
-            let exact = key.0 == self.keys[field];
-            match self.slots[field] {
-                Some((_, true)) if !exact => {}
-                Some((_, false)) if !exact => {}
-                _ => self.slots[field] = Some((at, exact)),
+            if let Some(earlier) = self.slots[field].replace(at) {
+                let name = self.fields[field].name().clone();
+                let why = format!(
+                    "duplicate key: `{}` and `{}` both name this column; Athena reads the last one",
+                    crate::text::escape(&pairs[earlier].0.0),
+                    crate::text::escape(&key.0)
+                );
+                ctx.within(&name, |ctx| ctx.reads_otherwise(pairs[earlier].1, why));
             }
         }
-        for (child, slot) in self.children.iter_mut().zip(&self.slots) {
-            match slot {
-                Some((at, _)) => {
-                    let raw = pairs[*at].1;
-                    let mut de = serde_json::Deserializer::from_str(raw.get());
-                    Seed(child).deserialize(&mut de)?;
+        for (i, child) in self.children.iter_mut().enumerate() {
+            match self.slots[i] {
+                Some(at) => {
+                    let raw = pairs[at].1;
+                    ctx.within(self.fields[i].name(), |ctx| child.append(raw, ctx));
                 }
                 None => child.append_null(),
             }
         }
         self.valid.push(true);
         self.len += 1;
-        Ok(())
     }
 
     fn append_null(&mut self) {
@@ -293,18 +409,23 @@ struct ListState {
 }
 
 impl ListState {
-    fn push(&mut self, items: usize, valid: bool) -> Result<(), ArrowError> {
+    /// The next entry's end offset, or `None` when the column would pass 2^31 items.
+    fn end(&self, items: usize) -> Option<i32> {
         let last = self.offsets.last().copied().unwrap_or(0);
-        let next = i32::try_from(items)
-            .ok()
-            .and_then(|n| last.checked_add(n))
-            .ok_or_else(|| ArrowError::JsonError("list column over 2^31 items".into()))?;
+        i32::try_from(items).ok().and_then(|n| last.checked_add(n))
+    }
+
+    fn push(&mut self, end: i32, valid: bool) {
         if self.offsets.is_empty() {
             self.offsets.push(0);
         }
-        self.offsets.push(next);
+        self.offsets.push(end);
         self.valid.push(valid);
-        Ok(())
+    }
+
+    fn push_null(&mut self) {
+        let last = self.offsets.last().copied().unwrap_or(0);
+        self.push(last, false);
     }
 
     fn finish(&mut self) -> (OffsetBuffer<i32>, Option<NullBuffer>) {
@@ -385,6 +506,23 @@ impl Builder {
         }
     }
 
+    /// The Hive type name, for messages.
+    fn type_name(&self) -> &'static str {
+        match self {
+            Self::Str(_) => "string",
+            Self::BigInt(_) => "bigint",
+            Self::Int(_) => "int",
+            Self::Double(_) => "double",
+            Self::Float(_) => "float",
+            Self::Bool(_) => "boolean",
+            Self::Timestamp(_) => "timestamp",
+            Self::Date(_) => "date",
+            Self::List { .. } => "array",
+            Self::Struct(_) => "struct",
+            Self::Map { .. } => "map",
+        }
+    }
+
     fn append_null(&mut self) {
         match self {
             Self::Str(b) => b.append_null(),
@@ -395,76 +533,249 @@ impl Builder {
             Self::Bool(b) => b.append_null(),
             Self::Timestamp(b) => b.append_null(),
             Self::Date(b) => b.append_null(),
-            Self::List { list, .. } | Self::Map { list, .. } => {
-                // An empty null entry cannot overflow the offsets.
-                let _ = list.push(0, false);
-            }
+            Self::List { list, .. } | Self::Map { list, .. } => list.push_null(),
             Self::Struct(s) => s.append_null(),
         }
     }
 
-    /// A JSON string.
-    fn append_str(&mut self, s: &str) {
-        match self {
-            Self::Str(b) => b.append_value(s),
-            Self::BigInt(b) => b.append_option(s.trim().parse().ok()),
-            Self::Int(b) => b.append_option(
-                s.trim()
-                    .parse::<i64>()
-                    .ok()
-                    .and_then(|i| i32::try_from(i).ok()),
-            ),
-            Self::Double(b) => b.append_option(s.trim().parse().ok()),
-            Self::Float(b) => b.append_option(s.trim().parse::<f64>().ok().map(|f| f as f32)),
-            Self::Bool(b) => b.append_option(if s.eq_ignore_ascii_case("true") {
-                Some(true)
-            } else if s.eq_ignore_ascii_case("false") {
-                Some(false)
-            } else {
-                None
-            }),
-            Self::Timestamp(b) => {
-                b.append_option(parse_timestamp(s).map(|t| t.and_utc().timestamp_micros()))
-            }
-            Self::Date(b) => b.append_option(
-                s.get(..10)
-                    .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-                    .map(|d| {
-                        let days = d.signed_duration_since(NaiveDate::default()).num_days();
-                        i32::try_from(days).unwrap_or(i32::MAX)
-                    }),
-            ),
-            _ => self.append_null(),
+    /// Append exactly one entry for `raw`, as Athena reads it; report what Athena would refuse.
+    fn append(&mut self, raw: &RawValue, ctx: &mut Ctx) {
+        let value = Json::of(raw);
+        if matches!(value, Json::Null) {
+            self.append_null();
+            return;
         }
-    }
-
-    /// A JSON number.
-    fn append_number(&mut self, n: &serde_json::Number) {
-        let as_i64 = || {
-            n.as_i64().or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
-                    .map(|f| f as i64)
-            })
+        let type_name = self.type_name();
+        let mismatch = |ctx: &mut Ctx, value: &Json| {
+            ctx.fails(
+                raw,
+                format!("a JSON {} where the column is {type_name}", value.name()),
+            );
         };
         match self {
-            Self::Str(b) => b.append_value(n.to_string()),
-            Self::BigInt(b) => b.append_option(as_i64()),
-            Self::Int(b) => b.append_option(as_i64().and_then(|i| i32::try_from(i).ok())),
-            Self::Double(b) => b.append_option(n.as_f64()),
-            Self::Float(b) => b.append_option(n.as_f64().map(|f| f as f32)),
-            _ => self.append_null(),
+            Self::Str(b) => match &value {
+                Json::Array(_) | Json::Object(_) => {
+                    // Kept as its JSON text here; Athena's Hive reader refuses it.
+                    b.append_value(raw.get());
+                    mismatch(ctx, &value);
+                }
+                scalar => b.append_option(scalar.scalar_text()),
+            },
+            Self::BigInt(b) => {
+                b.append_option(Self::whole(&value, raw, ctx, i64::MIN, i64::MAX, type_name))
+            }
+            Self::Int(b) => b.append_option(
+                Self::whole(
+                    &value,
+                    raw,
+                    ctx,
+                    i32::MIN.into(),
+                    i32::MAX.into(),
+                    type_name,
+                )
+                .and_then(|n| i32::try_from(n).ok()),
+            ),
+            Self::Double(b) => b.append_option(Self::real(&value, raw, ctx, f64::MAX, type_name)),
+            Self::Float(b) => b.append_option(
+                Self::real(&value, raw, ctx, f64::from(f32::MAX), type_name).map(|f| f as f32),
+            ),
+            Self::Bool(b) => match value.scalar_text() {
+                Some(text) => {
+                    let truth = text.eq_ignore_ascii_case("true");
+                    if !truth && !text.eq_ignore_ascii_case("false") {
+                        ctx.reads_otherwise(raw, "not a boolean: Athena reads false");
+                    }
+                    b.append_value(truth);
+                }
+                None => {
+                    b.append_null();
+                    mismatch(ctx, &value);
+                }
+            },
+            Self::Timestamp(b) => {
+                let micros = value.scalar_text().and_then(|t| ctx.formats.parse(&t));
+                match micros {
+                    Some(m) => b.append_value(m),
+                    None => {
+                        b.append_null();
+                        if value.scalar_text().is_some() {
+                            ctx.fails(raw, "no timestamp format of the table matches");
+                        } else {
+                            mismatch(ctx, &value);
+                        }
+                    }
+                }
+            }
+            Self::Date(b) => match value.scalar_text() {
+                Some(text) => match hive_date(&text) {
+                    Some(days) => b.append_value(days),
+                    None => {
+                        b.append_null();
+                        ctx.fails(raw, "not a yyyy-MM-dd date");
+                    }
+                },
+                None => {
+                    b.append_null();
+                    mismatch(ctx, &value);
+                }
+            },
+            Self::List { list, child, .. } => {
+                let items = match &value {
+                    Json::Array(raw) => serde_json::from_str::<Vec<&RawValue>>(raw.get()).ok(),
+                    _ => None,
+                };
+                match items.map(|items| (list.end(items.len()), items)) {
+                    Some((Some(end), items)) => {
+                        ctx.within("[]", |ctx| {
+                            for item in items {
+                                child.append(item, ctx);
+                            }
+                        });
+                        list.push(end, true);
+                    }
+                    Some((None, _)) => {
+                        list.push_null();
+                        ctx.fails(raw, "the column would pass 2^31 array items");
+                    }
+                    None => {
+                        list.push_null();
+                        mismatch(ctx, &value);
+                    }
+                }
+            }
+            Self::Struct(state) => match &value {
+                Json::Object(raw) => match serde_json::from_str::<Pairs>(raw.get()) {
+                    Ok(pairs) => state.append_pairs(&pairs.0, ctx),
+                    Err(err) => {
+                        state.append_null();
+                        ctx.fails(raw, err.to_string());
+                    }
+                },
+                _ => {
+                    state.append_null();
+                    mismatch(ctx, &value);
+                }
+            },
+            Self::Map {
+                list, keys, values, ..
+            } => {
+                let pairs = match &value {
+                    Json::Object(raw) => serde_json::from_str::<Pairs>(raw.get()).ok(),
+                    _ => None,
+                };
+                let Some(pairs) = pairs else {
+                    list.push_null();
+                    mismatch(ctx, &value);
+                    return;
+                };
+                // Duplicate keys: the last one stays, in its place (Trino's DistinctMapKeys).
+                let kept: Vec<usize> = (0..pairs.0.len())
+                    .filter(|&i| pairs.0[i + 1..].iter().all(|(k, _)| k.0 != pairs.0[i].0.0))
+                    .collect();
+                if kept.len() < pairs.0.len() {
+                    ctx.reads_otherwise(raw, "duplicate map keys: Athena keeps the last of each");
+                }
+                let Some(end) = list.end(kept.len()) else {
+                    list.push_null();
+                    ctx.fails(raw, "the column would pass 2^31 map entries");
+                    return;
+                };
+                ctx.within("[]", |ctx| {
+                    for i in kept {
+                        let (key, value) = &pairs.0[i];
+                        keys.append_key(&key.0);
+                        values.append(value, ctx);
+                    }
+                });
+                list.push(end, true);
+            }
         }
     }
 
-    /// A JSON boolean.
-    fn append_bool(&mut self, v: bool) {
+    /// A map key (its text), read into the key builder.
+    fn append_key(&mut self, key: &str) {
         match self {
-            Self::Str(b) => b.append_value(if v { "true" } else { "false" }),
-            Self::BigInt(b) => b.append_value(i64::from(v)),
-            Self::Int(b) => b.append_value(i32::from(v)),
-            Self::Bool(b) => b.append_value(v),
-            _ => self.append_null(),
+            Self::Str(b) => b.append_value(key),
+            Self::BigInt(b) => b.append_option(key.parse().ok()),
+            Self::Int(b) => b.append_option(key.parse().ok()),
+            Self::Double(b) => b.append_option(key.parse().ok()),
+            Self::Float(b) => b.append_option(key.parse().ok()),
+            Self::Bool(b) => b.append_value(key.eq_ignore_ascii_case("true")),
+            other => other.append_null(),
+        }
+    }
+
+    /// An integer column's value, or None (reported).
+    fn whole(
+        value: &Json,
+        raw: &RawValue,
+        ctx: &mut Ctx,
+        min: i64,
+        max: i64,
+        type_name: &str,
+    ) -> Option<i64> {
+        match value {
+            Json::Number(text) => match integer(text, min, max, type_name) {
+                Ok((n, truncated)) => {
+                    if truncated {
+                        ctx.reads_otherwise(
+                            raw,
+                            format!("Athena reads {n} (the fraction dropped)"),
+                        );
+                    }
+                    Some(n)
+                }
+                Err(why) => {
+                    ctx.fails(raw, why);
+                    None
+                }
+            },
+            Json::Str(text) => {
+                ctx.fails(
+                    raw,
+                    format!("a JSON string where the column is {type_name}"),
+                );
+                integer(text.trim(), min, max, type_name)
+                    .ok()
+                    .map(|(n, _)| n)
+            }
+            other => {
+                ctx.fails(
+                    raw,
+                    format!("a JSON {} where the column is {type_name}", other.name()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A floating-point column's value, or None (reported). Beyond `max`, Athena reads infinity.
+    fn real(value: &Json, raw: &RawValue, ctx: &mut Ctx, max: f64, type_name: &str) -> Option<f64> {
+        match value {
+            Json::Number(text) => {
+                let f: f64 = text.parse().ok()?;
+                if f.abs() > max {
+                    ctx.reads_otherwise(
+                        raw,
+                        format!("beyond the {type_name} range: Athena reads infinity"),
+                    );
+                }
+                Some(f)
+            }
+            Json::Str(text) => {
+                ctx.fails(
+                    raw,
+                    format!("a JSON string where the column is {type_name}"),
+                );
+                text.trim().parse().ok()
+            }
+            other => {
+                ctx.fails(
+                    raw,
+                    format!("a JSON {} where the column is {type_name}", other.name()),
+                );
+                None
+            }
         }
     }
 
@@ -513,138 +824,14 @@ impl Builder {
     }
 }
 
-/// Decodes one JSON value into a builder, appending exactly one entry.
-struct Seed<'b>(&'b mut Builder);
-
-impl<'de> DeserializeSeed<'de> for Seed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Seed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.0.append_null();
-        Ok(())
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        self.0.append_null();
-        Ok(())
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        self.0.append_bool(v);
-        Ok(())
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.0.append_number(&v.into());
-        Ok(())
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.0.append_number(&v.into());
-        Ok(())
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        match serde_json::Number::from_f64(v) {
-            Some(n) => self.0.append_number(&n),
-            None => self.0.append_null(),
-        }
-        Ok(())
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        self.0.append_str(v);
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        match self.0 {
-            Builder::List { list, child, .. } => {
-                let mut items = 0;
-                while seq.next_element_seed(Seed(child))?.is_some() {
-                    items += 1;
-                }
-                list.push(items, true).map_err(de::Error::custom)?;
-            }
-            // A string column holding an array reads as its JSON text.
-            Builder::Str(b) => {
-                let value = Value::deserialize(SeqAccessDeserializer::new(seq))?;
-                b.append_value(value.to_string());
-            }
-            other => {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                other.append_null();
-            }
-        }
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        match self.0 {
-            Builder::Struct(state) => {
-                let pairs = Pairs::collect(map)?;
-                state.append_pairs(&pairs.0).map_err(de::Error::custom)?;
-            }
-            Builder::Map {
-                list, keys, values, ..
-            } => {
-                let mut items = 0;
-                while let Some(key) = map.next_key::<Key>()? {
-                    keys.append_str(&key.0);
-                    map.next_value_seed(Seed(values))?;
-                    items += 1;
-                }
-                list.push(items, true).map_err(de::Error::custom)?;
-            }
-            // A string column holding an object reads as its JSON text.
-            Builder::Str(b) => {
-                let value = Value::deserialize(MapAccessDeserializer::new(map))?;
-                b.append_value(value.to_string());
-            }
-            other => {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                other.append_null();
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Every timestamp form CloneSquad writes, read as UTC: `2026-11-26 09:00:01[.123456]`, the same
-/// with a `+00:00` (or any) offset or `Z`, a `T` separator, or a bare date.
-pub fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
+/// Hive's date reading: the text before the first space, `y-M-d`; days since the epoch.
+fn hive_date(text: &str) -> Option<i32> {
     let text = text.trim();
-    if let Ok(t) = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f") {
-        return Some(t);
-    }
-    for format in [
-        "%Y-%m-%d %H:%M:%S%.f%:z",
-        "%Y-%m-%dT%H:%M:%S%.f%:z",
-        "%Y-%m-%d %H:%M:%S%.f%z",
-        "%Y-%m-%dT%H:%M:%S%.f%z",
-    ] {
-        if let Ok(t) = DateTime::parse_from_str(text, format) {
-            return Some(t.naive_utc());
-        }
-    }
-    let naive = text.strip_suffix('Z').unwrap_or(text);
-    if let Ok(t) = NaiveDateTime::parse_from_str(naive, "%Y-%m-%dT%H:%M:%S%.f") {
-        return Some(t);
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
+    let date = text.split(' ').next().unwrap_or(text);
+    let mut parts = date.splitn(3, '-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    let date = NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)?;
+    i32::try_from(date.signed_duration_since(NaiveDate::default()).num_days()).ok()
 }
 
 #[cfg(test)]
@@ -652,55 +839,68 @@ mod tests {
     use super::*;
     use crate::catalog::ddl;
     use datafusion::arrow::array::{Array, AsArray};
-    use datafusion::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+    use datafusion::arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
 
-    #[test]
-    fn timestamps_in_every_written_form() {
-        let t = |s: &str| parse_timestamp(s).map(|t| t.to_string());
-        assert_eq!(
-            t("2026-11-26 09:00:01.123456").as_deref(),
-            Some("2026-11-26 09:00:01.123456")
-        );
-        assert_eq!(
-            t("2026-11-26 09:00:01").as_deref(),
-            Some("2026-11-26 09:00:01")
-        );
-        assert_eq!(
-            t("2026-11-26 09:00:01.123456+00:00").as_deref(),
-            Some("2026-11-26 09:00:01.123456")
-        );
-        assert_eq!(
-            t("2026-11-26 11:00:01+02:00").as_deref(),
-            Some("2026-11-26 09:00:01")
-        );
-        assert_eq!(
-            t("2026-11-26T09:00:01Z").as_deref(),
-            Some("2026-11-26 09:00:01")
-        );
-        assert_eq!(t("2026-11-26").as_deref(), Some("2026-11-26 00:00:00"));
-        assert_eq!(t("yesterday"), None);
+    fn col(key: &str, ty: HiveType) -> ColumnDef {
+        ColumnDef {
+            key: key.into(),
+            name: key.to_ascii_lowercase(),
+            ty,
+        }
+    }
+
+    fn formats() -> TimestampFormats {
+        let tables = ddl::tables().unwrap();
+        TimestampFormats::compile(&tables[0].timestamp_formats()).unwrap()
     }
 
     #[test]
     fn bad_lines_are_reported_with_their_number_and_append_nothing() {
-        let columns = vec![ColumnDef {
-            key: "a".into(),
-            name: "a".into(),
-            ty: HiveType::BigInt,
-        }];
-        let mut rows = RowsBuilder::new(&columns);
-        let bad = rows
-            .append_ndjson(b"{\"a\":1}\n\n{broken\n[1]\n{\"a\":3} trailing\n{\"a\":2}\r\n")
-            .unwrap();
-        assert_eq!(rows.rows(), 2);
-        let lines: Vec<u32> = bad.iter().map(|b| b.line).collect();
+        let columns = vec![col("a", HiveType::BigInt)];
+        let mut rows = RowsBuilder::new(&columns, formats());
+        let issues =
+            rows.append_ndjson(b"{\"a\":1}\n\n{broken\n[1]\n{\"a\":3} trailing\n{\"a\":2}\r\n");
+        assert_eq!(rows.rows(), 3);
+        assert_eq!(issues.malformed, 2);
+        assert_eq!(issues.athena_reads_otherwise, 1);
+        let lines: Vec<u32> = issues.samples.iter().map(|b| b.line).collect();
         assert_eq!(lines, [3, 4, 5]);
         assert!(
-            bad[1].error.contains("not a JSON object (a array)"),
-            "{bad:?}"
+            issues.samples[1]
+                .why
+                .contains("not a JSON object (a array)"),
+            "{issues:?}"
         );
+        assert!(issues.samples[2].why.contains("text after the JSON object"));
         let a = rows.finish().unwrap();
-        assert_eq!(a[0].as_primitive::<Int64Type>().values(), &[1, 2]);
+        assert_eq!(a[0].as_primitive::<Int64Type>().values(), &[1, 3, 2]);
+    }
+
+    #[test]
+    fn values_that_do_not_block_the_table() {
+        // Beyond every range, nested deeper than any parser's default limit, a huge list: each is
+        // one reported value, never an error for the file.
+        let columns = vec![
+            col("n", HiveType::BigInt),
+            col("f", HiveType::Double),
+            col("s", HiveType::String),
+        ];
+        let mut rows = RowsBuilder::new(&columns, formats());
+        let deep = format!("{}1{}", "[".repeat(300), "]".repeat(300));
+        let text = format!(
+            "{{\"n\":1e400,\"f\":1e400,\"s\":\"ok\"}}\n{{\"n\":99999999999999999999,\"f\":2.5,\"s\":{deep}}}\n{{\"n\":7,\"f\":\"x\",\"s\":\"fine\"}}"
+        );
+        let issues = rows.append_ndjson(text.as_bytes());
+        assert_eq!(rows.rows(), 3, "{issues:?}");
+        assert_eq!(issues.malformed, 0, "{issues:?}");
+        assert_eq!(issues.athena_fails, 4, "{issues:?}");
+        let arrays = rows.finish().unwrap();
+        let n = arrays[0].as_primitive::<Int64Type>();
+        assert!(n.is_null(0) && n.is_null(1));
+        assert_eq!(n.value(2), 7);
+        let f = arrays[1].as_primitive::<Float64Type>();
+        assert!(f.value(0).is_infinite());
+        assert!(f.is_null(2));
     }
 
     #[test]
@@ -710,13 +910,19 @@ mod tests {
             .iter()
             .find(|t| t.name == "clonesquad_instances")
             .unwrap();
-        let mut rows = RowsBuilder::new(&instances.columns);
-        let bad = rows.append_ndjson(
+        let mut rows = RowsBuilder::new(&instances.columns, formats());
+        let issues = rows.append_ndjson(
             br#"{"InstanceId":"i-1","State":{"Code":16,"Name":"running"},"Tags":[{"Key":"Name","Value":"web-1"}],"LaunchTime":"2026-11-26 09:00:01","AmiLaunchIndex":"3"}
 {"instanceid":"i-2","state":{"code":80,"name":"stopped"},"Tags":[],"LaunchTime":"2026-11-26 09:00:01.5"}
-{"InstanceId":"i-3","State":null,"Tags":null}"#,
-        ).unwrap();
-        assert!(bad.is_empty());
+{"InstanceId":"i-3","State":null,"Tags":null,"ProductCodes":[{"ProductCodeId":"abc","ProductCodeType":"marketplace"}]}"#,
+        );
+        assert_eq!(issues.athena_fails, 1, "{issues:?}");
+        assert_eq!(issues.samples[0].column, "amilaunchindex");
+        assert!(
+            issues.samples[0]
+                .why
+                .contains("a JSON string where the column is bigint")
+        );
         let arrays = rows.finish().unwrap();
         let col = |name: &str| {
             let at = instances
@@ -745,15 +951,12 @@ mod tests {
         let index = col("amilaunchindex");
         assert_eq!(index.as_primitive::<Int64Type>().value(0), 3);
         assert!(index.is_null(1));
+        let codes = col("productcodes");
+        assert_eq!(codes.as_list::<i32>().value_length(2), 1);
     }
 
     #[test]
-    fn exact_keys_win_texts_maps_and_undeclared_keys() {
-        let col = |key: &str, ty: HiveType| ColumnDef {
-            key: key.into(),
-            name: key.to_ascii_lowercase(),
-            ty,
-        };
+    fn athena_coercions_last_key_wins_texts_and_maps() {
         let columns = vec![
             col("Name", HiveType::String),
             col("Doc", HiveType::String),
@@ -763,36 +966,56 @@ mod tests {
             ),
             col("Flag", HiveType::Boolean),
             col("Size", HiveType::Double),
+            col("Count", HiveType::BigInt),
+            col("At", HiveType::Timestamp),
         ];
-        let mut rows = RowsBuilder::new(&columns);
-        let bad = rows
-            .append_ndjson(
-                br#"{"NAME":"upper","Name":"exact","Doc":{"b":[1,2.5,true,null],"a":"x"},"Tags":{"k":"7","j":2},"Flag":"TRUE","Size":"1.5","Other":{"deep":[1,2]}}
-{"name":"only-ci","Name":"escaped","Doc":12.0,"Flag":1,"Size":true}
-{"Doc":false,"Tags":[1],"Flag":null}"#,
-            )
-            .unwrap();
-        assert!(bad.is_empty(), "{bad:?}");
+        let mut rows = RowsBuilder::new(&columns, formats());
+        let issues = rows.append_ndjson(
+                br#"{"Name":"first","NAME":"last","Doc":{"b":[1,2.5,true,null],"a":"x"},"Tags":{"k":7,"j":2,"k":8},"Flag":"TRUE","Size":1,"Count":2.7,"At":"2026-11-26 09:00:01.123456+00:00"}
+{"Name":"escaped\u0041","Doc":1e3,"Flag":1,"Size":true,"At":[1]}
+{"Doc":false,"Tags":[1],"Flag":null,"At":1700000000}"#,
+            );
+        let whys: Vec<(u32, &str, &str)> = issues
+            .samples
+            .iter()
+            .map(|i| (i.line, i.column.as_str(), i.why.as_str()))
+            .collect();
+        assert_eq!(issues.athena_reads_otherwise, 4, "{whys:?}");
+        assert_eq!(issues.athena_fails, 5, "{whys:?}");
+        assert_eq!(whys[0].1, "name");
+        assert!(whys[0].2.contains("duplicate key"), "{whys:?}");
+        assert_eq!(whys[1].1, "doc");
+        assert!(
+            whys[1]
+                .2
+                .contains("a JSON object where the column is string")
+        );
         let arrays = rows.finish().unwrap();
         let name = arrays[0].as_string::<i32>();
-        assert_eq!(name.value(0), "exact");
-        assert_eq!(name.value(1), "escaped");
+        assert_eq!(name.value(0), "last");
+        assert_eq!(name.value(1), "escapedA");
         assert!(name.is_null(2));
         let doc = arrays[1].as_string::<i32>();
         assert_eq!(doc.value(0), r#"{"b":[1,2.5,true,null],"a":"x"}"#);
-        assert_eq!(doc.value(1), "12.0");
+        assert_eq!(doc.value(1), "1e3", "numbers keep their text");
         assert_eq!(doc.value(2), "false");
         let tags = arrays[2].as_map();
         assert_eq!(tags.value_length(0), 2);
-        assert_eq!(tags.keys().as_string::<i32>().value(1), "j");
-        assert_eq!(tags.values().as_primitive::<Int64Type>().values(), &[7, 2]);
+        assert_eq!(tags.keys().as_string::<i32>().value(0), "j");
+        assert_eq!(tags.values().as_primitive::<Int64Type>().values(), &[2, 8]);
         assert!(tags.is_null(1));
         assert!(tags.is_null(2), "an array is not a map");
         let flag = arrays[3].as_boolean();
         assert!(flag.value(0));
-        assert!(flag.is_null(1) && flag.is_null(2));
-        let size = arrays[4].as_primitive::<datafusion::arrow::datatypes::Float64Type>();
-        assert_eq!(size.value(0), 1.5);
+        assert!(!flag.value(1) && flag.is_valid(1), "1 reads false");
+        assert!(flag.is_null(2));
+        let size = arrays[4].as_primitive::<Float64Type>();
+        assert_eq!(size.value(0), 1.0);
         assert!(size.is_null(1));
+        let count = arrays[5].as_primitive::<Int64Type>();
+        assert_eq!(count.value(0), 2, "truncated toward zero");
+        let at = arrays[6].as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(at.value(0) % 1_000_000, 123_000, "milliseconds, truncated");
+        assert!(at.is_null(1) && at.is_null(2));
     }
 }

@@ -24,8 +24,8 @@ use crate::catalog::ddl::{self, TableDef};
 use crate::engine::cache::{self, fnv1a};
 use crate::engine::{Column, ColumnType, Param, QueryEngine, ResultSet, Value, sqlrewrite, trino};
 
-/// How many malformed lines are listed per table before the rest are only counted.
-const BAD_LINES_SHOWN: usize = 5;
+/// How many files with issues are listed per table before the rest are only counted.
+const FILES_SHOWN: usize = 10;
 
 /// DataFusion over `<root>/<table folder>/accountid=*/region=*/groupname=*/`.
 pub struct LocalEngine {
@@ -33,6 +33,8 @@ pub struct LocalEngine {
     cache_dir: PathBuf,
     tables: Vec<TableDef>,
     now: DateTime<Utc>,
+    /// Refuse to answer when a table read holds a value Athena would refuse (`--strict`).
+    strict: bool,
 }
 
 impl LocalEngine {
@@ -87,7 +89,15 @@ impl LocalEngine {
             cache_dir: cache_root.join("local").join(key),
             tables,
             now,
+            strict: false,
         })
+    }
+
+    /// With `strict`, a query fails (before running) when a table it reads holds a malformed
+    /// line or a value Athena would fail on or read differently.
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
     }
 
     fn table(&self, name: &str) -> Option<&TableDef> {
@@ -139,9 +149,13 @@ impl LocalEngine {
             tokio::task::spawn_blocking(move || cache::refresh(&root, &cache_dir, &def))
         });
         let loaded_all = futures::future::join_all(refreshes).await;
+        let mut refused = Vec::new();
         for (def, loaded) in defs.into_iter().zip(loaded_all) {
             let loaded = loaded.context("the loader stopped")??;
-            report_bad_lines(def, &self.root, &loaded);
+            let issues = report_issues(def, &self.root, &loaded);
+            if issues > 0 {
+                refused.push(format!("{} ({issues})", def.name));
+            }
             tracing::info!(
                 table = %def.name,
                 rows = loaded.rows,
@@ -157,6 +171,12 @@ impl LocalEngine {
                     data: loaded.data,
                 }),
             )?;
+        }
+        if self.strict && !refused.is_empty() {
+            bail!(
+                "--strict: {} hold malformed lines or values Athena would refuse or read differently (listed above); fix those files, or run without --strict",
+                refused.join(", ")
+            );
         }
         let same_text = prepared.sql == sql;
         let frame = ctx
@@ -195,28 +215,42 @@ impl QueryEngine for LocalEngine {
     }
 }
 
-fn report_bad_lines(def: &TableDef, root: &Path, loaded: &cache::Loaded) {
-    let bad: Vec<_> = loaded.bad_lines().collect();
-    if bad.is_empty() {
-        return;
+/// Say, once per file, what in a table Athena would refuse or read differently; returns the
+/// number of offending lines and values.
+fn report_issues(def: &TableDef, root: &Path, loaded: &cache::Loaded) -> u64 {
+    let files: Vec<_> = loaded.files_with_issues().collect();
+    if files.is_empty() {
+        return 0;
     }
+    let sum = |count: fn(&cache::FileEntry) -> u32| -> u64 {
+        files.iter().map(|f| u64::from(count(f))).sum()
+    };
+    let malformed = sum(|f| f.issues.malformed);
+    let fails = sum(|f| f.issues.athena_fails);
+    let otherwise = sum(|f| f.issues.athena_reads_otherwise);
     let folder = root.join(def.folder.strip_prefix("metadata/").unwrap_or(&def.folder));
     tracing::warn!(
-        "{}: skipped {} malformed line(s), as Athena's ignore.malformed.json does",
+        "{}: {} file(s) with {malformed} malformed line(s) (skipped here, they fail an Athena query), {fails} value(s) Athena fails the query on, {otherwise} value(s) Athena reads differently",
         def.name,
-        bad.len()
+        files.len(),
     );
-    for (path, line) in bad.iter().take(BAD_LINES_SHOWN) {
-        tracing::warn!(
-            "  {}:{}: {}",
-            folder.join(path).display(),
-            line.line,
-            line.error
-        );
+    for file in files.iter().take(FILES_SHOWN) {
+        let path = folder.join(&file.path);
+        let path = path.to_string_lossy();
+        let more = file.issues.total().saturating_sub(1);
+        let more = if more > 0 {
+            format!(" (and {more} more in this file)")
+        } else {
+            String::new()
+        };
+        if let Some(first) = file.issues.samples.first() {
+            tracing::warn!("  {}:{first}{more}", crate::text::escape(&path));
+        }
     }
-    if bad.len() > BAD_LINES_SHOWN {
-        tracing::warn!("  ... and {} more", bad.len() - BAD_LINES_SHOWN);
+    if files.len() > FILES_SHOWN {
+        tracing::warn!("  ... and {} more file(s)", files.len() - FILES_SHOWN);
     }
+    malformed + fails + otherwise
 }
 
 /// The engine's message, with the line and column when they refer to the user's own text.

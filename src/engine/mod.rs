@@ -2,6 +2,7 @@
 
 pub mod athena;
 pub mod cache;
+pub mod hive;
 pub mod json;
 pub mod local;
 pub mod sqlrewrite;

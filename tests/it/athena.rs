@@ -52,40 +52,49 @@ fn partitions(n: usize) -> Vec<(String, &'static str, String)> {
 }
 
 /// What Athena's CREATE statements leave in the Glue catalog (the emulator's Athena records SQL
-/// without executing it).
-fn glue_tables_as_athena_creates_them(moto: &Moto, database: &str) {
+/// without executing it): today's DDL, or (`old`) the OpenX SerDe with the column types shipped
+/// before (ProductCodes as array<string>).
+fn glue_tables(moto: &Moto, database: &str, old: bool) {
     let glue = aws_sdk_glue::Client::new(&moto.sdk_config());
+    let tables = cs_cmdb::catalog::ddl::tables().unwrap();
     block_on(async {
         let _ = glue
             .create_database()
             .database_input(DatabaseInput::builder().name(database).build().unwrap())
             .send()
             .await;
-        for (name, folder) in [
-            ("clonesquad_discovery", "discovery"),
-            ("clonesquad_configuration", "configuration"),
-            ("clonesquad_scheduler", "scheduler"),
-            ("clonesquad_instances", "instances"),
-            ("clonesquad_volumes", "volumes"),
-            ("clonesquad_maintenance_windows", "maintenance-windows"),
-        ] {
+        for table in &tables {
             let keys = ["accountid", "region", "groupname"]
                 .map(|k| Column::builder().name(k).r#type("string").build().unwrap());
+            let columns = table.columns.iter().map(|c| {
+                let ty = c.ty.catalog_name();
+                let ty = if old && c.name == "productcodes" {
+                    "array<string>".to_string()
+                } else {
+                    ty
+                };
+                Column::builder().name(&c.name).r#type(ty).build().unwrap()
+            });
+            let mut serde = SerDeInfo::builder().serialization_library(if old {
+                "org.openx.data.jsonserde.JsonSerDe"
+            } else {
+                table.serde.as_str()
+            });
+            for (key, value) in &table.serde_properties {
+                serde = serde.parameters(key, value);
+            }
             glue.create_table()
                 .database_name(database)
                 .table_input(
                     TableInput::builder()
-                        .name(name)
+                        .name(&table.name)
                         .table_type("EXTERNAL_TABLE")
                         .set_partition_keys(Some(keys.to_vec()))
                         .storage_descriptor(
                             StorageDescriptor::builder()
-                                .location(format!("{PATH}/metadata/{folder}/"))
-                                .serde_info(
-                                    SerDeInfo::builder()
-                                        .serialization_library("org.openx.data.jsonserde.JsonSerDe")
-                                        .build(),
-                                )
+                                .location(format!("{PATH}/{}/", table.folder))
+                                .set_columns(Some(columns.collect()))
+                                .serde_info(serde.build())
                                 .build(),
                         )
                         .build()
@@ -96,6 +105,10 @@ fn glue_tables_as_athena_creates_them(moto: &Moto, database: &str) {
                 .expect("create table");
         }
     });
+}
+
+fn glue_tables_as_athena_creates_them(moto: &Moto, database: &str) {
+    glue_tables(moto, database, false);
 }
 
 /// Every statement the emulator's Athena received, with its execution parameters, in order.
@@ -225,6 +238,110 @@ fn install_is_idempotent_and_replace_recreates() {
     let sent = executions(&moto);
     assert_eq!(sent.len(), 7 + 12);
     assert_eq!(sent[7].0, "DROP TABLE IF EXISTS clonesquad_discovery");
+}
+
+#[test]
+fn an_install_of_the_old_ddl_is_reported_and_replace_migrates_it() {
+    let moto = Moto::start();
+    bucket_with(&moto, &partitions(3));
+    glue_tables(&moto, "cs_cmdb", true);
+    let home = tempfile::tempdir().unwrap();
+    let out = cmd(&moto.endpoint, home.path())
+        .args(["install", "--no-partitions"])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "outdated tables are a finding: {err}"
+    );
+    assert!(err.contains("unchanged: 0, outdated: 6"), "{err}");
+    assert!(
+        err.contains("clonesquad_instances differs from the shipped DDL (SerDe org.openx.data.jsonserde.JsonSerDe instead of org.apache.hive.hcatalog.data.JsonSerDe): run `cs-cmdb install --replace`"),
+        "{err}"
+    );
+    assert!(
+        executions(&moto).is_empty(),
+        "nothing changed without --replace"
+    );
+
+    // Only the column type differs: still outdated, and named.
+    let glue = aws_sdk_glue::Client::new(&moto.sdk_config());
+    block_on(async {
+        for t in cs_cmdb::catalog::ddl::tables().unwrap() {
+            glue.delete_table()
+                .database_name("cs_cmdb")
+                .name(&t.name)
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    glue_tables(&moto, "cs_cmdb", false);
+    block_on(async {
+        let table = glue
+            .get_table()
+            .database_name("cs_cmdb")
+            .name("clonesquad_instances")
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap();
+        let mut descriptor = table.storage_descriptor().unwrap().clone();
+        let columns = descriptor
+            .columns()
+            .iter()
+            .map(|c| {
+                let ty = if c.name() == "productcodes" {
+                    "array<string>"
+                } else {
+                    c.r#type().unwrap()
+                };
+                Column::builder().name(c.name()).r#type(ty).build().unwrap()
+            })
+            .collect();
+        descriptor.columns = Some(columns);
+        glue.update_table()
+            .database_name("cs_cmdb")
+            .table_input(
+                TableInput::builder()
+                    .name("clonesquad_instances")
+                    .table_type("EXTERNAL_TABLE")
+                    .set_partition_keys(Some(table.partition_keys().to_vec()))
+                    .storage_descriptor(descriptor)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    let out = cmd(&moto.endpoint, home.path())
+        .args(["install", "--no-partitions"])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("unchanged: 5, outdated: 1"), "{err}");
+    assert!(
+        err.contains("clonesquad_instances differs from the shipped DDL (columns added, removed or retyped: productcodes)"),
+        "{err}"
+    );
+
+    let migrate = cmd(&moto.endpoint, home.path())
+        .args(["install", "--replace", "--no-partitions"])
+        .output()
+        .unwrap();
+    assert!(migrate.status.success(), "{}", stderr_of(&migrate));
+    let sent: Vec<String> = executions(&moto).into_iter().map(|(q, _)| q).collect();
+    assert_eq!(sent.len(), 12, "{sent:?}");
+    assert_eq!(sent[6], "DROP TABLE IF EXISTS clonesquad_instances");
+    assert!(sent[7].contains("ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'"));
+    assert!(sent[7].contains(
+        "`ProductCodes` array<struct<`ProductCodeId`: string, `ProductCodeType`: string>>"
+    ));
 }
 
 #[test]

@@ -142,7 +142,7 @@ fn deployments_known_answers() {
                 "instances": 3, "running": 2}),
             json!({"account_id": "222222222222", "account_name": null, "region": "us-east-1",
                 "group_name": "api-2", "version": "v0.9.2", "installed_at": "2025-05-05 05:05:05",
-                "last_export_at": "2026-11-20 09:00:00.123456", "age_hours": 144, "subfleets": 0,
+                "last_export_at": "2026-11-20 09:00:00.123", "age_hours": 144, "subfleets": 0,
                 "instances": 0, "running": 0}),
         ]
     );
@@ -156,21 +156,21 @@ fn malformed_lines_are_reported_with_file_and_line_and_skipped() {
     assert_eq!(
         stdout_of(&out),
         "account_id,region,group_name,value,updated_at\n\
-         111111111111,eu-west-1,web-front,2 minutes,2026-11-26 08:00:00.123456\n\
+         111111111111,eu-west-1,web-front,2 minutes,2026-11-26 08:00:00.123\n\
          222222222222,us-east-1,api-2,seconds=30,2026-11-20 09:00:00\n"
     );
     let err = stderr_of(&out);
     assert!(
-        err.contains("clonesquad_configuration: skipped 1 malformed line"),
+        err.contains("clonesquad_configuration: 1 file(s) with 1 malformed line(s) (skipped here, they fail an Athena query)"),
         "{err}"
     );
     assert!(
-        err.contains("configuration111111111111-eu-west-1-web-front-cs-web-front.json:3"),
+        err.contains("configuration111111111111-eu-west-1-web-front-cs-web-front.json:3: value `{\"Key\": \"broken\", \"Value\": `: EOF while parsing"),
         "{err}"
     );
     // Reported again on a warm run: a skipped line is never silent.
     let again = env.query(&["config", "--param", "key=app.run_period"]);
-    assert!(stderr_of(&again).contains("skipped 1 malformed line"));
+    assert!(stderr_of(&again).contains("1 malformed line(s)"));
 }
 
 #[test]
@@ -603,4 +603,47 @@ fn every_canned_query_runs_on_the_bundled_example() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
+}
+
+#[test]
+fn versions_that_are_not_semantic_are_unknown_and_sorted_last() {
+    let home = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let run = |name: &str| -> Vec<Value> {
+        let out = cs_cmdb(home.path())
+            .env("CS_CMDB_NOW", "2026-11-26T09:00:00Z")
+            .args(["query", name, "--format", "json", "--source"])
+            .arg(&example)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", stderr_of(&out));
+        serde_json::from_str(&stdout_of(&out)).unwrap()
+    };
+    let versions: Vec<(String, i64)> = run("versions")
+        .iter()
+        .map(|r| {
+            (
+                r["version"].as_str().unwrap().to_string(),
+                r["deployments"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            ("v0.27.1".to_string(), 2),
+            ("v0.27.0".to_string(), 1),
+            ("v0.25.0".to_string(), 1),
+            ("v0.9.2".to_string(), 2),
+            ("unknown (\"\")".to_string(), 2),
+            ("unknown (\"--Development--\")".to_string(), 1),
+        ]
+    );
+    let deployments = run("deployments");
+    let unknown: Vec<&str> = deployments
+        .iter()
+        .filter_map(|r| r["version"].as_str())
+        .filter(|v| v.starts_with("unknown"))
+        .collect();
+    assert_eq!(unknown.len(), 3, "{deployments:?}");
 }

@@ -1,0 +1,48 @@
+//! Text from the shared bucket is untrusted: another account wrote it. Before it reaches a
+//! terminal or a CI log, control characters (escape sequences, NUL, newlines that would start a
+//! forged log line) and bidirectional overrides are shown in visible notation instead.
+
+use std::borrow::Cow;
+
+/// Whether `c` must not reach a terminal or a log as is.
+fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// `text` with every control character and bidirectional override written as `\n`, `\t`, `\r`
+/// or `\u{1b}`; borrowed when there is nothing to escape.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_and_overrides_become_visible() {
+        assert!(matches!(escape("plain \"json\" é"), Cow::Borrowed(_)));
+        assert_eq!(
+            escape("a\u{1b}]0;title\u{7}b\nc\0\u{202e}"),
+            "a\\u{1b}]0;title\\u{7}b\\nc\\u{0}\\u{202e}"
+        );
+        assert_eq!(escape("v1\n::error title=x::y"), "v1\\n::error title=x::y");
+    }
+}
