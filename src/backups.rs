@@ -14,9 +14,9 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 
 use crate::cli::BackupsArgs;
-use crate::engine::{Column, ColumnType, ResultSet, Value};
 use crate::exit::Outcome;
 use crate::mirror::{self, S3Object};
+use crate::rows::{Column, ColumnType, ResultSet, Value};
 use crate::settings::{S3Path, Settings};
 
 /// The backups of one deployment (account × region × group).

@@ -19,6 +19,7 @@ pub mod org;
 pub mod queries;
 mod query_cmd;
 pub mod render;
+pub mod rows;
 pub mod sample;
 pub mod settings;
 pub mod text;

@@ -8,11 +8,12 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 
 use crate::cli::{AthenaArgs, EngineKind, Format, QueryArgs};
+use crate::engine::QueryEngine;
 use crate::engine::athena::AthenaEngine;
 use crate::engine::local::LocalEngine;
-use crate::engine::{Column, ColumnType, QueryEngine, ResultSet, Value};
 use crate::exit::Outcome;
 use crate::queries::{self, Origin, Query};
+use crate::rows::{Column, ColumnType, ResultSet, Value};
 use crate::settings::{S3Path, Settings};
 
 /// The engine's clock: `CS_CMDB_NOW` (RFC 3339) when set, for reproducible runs; else now.

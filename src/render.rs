@@ -5,7 +5,7 @@ use std::io::{self, IsTerminal, Write};
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table, presets};
 
 use crate::cli::Format;
-use crate::engine::{Column, ColumnType, ResultSet, Value};
+use crate::rows::{Column, ColumnType, ResultSet, Value};
 
 /// Whether stdout may carry colours: a terminal, and `NO_COLOR` unset.
 pub fn stdout_color() -> bool {

@@ -7,8 +7,8 @@ use aws_sdk_organizations::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_organizations::operation::describe_organization::DescribeOrganizationError;
 
 use crate::aws::{describe, error_code};
-use crate::engine::{Column, ColumnType, ResultSet, Value};
 use crate::exit::Outcome;
+use crate::rows::{Column, ColumnType, ResultSet, Value};
 use crate::settings::Settings;
 
 /// Every AWS action this command calls (checked against `iam/*.json` by a test).

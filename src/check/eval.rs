@@ -10,8 +10,9 @@ use aws_config::SdkConfig;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::check::policy::{Age, Rule, Spec, UnknownVersion, Version, human_duration};
-use crate::engine::{Param, QueryEngine, ResultSet, Value};
+use crate::engine::{Param, QueryEngine};
 use crate::org::accounts::{self, AccountFilter, AccountsError};
+use crate::rows::{ResultSet, Value};
 use crate::settings::S3Path;
 
 /// One deployment, as the discovery table describes it.
@@ -287,7 +288,7 @@ fn max_export_age(deployments: &[Deployment], limit: Age) -> Vec<Finding> {
             let detail = match (d.last_export, d.export_age) {
                 (Some(at), Some(age)) if age > limit_secs => format!(
                     "last export {} UTC, {} ago (limit {limit})",
-                    crate::engine::format_timestamp(&at),
+                    crate::rows::format_timestamp(&at),
                     human_duration(chrono::Duration::seconds(age))
                 ),
                 (Some(_), Some(_)) => return None,
@@ -706,7 +707,7 @@ async fn coverage(
                 .filter_map(|d| d.last_export)
                 .max()
                 .map_or("unknown".to_string(), |t| {
-                    format!("{} UTC", crate::engine::format_timestamp(&t))
+                    format!("{} UTC", crate::rows::format_timestamp(&t))
                 });
             format!(
                 "account `{}` has {} deployment(s), none exported within {max_age} (newest export {newest})",

@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use crate::check::eval::{Evaluation, Finding, Subject};
 use crate::check::policy::{Exemption, Policy, Rule};
 use crate::cli::Severity;
-use crate::engine::{Column, ColumnType, ResultSet, Value};
+use crate::rows::{Column, ColumnType, ResultSet, Value};
 
 /// One rule's outcome after exemptions.
 #[derive(Debug, Clone)]

@@ -22,7 +22,8 @@ use futures::future::BoxFuture;
 
 use crate::catalog::ddl::{self, TableDef};
 use crate::engine::cache::{self, fnv1a};
-use crate::engine::{Column, ColumnType, Param, QueryEngine, ResultSet, Value, sqlrewrite, trino};
+use crate::engine::{Param, QueryEngine, sqlrewrite, trino};
+use crate::rows::{Column, ColumnType, ResultSet, Value};
 
 /// How many files with issues are listed per table before the rest are only counted.
 const FILES_SHOWN: usize = 10;

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDateTime};
 use thiserror::Error;
 
 use crate::aws::{describe, error_code};
-use crate::engine::{Column, ColumnType, ResultSet, Value};
+use crate::rows::{Column, ColumnType, ResultSet, Value};
 
 /// Every AWS action this module calls (checked against `iam/*.json` by a test).
 pub const ACTIONS: &[&str] = &[

@@ -4,8 +4,8 @@
 use aws_sdk_lambda::primitives::Blob;
 use serde_json::Value as Json;
 
-use crate::engine::{Column, ColumnType, ResultSet, Value};
 use crate::org::fanout::{FailClass, Failure, TargetCtx};
+use crate::rows::{Column, ColumnType, ResultSet, Value};
 
 /// Every AWS action this module calls (checked against `iam/*.json` by a test).
 pub const ACTIONS: &[&str] = &["lambda:ListFunctions", "lambda:InvokeFunction"];
