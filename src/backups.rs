@@ -416,7 +416,7 @@ pub async fn run(args: BackupsArgs, settings: &Settings) -> anyhow::Result<Outco
     let path = mirror::required_metadata_path(settings)?;
     let config = crate::aws::sdk_config(&settings.aws).await?;
     let client = crate::aws::s3_client(&config);
-    let now = crate::query_cmd::now()?;
+    let now = crate::time::now()?;
     let concurrency = usize::from(args.concurrency.max(1));
     let inventory = inventory_with(&client, path, concurrency).await?;
 

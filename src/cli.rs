@@ -188,7 +188,7 @@ pub struct FanoutArgs {
     pub rate: Option<f64>,
 
     /// Timeout of one attempt of one AWS call (the SDK retries throttling and timeouts with backoff).
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = crate::org::fanout::parse_duration)]
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = crate::time::parse_duration)]
     pub call_timeout: std::time::Duration,
 
     /// Stop starting new targets once this many have failed (the others are reported as skipped).
@@ -229,7 +229,7 @@ pub struct ExportArgs {
     pub verify: bool,
 
     /// How long --verify waits per deployment.
-    #[arg(long, default_value = "120s", value_name = "DURATION", value_parser = crate::org::fanout::parse_duration)]
+    #[arg(long, default_value = "120s", value_name = "DURATION", value_parser = crate::time::parse_duration)]
     pub verify_timeout: std::time::Duration,
 }
 

@@ -23,6 +23,7 @@ pub mod rows;
 pub mod sample;
 pub mod settings;
 pub mod text;
+pub mod time;
 pub mod whoami;
 
 use std::io::Write;
@@ -154,7 +155,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Outcom
                 deployments: args.deployments,
                 instances: args.instances,
                 seed: args.seed,
-                now: query_cmd::now()?.naive_utc(),
+                now: time::now()?.naive_utc(),
             };
             let stats = sample::generate(&args.out, &spec)?;
             eprintln!(

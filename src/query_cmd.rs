@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use chrono::{DateTime, Utc};
 
 use crate::cli::{AthenaArgs, EngineKind, Format, QueryArgs};
 use crate::engine::QueryEngine;
@@ -15,18 +14,6 @@ use crate::exit::Outcome;
 use crate::queries::{self, Origin, Query};
 use crate::rows::{Column, ColumnType, ResultSet, Value};
 use crate::settings::{S3Path, Settings};
-
-/// The engine's clock: `CS_CMDB_NOW` (RFC 3339) when set, for reproducible runs; else now.
-pub fn now() -> anyhow::Result<DateTime<Utc>> {
-    match std::env::var("CS_CMDB_NOW") {
-        Ok(text) => DateTime::parse_from_rfc3339(&text)
-            .map(|t| t.with_timezone(&Utc))
-            .with_context(|| {
-                format!("CS_CMDB_NOW=`{text}` is not an RFC 3339 time (2026-11-26T09:00:00Z)")
-            }),
-        Err(_) => Ok(Utc::now()),
-    }
-}
 
 pub async fn run(args: QueryArgs, settings: &Settings) -> anyhow::Result<Outcome> {
     let queries_dir = args
@@ -232,7 +219,7 @@ async fn local_engine(
         PathBuf::from(&source)
     };
     Ok((
-        LocalEngine::new(&dir, &cache_root, now()?)?.strict(args.strict),
+        LocalEngine::new(&dir, &cache_root, crate::time::now()?)?.strict(args.strict),
         incomplete,
     ))
 }

@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use aws_config::SdkConfig;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use crate::check::policy::{Age, Rule, Spec, UnknownVersion, Version, human_duration};
+use crate::check::policy::{Age, Rule, Spec, UnknownVersion, Version};
 use crate::engine::{Param, QueryEngine};
 use crate::org::accounts::{self, AccountFilter, AccountsError};
 use crate::rows::{ResultSet, Value};
@@ -289,7 +289,7 @@ fn max_export_age(deployments: &[Deployment], limit: Age) -> Vec<Finding> {
                 (Some(at), Some(age)) if age > limit_secs => format!(
                     "last export {} UTC, {} ago (limit {limit})",
                     crate::rows::format_timestamp(&at),
-                    human_duration(chrono::Duration::seconds(age))
+                    crate::time::human_duration(chrono::Duration::seconds(age))
                 ),
                 (Some(_), Some(_)) => return None,
                 _ => "no MetadataRecordLastUpdatedAt in the discovery record: last export unknown"
@@ -425,7 +425,7 @@ fn backup_age(
                     if age > limit.0 {
                         problems.push(format!(
                             "latest {kind} backup is {} old, written {} UTC (limit {limit})",
-                            human_duration(age),
+                            crate::time::human_duration(age),
                             modified.format("%Y-%m-%d %H:%M:%S")
                         ));
                     }

@@ -39,7 +39,7 @@ pub async fn run(args: CheckArgs, settings: &Settings) -> anyhow::Result<Outcome
         strict: false,
     };
     let (engine, _) = open_engine(&opts, settings).await?;
-    let now = crate::query_cmd::now()?;
+    let now = crate::time::now()?;
     let deployments = eval::deployments(engine.as_ref()).await?;
     let source = opts.source(settings);
     if deployments.is_empty() {
