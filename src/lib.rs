@@ -13,6 +13,7 @@ pub mod cli;
 pub mod engine;
 pub mod errors;
 pub mod exit;
+pub mod hash;
 pub mod logging;
 pub mod mirror;
 pub mod org;

@@ -27,8 +27,8 @@ use futures::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::MirrorArgs;
-use crate::engine::cache::fnv1a;
 use crate::exit::Outcome;
+use crate::hash::fnv1a;
 use crate::settings::{S3Path, Settings};
 
 /// The manifest, at the top of the mirror directory (the engine ignores dot files).

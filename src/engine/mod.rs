@@ -1,12 +1,7 @@
 //! Query engines behind one trait: SQL text and bound parameters in, rows ([`ResultSet`]) out.
 
 pub mod athena;
-pub mod cache;
-pub mod hive;
-pub mod json;
 pub mod local;
-pub mod sqlrewrite;
-pub mod trino;
 
 use std::fmt;
 

@@ -30,8 +30,9 @@ use datafusion::arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::ddl::TableDef;
-use crate::engine::hive::{FileIssues, TimestampFormats};
-use crate::engine::json::RowsBuilder;
+use crate::engine::local::hive::{FileIssues, TimestampFormats};
+use crate::engine::local::json::RowsBuilder;
+use crate::hash::fnv1a;
 
 /// Bump when the cache layout or the loader's reading of values changes.
 const CACHE_FORMAT: u32 = 3;
@@ -760,11 +761,4 @@ fn write_ipc(path: &Path, schema: &SchemaRef, pieces: &[RecordBatch]) -> anyhow:
         .ok();
     fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
-}
-
-/// FNV-1a, 64 bits: a stable hash for cache keys (std's hasher may change between releases).
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }

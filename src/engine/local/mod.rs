@@ -1,4 +1,15 @@
 //! The embedded engine: DataFusion over the columnar cache of a local metadata tree.
+//!
+//! - [`cache`]: each table loaded once into Arrow IPC, rebuilt file by file as the tree changes;
+//! - [`json`] and [`hive`]: CloneSquad's JSON read exactly as Athena's Hive JSON SerDe reads it;
+//! - [`sqlrewrite`]: Trino's SQL (as Athena takes it) rewritten for DataFusion;
+//! - [`trino`]: Trino's functions, as DataFusion UDFs.
+
+pub mod cache;
+pub mod hive;
+pub mod json;
+pub mod sqlrewrite;
+pub mod trino;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,8 +32,8 @@ use datafusion::scalar::ScalarValue;
 use futures::future::BoxFuture;
 
 use crate::catalog::ddl::{self, TableDef};
-use crate::engine::cache::{self, fnv1a};
-use crate::engine::{Param, QueryEngine, sqlrewrite, trino};
+use crate::engine::{Param, QueryEngine};
+use crate::hash::fnv1a;
 use crate::rows::{Column, ColumnType, ResultSet, Value};
 
 /// How many files with issues are listed per table before the rest are only counted.
