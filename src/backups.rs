@@ -13,6 +13,7 @@ use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 
+use crate::bucket::layout::{self, BackupFile, BackupKind, Partition, Table};
 use crate::cli::BackupsArgs;
 use crate::exit::Outcome;
 use crate::mirror::{self, S3Object};
@@ -66,62 +67,52 @@ pub struct Inventory {
     pub archive_keys: Vec<String>,
 }
 
-/// `accountid=A/region=R/groupname=G/rest...` → (A, R, G, rest).
-fn partition(rel: &str) -> Option<(&str, &str, &str, &str)> {
-    let mut parts = rel.splitn(4, '/');
-    let account = parts.next()?.strip_prefix("accountid=")?;
-    let region = parts.next()?.strip_prefix("region=")?;
-    let group = parts.next()?.strip_prefix("groupname=")?;
-    let rest = parts.next().unwrap_or("");
-    (!account.is_empty() && !region.is_empty() && !group.is_empty())
-        .then_some((account, region, group, rest))
-}
-
 /// Group listings of `<P>/backups/` and `<P>/metadata/discovery/` per deployment.
 pub fn build_inventory(path: &S3Path, backups: Vec<S3Object>, discovery: &[S3Object]) -> Inventory {
-    let backups_prefix = path.child_prefix("backups");
-    let discovery_prefix = format!("{}discovery/", path.child_prefix("metadata"));
-    type Parts = BTreeMap<(String, String, String), DeploymentBackups>;
-    fn entry<'m>(by_part: &'m mut Parts, a: &str, r: &str, g: &str) -> &'m mut DeploymentBackups {
-        by_part
-            .entry((a.to_string(), r.to_string(), g.to_string()))
-            .or_insert_with(|| DeploymentBackups {
-                account_id: a.to_string(),
-                region: r.to_string(),
-                group_name: g.to_string(),
-                ..Default::default()
-            })
+    let backups_prefix = layout::backups_prefix(path);
+    let discovery_prefix = layout::table_prefix(path, &Table::Discovery.location());
+    type Parts = BTreeMap<Partition, DeploymentBackups>;
+    fn entry(by_part: &mut Parts, p: Partition) -> &mut DeploymentBackups {
+        by_part.entry(p).or_insert_with_key(|p| DeploymentBackups {
+            account_id: p.account.clone(),
+            region: p.region.clone(),
+            group_name: p.group.clone(),
+            ..Default::default()
+        })
     }
     let mut by_part = Parts::new();
     for object in discovery {
-        if let Some((a, r, g, _)) = object
+        if let Some((p, _)) = object
             .key
             .strip_prefix(&discovery_prefix)
-            .and_then(partition)
+            .and_then(Partition::parse)
         {
-            entry(&mut by_part, a, r, g).has_discovery = true;
+            entry(&mut by_part, p).has_discovery = true;
         }
     }
     let mut archive_keys = Vec::new();
     for object in backups {
-        let Some((a, r, g, rest)) = object.key.strip_prefix(&backups_prefix).and_then(partition)
+        let Some((p, rest)) = object
+            .key
+            .strip_prefix(&backups_prefix)
+            .and_then(Partition::parse)
         else {
             tracing::debug!(key = %mirror::printable(&object.key), "not below a deployment's partition, ignored");
             continue;
         };
-        let d = entry(&mut by_part, a, r, g);
-        if let Some(name) = rest.strip_prefix("archive/") {
-            if !name.is_empty() {
+        let file = layout::backup_file(&p, rest);
+        let d = entry(&mut by_part, p);
+        match file {
+            BackupFile::Archive => {
                 d.archive_objects += 1;
                 d.archive_bytes += object.size;
                 archive_keys.push(object.key.clone());
             }
-        } else if rest == format!("latest-{a}-{r}-configuration-cs-{g}.yaml") {
-            d.latest_configuration = Some(object);
-        } else if rest == format!("latest-{a}-{r}-scheduler-cs-{g}.yaml") {
-            d.latest_scheduler = Some(object);
-        } else {
-            tracing::debug!(key = %mirror::printable(&object.key), "not a CloneSquad backup, ignored");
+            BackupFile::Latest(BackupKind::Configuration) => d.latest_configuration = Some(object),
+            BackupFile::Latest(BackupKind::Scheduler) => d.latest_scheduler = Some(object),
+            BackupFile::Other => {
+                tracing::debug!(key = %mirror::printable(&object.key), "not a CloneSquad backup, ignored")
+            }
         }
     }
     Inventory {
@@ -145,14 +136,14 @@ async fn inventory_with(
         mirror::list_tree(
             client,
             &path.bucket,
-            path.child_prefix("backups"),
+            layout::backups_prefix(path),
             0,
             concurrency
         ),
         mirror::list_tree(
             client,
             &path.bucket,
-            format!("{}discovery/", path.child_prefix("metadata")),
+            layout::table_prefix(path, &Table::Discovery.location()),
             0,
             concurrency
         ),
@@ -287,7 +278,7 @@ async fn archive_lifecycle_with(
     archive_keys: Option<&[String]>,
 ) -> anyhow::Result<Option<String>> {
     let rules = lifecycle_rules(client, &path.bucket).await?;
-    let backups = path.child_prefix("backups");
+    let backups = layout::backups_prefix(path);
     if let Some(id) = covering_rule(&rules, &backups, &[]) {
         return Ok(Some(id));
     }
@@ -434,7 +425,7 @@ pub async fn run(args: BackupsArgs, settings: &Settings) -> anyhow::Result<Outco
     let rs = to_result_set(&inventory, now, args.stale_hours, restore.as_deref());
     crate::render::to_stdout(&rs, settings.format, settings.color)?;
 
-    let archives = path.child_prefix("backups");
+    let archives = layout::backups_prefix(path);
     let quiet = !tracing::enabled!(tracing::Level::WARN);
     match archive_lifecycle_with(&client, path, Some(&inventory.archive_keys)).await {
         Ok(Some(id)) if !quiet => eprintln!(
@@ -524,15 +515,5 @@ mod tests {
             covering_rule(&[rule("acc", "p/backups/accountid=")], backups, &[]),
             None
         );
-    }
-
-    #[test]
-    fn partitions_parse() {
-        assert_eq!(
-            partition("accountid=1/region=r/groupname=g/archive/x"),
-            Some(("1", "r", "g", "archive/x"))
-        );
-        assert_eq!(partition("accountid=1/region=r"), None);
-        assert_eq!(partition("x=1/region=r/groupname=g/f"), None);
     }
 }

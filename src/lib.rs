@@ -7,6 +7,7 @@
 
 pub mod aws;
 pub mod backups;
+pub mod bucket;
 pub mod catalog;
 pub mod check;
 pub mod cli;

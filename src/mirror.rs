@@ -26,6 +26,7 @@ use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
+use crate::bucket::layout;
 use crate::cli::MirrorArgs;
 use crate::exit::Outcome;
 use crate::hash::fnv1a;
@@ -38,7 +39,7 @@ const STAGING: &str = ".staging";
 /// Held (exclusively) while a mirror runs, so two runs never interleave.
 const LOCK: &str = ".lock";
 /// The folders below the metadata path that are mirrored.
-const TOP_FOLDERS: [&str; 2] = ["metadata", "backups"];
+const TOP_FOLDERS: [&str; 2] = [layout::METADATA, layout::BACKUPS];
 /// Parallel downloads when the user does not say.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 /// Test-only: `fetch:N` or `rename:N` aborts the process after N downloads or renames, to prove
@@ -176,15 +177,6 @@ pub fn require_mirror(dir: &Path, path: &S3Path) -> Result<(), MirrorError> {
             source_path: path.to_string(),
             dir: dir.to_path_buf(),
         })
-    }
-}
-
-/// The key prefix of everything below the metadata path: `""` or `prefix/`.
-fn root_prefix(path: &S3Path) -> String {
-    if path.prefix.is_empty() {
-        String::new()
-    } else {
-        format!("{}/", path.prefix)
     }
 }
 
@@ -333,20 +325,6 @@ pub fn unsafe_reason(rel: &str) -> Option<&'static str> {
         }
     }
     None
-}
-
-/// Whether a path below the metadata path belongs in the mirror: all of `metadata/`, and the
-/// `latest-*` files of `backups/` (never the archives).
-fn selected(rel: &str) -> bool {
-    if rel.starts_with("metadata/") {
-        return true;
-    }
-    if let Some(rest) = rel.strip_prefix("backups/") {
-        let mut segments: Vec<&str> = rest.split('/').collect();
-        let file = segments.pop().unwrap_or_default();
-        return file.starts_with("latest-") && !segments.contains(&"archive");
-    }
-    false
 }
 
 /// The key, printable on one line whatever it holds.
@@ -603,11 +581,11 @@ pub async fn mirror(
     // List metadata/ with one parallel branch per table, and backups/ in one pass alongside.
     // (Deeper fan-out, per account, pays off on a huge bucket but costs a call per account, and
     // every call scans the whole bucket on some S3-compatible stores and emulators.)
-    let root = root_prefix(path);
+    let root = layout::root_prefix(path);
     let bucket = path.bucket.as_str();
     let listings: Vec<Vec<S3Object>> = stream::iter(TOP_FOLDERS)
         .map(|top| {
-            let depth = usize::from(top == "metadata");
+            let depth = usize::from(top == layout::METADATA);
             list_tree(client, bucket, format!("{root}{top}/"), depth, concurrency)
         })
         .buffered(2)
@@ -633,7 +611,7 @@ pub async fn mirror(
             stats.skipped += 1;
             continue;
         }
-        if selected(rel) {
+        if layout::is_mirrored(rel) {
             wanted.insert(rel.to_string(), object);
         }
     }
@@ -850,21 +828,6 @@ mod tests {
         assert_eq!(url_decode("a%01b%00c%2e%2E"), "a\u{1}b\u{0}c..");
         assert_eq!(url_decode("100%"), "100%");
         assert_eq!(url_decode("%zz%4"), "%zz%4");
-    }
-
-    #[test]
-    fn only_latest_backups_are_selected() {
-        assert!(selected("metadata/discovery/a/b.json"));
-        assert!(selected(
-            "backups/accountid=1/region=r/groupname=g/latest-1-r-configuration-cs-g.yaml"
-        ));
-        assert!(!selected(
-            "backups/accountid=1/region=r/groupname=g/archive/2026-11-26 09:00:01+00:00-1-r-configuration-cs-g.yaml"
-        ));
-        assert!(!selected(
-            "backups/accountid=1/region=r/groupname=g/archive/latest-x.yaml"
-        ));
-        assert!(!selected("other/x"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use aws_sdk_glue::types::{PartitionInput, PartitionValueList, StorageDescriptor}
 use futures::{StreamExt, TryStreamExt};
 
 use crate::aws::{describe, error_code};
+use crate::bucket::layout;
 use crate::catalog::ddl::TableDef;
 use crate::settings::S3Path;
 
@@ -39,7 +40,7 @@ pub async fn in_bucket(
     path: &S3Path,
     table: &TableDef,
 ) -> anyhow::Result<BTreeSet<Values>> {
-    let root = path.child_prefix(&table.folder);
+    let root = layout::table_prefix(path, &table.folder);
     let mut level: Vec<(String, Values)> = vec![(root, Vec::new())];
     for key in &table.partitions {
         level = futures::stream::iter(level)
@@ -119,7 +120,7 @@ pub async fn in_catalog(
 
 /// The S3 location of one partition.
 pub fn location(path: &S3Path, table: &TableDef, values: &[String]) -> String {
-    let mut location = format!("{path}/{}/", table.folder);
+    let mut location = layout::table_url(path, &table.folder);
     for (key, value) in table.partitions.iter().zip(values) {
         location.push_str(&format!("{key}={value}/"));
     }

@@ -9,6 +9,7 @@ use anyhow::{Context as _, bail};
 use aws_config::SdkConfig;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+use crate::bucket::layout::{self, BackupKind, Partition};
 use crate::check::policy::{Age, Rule, Spec, UnknownVersion, Version};
 use crate::engine::{Param, QueryEngine};
 use crate::org::accounts::{self, AccountFilter, AccountsError};
@@ -35,6 +36,13 @@ pub struct Subject {
     pub group: Option<String>,
     /// Set for subjects that are not (part of) a deployment: a bucket path, `query`.
     pub label: Option<String>,
+}
+
+impl Deployment {
+    /// Where the deployment's files are in the bucket.
+    pub fn partition(&self) -> Partition {
+        Partition::new(&self.account, &self.region, &self.group)
+    }
 }
 
 impl Subject {
@@ -378,17 +386,6 @@ async fn user_metadata(engine: &dyn QueryEngine, keys: &[String]) -> anyhow::Res
     Ok(findings)
 }
 
-/// `<backups>/accountid=A/region=R/groupname=G/latest-A-R-<kind>-cs-G.yaml`
-pub fn latest_backup(root: &Path, d: &Deployment, kind: &str) -> PathBuf {
-    root.join(format!("accountid={}", d.account))
-        .join(format!("region={}", d.region))
-        .join(format!("groupname={}", d.group))
-        .join(format!(
-            "latest-{}-{}-{kind}-cs-{}.yaml",
-            d.account, d.region, d.group
-        ))
-}
-
 fn backup_age(
     root: &Path,
     deployments: &[Deployment],
@@ -404,8 +401,9 @@ fn backup_age(
     let mut findings = Vec::new();
     for d in deployments {
         let mut problems = Vec::new();
-        for kind in ["configuration", "scheduler"] {
-            let path = latest_backup(root, d, kind);
+        for kind in BackupKind::ALL {
+            let path = layout::latest_backup_path(root, &d.partition(), kind);
+            let kind = kind.as_str();
             match std::fs::metadata(&path) {
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                     problems.push(format!(

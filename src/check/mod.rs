@@ -13,7 +13,7 @@ pub mod policy;
 pub mod report;
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, bail};
 use aws_sdk_s3::config::ProvideCredentials;
@@ -54,7 +54,7 @@ pub async fn run(args: CheckArgs, settings: &Settings) -> anyhow::Result<Outcome
     let backups = source
         .as_deref()
         .filter(|s| !s.starts_with("s3://"))
-        .map(|s| backups_root(Path::new(s)));
+        .map(|s| crate::bucket::layout::backups_dir(Path::new(s)));
     let needs_aws = policy.rules.iter().any(|r| match r.kind {
         Kind::Coverage => true,
         Kind::ArchiveLifecycle => settings.metadata_path.is_some(),
@@ -145,17 +145,6 @@ pub async fn run(args: CheckArgs, settings: &Settings) -> anyhow::Result<Outcome
     })
 }
 
-/// `<source>/backups`; when the source is the `metadata/` folder itself, its sibling.
-fn backups_root(source: &Path) -> PathBuf {
-    if !source.join("metadata").is_dir()
-        && source.file_name().is_some_and(|n| n == "metadata")
-        && let Some(parent) = source.parent()
-    {
-        return parent.join("backups");
-    }
-    source.join("backups")
-}
-
 /// An SDK configuration with credentials, or why there is none (the rules needing it skip).
 /// A named profile that does not exist is a mistake in the set-up, not missing access: an error.
 async fn aws_access(settings: &Settings) -> anyhow::Result<eval::Aws> {
@@ -183,22 +172,4 @@ fn write_file(path: &Path, bytes: &[u8], what: &str) -> anyhow::Result<()> {
     }
     std::fs::write(path, bytes)
         .with_context(|| format!("cannot write the {what} to {}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backups_sit_next_to_metadata() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::create_dir_all(root.join("metadata/discovery")).unwrap();
-        assert_eq!(backups_root(root), root.join("backups"));
-        assert_eq!(backups_root(&root.join("metadata")), root.join("backups"));
-        assert_eq!(
-            backups_root(Path::new("elsewhere")),
-            Path::new("elsewhere/backups")
-        );
-    }
 }

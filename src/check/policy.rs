@@ -10,6 +10,8 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::bucket::layout;
+
 use crate::cli::Severity;
 
 /// The rule kinds.
@@ -468,7 +470,7 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Policy> {
                     "`{r}` is not an AWS region name (like eu-west-1)"
                 )));
             }
-            if let Some(g) = e.group.as_deref().filter(|g| !valid_group(g)) {
+            if let Some(g) = e.group.as_deref().filter(|g| !layout::valid_group(g)) {
                 return Err(ex_err(format!(
                     "`{g}` is not a CloneSquad group name (2-40 letters, digits and hyphens)"
                 )));
@@ -585,17 +587,6 @@ fn valid_region(region: &str) -> bool {
         && parts
             .last()
             .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
-}
-
-fn valid_group(group: &str) -> bool {
-    (2..=40).contains(&group.len())
-        && group
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && group
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 #[cfg(test)]

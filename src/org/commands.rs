@@ -6,10 +6,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::aws::describe;
+use crate::bucket::layout::valid_group;
 use crate::cli::{DiscoverArgs, ExportArgs, FanoutArgs};
 use crate::exit::Outcome;
 use crate::org::accounts::{self, AccountFilter};
-use crate::org::deployments::{self, valid_group};
+use crate::org::deployments;
 use crate::org::export::{self, ExportOptions};
 use crate::org::fanout::{
     Failure, Fanout, FanoutOptions, Regions, Report, SKIP_NO_DEPLOYMENT, Target, TargetOutcome,

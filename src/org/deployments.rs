@@ -4,6 +4,7 @@
 use aws_sdk_lambda::primitives::Blob;
 use serde_json::Value as Json;
 
+use crate::bucket::layout;
 use crate::org::fanout::{FailClass, Failure, TargetCtx};
 use crate::rows::{Column, ColumnType, ResultSet, Value};
 
@@ -12,16 +13,6 @@ pub const ACTIONS: &[&str] = &["lambda:ListFunctions", "lambda:InvokeFunction"];
 
 pub const INTERACT_PREFIX: &str = "CloneSquad-Interact-";
 pub const DISCOVERY_PREFIX: &str = "CloneSquad-Discovery-";
-
-/// A CloneSquad group name: `[A-Za-z0-9][-A-Za-z0-9]+`, 2 to 40 characters.
-pub fn valid_group(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    (2..=40).contains(&bytes.len())
-        && bytes[0].is_ascii_alphanumeric()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
-}
 
 /// What the Discovery function says about a deployment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,7 +48,7 @@ pub async fn list_groups(ctx: &TargetCtx) -> Result<Vec<String>, Failure> {
             if let Some(group) = function
                 .function_name()
                 .and_then(|n| n.strip_prefix(INTERACT_PREFIX))
-                .filter(|g| valid_group(g))
+                .filter(|g| layout::valid_group(g))
             {
                 groups.push(group.to_string());
             }
@@ -218,16 +209,6 @@ pub fn to_result_set(deployments: &[Deployment]) -> ResultSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn group_names() {
-        assert!(valid_group("web-front-1"));
-        assert!(valid_group("ab"));
-        assert!(!valid_group("a"));
-        assert!(!valid_group("-ab"));
-        assert!(!valid_group("a_b"));
-        assert!(!valid_group(&"a".repeat(41)));
-    }
 
     #[test]
     fn descriptions_parse() {

@@ -29,6 +29,7 @@ use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
 
+use crate::bucket::layout;
 use crate::catalog::ddl::TableDef;
 use crate::engine::local::hive::{FileIssues, TimestampFormats};
 use crate::engine::local::json::RowsBuilder;
@@ -119,12 +120,7 @@ struct Found {
 pub fn refresh(root: &Path, cache_dir: &Path, table: &TableDef) -> anyhow::Result<Loaded> {
     let started = Instant::now();
     let schema = table.arrow_schema();
-    let folder = root.join(
-        table
-            .folder
-            .strip_prefix("metadata/")
-            .unwrap_or(&table.folder),
-    );
+    let folder = layout::table_dir(root, &table.folder);
     let manifest_path = cache_dir.join(format!("{}.manifest.json", table.name));
     let schema_hash = format!("{:016x}", fnv1a(table.text.as_bytes()));
     let mut previous = read_manifest(&manifest_path)

@@ -31,6 +31,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use futures::future::BoxFuture;
 
+use crate::bucket::layout;
 use crate::catalog::ddl::{self, TableDef};
 use crate::engine::{Param, QueryEngine};
 use crate::hash::fnv1a;
@@ -60,20 +61,17 @@ impl LocalEngine {
                 source.display()
             );
         }
-        let root = if source.join("metadata").is_dir() {
-            source.join("metadata")
-        } else {
-            source.to_path_buf()
-        };
-        let has_table = tables.iter().any(|t| {
-            root.join(t.folder.strip_prefix("metadata/").unwrap_or(&t.folder))
-                .is_dir()
-        });
+        let root = layout::metadata_dir(source);
+        let has_table = tables
+            .iter()
+            .any(|t| layout::table_dir(&root, &t.folder).is_dir());
         if !has_table {
             bail!(
-                "no CloneSquad metadata under {}: expected {}/discovery/accountid=<id>/region=<region>/groupname=<group>/ (a copy of <MetadataAndBackupS3Path>)",
+                "no CloneSquad metadata under {}: expected {}/{}/{}/ (a copy of <MetadataAndBackupS3Path>)",
                 source.display(),
-                root.display()
+                root.display(),
+                layout::Table::Discovery.folder(),
+                layout::Partition::new("<id>", "<region>", "<group>").folder()
             );
         }
         let canonical = root.canonicalize().unwrap_or_else(|_| root.clone());
@@ -240,7 +238,7 @@ fn report_issues(def: &TableDef, root: &Path, loaded: &cache::Loaded) -> u64 {
     let malformed = sum(|f| f.issues.malformed);
     let fails = sum(|f| f.issues.athena_fails);
     let otherwise = sum(|f| f.issues.athena_reads_otherwise);
-    let folder = root.join(def.folder.strip_prefix("metadata/").unwrap_or(&def.folder));
+    let folder = layout::table_dir(root, &def.folder);
     tracing::warn!(
         "{}: {} file(s) with {malformed} malformed line(s) (skipped here, they fail an Athena query), {fails} value(s) Athena fails the query on, {otherwise} value(s) Athena reads differently",
         def.name,

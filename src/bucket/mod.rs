@@ -1,0 +1,4 @@
+//! The shared bucket CloneSquad deployments write to: its layout, and nothing of it spelled
+//! anywhere else.
+
+pub mod layout;
