@@ -14,9 +14,10 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 
 use crate::bucket::layout::{self, BackupFile, BackupKind, Partition, Table};
+use crate::bucket::list::{self, S3Object};
 use crate::cli::BackupsArgs;
 use crate::exit::Outcome;
-use crate::mirror::{self, S3Object};
+use crate::mirror;
 use crate::rows::{Column, ColumnType, ResultSet, Value};
 use crate::settings::{S3Path, Settings};
 
@@ -97,7 +98,7 @@ pub fn build_inventory(path: &S3Path, backups: Vec<S3Object>, discovery: &[S3Obj
             .strip_prefix(&backups_prefix)
             .and_then(Partition::parse)
         else {
-            tracing::debug!(key = %mirror::printable(&object.key), "not below a deployment's partition, ignored");
+            tracing::debug!(key = %list::printable(&object.key), "not below a deployment's partition, ignored");
             continue;
         };
         let file = layout::backup_file(&p, rest);
@@ -111,7 +112,7 @@ pub fn build_inventory(path: &S3Path, backups: Vec<S3Object>, discovery: &[S3Obj
             BackupFile::Latest(BackupKind::Configuration) => d.latest_configuration = Some(object),
             BackupFile::Latest(BackupKind::Scheduler) => d.latest_scheduler = Some(object),
             BackupFile::Other => {
-                tracing::debug!(key = %mirror::printable(&object.key), "not a CloneSquad backup, ignored")
+                tracing::debug!(key = %list::printable(&object.key), "not a CloneSquad backup, ignored")
             }
         }
     }
@@ -133,14 +134,14 @@ async fn inventory_with(
     concurrency: usize,
 ) -> anyhow::Result<Inventory> {
     let (backups, discovery) = futures::try_join!(
-        mirror::list_tree(
+        list::list_tree(
             client,
             &path.bucket,
             layout::backups_prefix(path),
             0,
             concurrency
         ),
-        mirror::list_tree(
+        list::list_tree(
             client,
             &path.bucket,
             layout::table_prefix(path, &Table::Discovery.location()),

@@ -20,13 +20,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use aws_sdk_s3::error::SdkError;
-use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
 use crate::bucket::layout;
+use crate::bucket::list::{self, ListError};
 use crate::cli::MirrorArgs;
 use crate::exit::Outcome;
 use crate::hash::fnv1a;
@@ -50,24 +48,8 @@ const MANIFEST_VERSION: u32 = 1;
 /// What can go wrong, for callers that match on it.
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
-    #[error(
-        "bucket `{bucket}` does not exist (NoSuchBucket): check --metadata-path (CloneSquad's MetadataAndBackupS3Path) and --region"
-    )]
-    NoSuchBucket { bucket: String },
-    #[error(
-        "access denied listing s3://{bucket}/{prefix} ({code}): the caller needs s3:ListBucket on arn:aws:s3:::{bucket}"
-    )]
-    ListDenied {
-        bucket: String,
-        prefix: String,
-        code: String,
-    },
-    #[error("cannot list s3://{bucket}/{prefix}: {message}")]
-    List {
-        bucket: String,
-        prefix: String,
-        message: String,
-    },
+    #[error(transparent)]
+    List(#[from] ListError),
     #[error(
         "access denied reading s3://{bucket}/{key} ({code}): the caller needs s3:GetObject on arn:aws:s3:::{bucket}/*"
     )]
@@ -99,15 +81,6 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> MirrorError + '_ {
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// One object of a listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Object {
-    pub key: String,
-    pub size: u64,
-    pub etag: String,
-    pub last_modified: Option<DateTime<Utc>>,
 }
 
 /// What the manifest remembers of one mirrored object.
@@ -180,132 +153,6 @@ pub fn require_mirror(dir: &Path, path: &S3Path) -> Result<(), MirrorError> {
     }
 }
 
-fn classify_list<E, R>(err: &SdkError<E, R>, bucket: &str, prefix: &str) -> MirrorError
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match crate::aws::error_code(err) {
-        Some("NoSuchBucket") => MirrorError::NoSuchBucket {
-            bucket: bucket.to_string(),
-        },
-        Some(code @ ("AccessDenied" | "AllAccessDisabled" | "InvalidAccessKeyId")) => {
-            MirrorError::ListDenied {
-                bucket: bucket.to_string(),
-                prefix: prefix.to_string(),
-                code: code.to_string(),
-            }
-        }
-        _ => MirrorError::List {
-            bucket: bucket.to_string(),
-            prefix: prefix.to_string(),
-            message: crate::aws::describe(err),
-        },
-    }
-}
-
-fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
-}
-
-/// One delimited (`/`) listing level, all pages: the objects directly under `prefix` and the
-/// sub-prefixes.
-async fn list_level(
-    client: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-    delimiter: bool,
-) -> Result<(Vec<S3Object>, Vec<String>), MirrorError> {
-    // URL-encoded keys: a key holding control characters would otherwise make the XML response
-    // unreadable and fail the whole listing.
-    let mut request = client
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .encoding_type(aws_sdk_s3::types::EncodingType::Url);
-    if delimiter {
-        request = request.delimiter("/");
-    }
-    let mut pages = request.into_paginator().send();
-    let mut objects = Vec::new();
-    let mut prefixes = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| classify_list(&e, bucket, prefix))?;
-        for object in page.contents() {
-            let Some(key) = object.key() else { continue };
-            objects.push(S3Object {
-                key: url_decode(key),
-                size: object
-                    .size()
-                    .and_then(|s| u64::try_from(s).ok())
-                    .unwrap_or(0),
-                etag: object.e_tag().unwrap_or_default().to_string(),
-                last_modified: object.last_modified().and_then(to_chrono),
-            });
-        }
-        prefixes.extend(
-            page.common_prefixes()
-                .iter()
-                .filter_map(|p| p.prefix().map(url_decode)),
-        );
-    }
-    Ok((objects, prefixes))
-}
-
-/// A key of a listing made with `encoding-type=url`: `%XX` escapes, and `+` for a space.
-fn url_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Every object under `prefix`. The first `depth` levels are listed with a delimiter and their
-/// sub-prefixes listed in parallel (at most `concurrency` calls at once), so a big tree lists in
-/// a fraction of the time of one long sequential pagination.
-pub fn list_tree<'a>(
-    client: &'a aws_sdk_s3::Client,
-    bucket: &'a str,
-    prefix: String,
-    depth: usize,
-    concurrency: usize,
-) -> BoxFuture<'a, Result<Vec<S3Object>, MirrorError>> {
-    Box::pin(async move {
-        if depth == 0 {
-            return list_level(client, bucket, &prefix, false)
-                .await
-                .map(|(o, _)| o);
-        }
-        let (mut objects, prefixes) = list_level(client, bucket, &prefix, true).await?;
-        let nested: Vec<Vec<S3Object>> = stream::iter(prefixes)
-            .map(|p| list_tree(client, bucket, p, depth - 1, concurrency))
-            .buffer_unordered(concurrency.max(1))
-            .try_collect()
-            .await?;
-        objects.extend(nested.into_iter().flatten());
-        Ok(objects)
-    })
-}
-
 /// Why `rel` (a key below the metadata path) cannot be a path below the mirror directory.
 pub fn unsafe_reason(rel: &str) -> Option<&'static str> {
     if rel.starts_with('/') {
@@ -325,11 +172,6 @@ pub fn unsafe_reason(rel: &str) -> Option<&'static str> {
         }
     }
     None
-}
-
-/// The key, printable on one line whatever it holds.
-pub fn printable(key: &str) -> String {
-    key.escape_debug().to_string()
 }
 
 struct Fetched {
@@ -364,13 +206,13 @@ fn mtime_ms(meta: &std::fs::Metadata) -> Option<i64> {
 async fn fetch(
     client: &aws_sdk_s3::Client,
     bucket: &str,
-    object: &S3Object,
+    object: &list::S3Object,
     staged: PathBuf,
 ) -> Result<(PathBuf, Entry), MirrorError> {
     let key = object.key.as_str();
     let get_err = |message: String| MirrorError::Get {
         bucket: bucket.to_string(),
-        key: printable(key),
+        key: list::printable(key),
         message,
     };
     let response = client
@@ -382,7 +224,7 @@ async fn fetch(
         .map_err(|e| match crate::aws::error_code(&e) {
             Some(code @ "AccessDenied") => MirrorError::GetDenied {
                 bucket: bucket.to_string(),
-                key: printable(key),
+                key: list::printable(key),
                 code: code.to_string(),
             },
             _ => get_err(crate::aws::describe(&e)),
@@ -393,9 +235,9 @@ async fn fetch(
     let last_modified = if etag == object.etag {
         object
             .last_modified
-            .or_else(|| response.last_modified().and_then(to_chrono))
+            .or_else(|| response.last_modified().and_then(list::to_chrono))
     } else {
-        response.last_modified().and_then(to_chrono)
+        response.last_modified().and_then(list::to_chrono)
     };
     let last_modified_ms = last_modified.map_or(0, |t| t.timestamp_millis());
     let body = response
@@ -583,30 +425,30 @@ pub async fn mirror(
     // every call scans the whole bucket on some S3-compatible stores and emulators.)
     let root = layout::root_prefix(path);
     let bucket = path.bucket.as_str();
-    let listings: Vec<Vec<S3Object>> = stream::iter(TOP_FOLDERS)
+    let listings: Vec<Vec<list::S3Object>> = stream::iter(TOP_FOLDERS)
         .map(|top| {
             let depth = usize::from(top == layout::METADATA);
-            list_tree(client, bucket, format!("{root}{top}/"), depth, concurrency)
+            list::list_tree(client, bucket, format!("{root}{top}/"), depth, concurrency)
         })
         .buffered(2)
         .try_collect()
         .await
         .with_context(|| format!("cannot list {source}"))?;
     let mut stats = MirrorStats::default();
-    let mut wanted: BTreeMap<String, S3Object> = BTreeMap::new();
+    let mut wanted: BTreeMap<String, list::S3Object> = BTreeMap::new();
     for object in listings.into_iter().flatten() {
         stats.listed += 1;
         let Some(rel) = object.key.strip_prefix(&root) else {
             continue;
         };
         if rel.ends_with('/') && object.size == 0 {
-            tracing::debug!(key = %printable(&object.key), "folder marker, ignored");
+            tracing::debug!(key = %list::printable(&object.key), "folder marker, ignored");
             continue;
         }
         if let Some(reason) = unsafe_reason(rel) {
             tracing::warn!(
                 "refused s3://{bucket}/{}: the key holds {reason}; it is not mirrored",
-                printable(&object.key)
+                list::printable(&object.key)
             );
             stats.skipped += 1;
             continue;
@@ -618,7 +460,7 @@ pub async fn mirror(
     stats.selected = wanted.len();
 
     // Download what is new or changed into the staging folder.
-    let todo: Vec<(usize, String, S3Object)> = wanted
+    let todo: Vec<(usize, String, list::S3Object)> = wanted
         .iter()
         .filter(|(rel, object)| {
             let keep = manifest.objects.get(*rel).is_some_and(|entry| {
@@ -673,7 +515,7 @@ pub async fn mirror(
             Err(e) => {
                 let message = format!(
                     "s3://{bucket}/{root}{} is not mirrored: {e}",
-                    printable(&f.rel)
+                    list::printable(&f.rel)
                 );
                 tracing::warn!("{message}");
                 failures.push(message);
@@ -817,17 +659,6 @@ mod tests {
         ] {
             assert_eq!(unsafe_reason(key), None, "{key:?} refused");
         }
-    }
-
-    #[test]
-    fn url_encoded_keys_decode() {
-        assert_eq!(
-            url_decode("a/2026-11-26+09%3A00%3A01%2B00%3A00-x.yaml"),
-            "a/2026-11-26 09:00:01+00:00-x.yaml"
-        );
-        assert_eq!(url_decode("a%01b%00c%2e%2E"), "a\u{1}b\u{0}c..");
-        assert_eq!(url_decode("100%"), "100%");
-        assert_eq!(url_decode("%zz%4"), "%zz%4");
     }
 
     #[test]

@@ -2,3 +2,4 @@
 //! anywhere else.
 
 pub mod layout;
+pub mod list;

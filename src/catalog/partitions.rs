@@ -11,7 +11,7 @@ use aws_sdk_glue::types::{PartitionInput, PartitionValueList, StorageDescriptor}
 use futures::{StreamExt, TryStreamExt};
 
 use crate::aws::{describe, error_code};
-use crate::bucket::layout;
+use crate::bucket::{layout, list};
 use crate::catalog::ddl::TableDef;
 use crate::settings::S3Path;
 
@@ -45,7 +45,7 @@ pub async fn in_bucket(
     for key in &table.partitions {
         level = futures::stream::iter(level)
             .map(|(prefix, values)| async move {
-                let children = common_prefixes(s3, &path.bucket, &prefix).await?;
+                let (_, children) = list::list_level(s3, &path.bucket, &prefix, true).await?;
                 Ok::<_, anyhow::Error>(
                     children
                         .into_iter()
@@ -66,31 +66,6 @@ pub async fn in_bucket(
             .await?;
     }
     Ok(level.into_iter().map(|(_, values)| values).collect())
-}
-
-async fn common_prefixes(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-) -> anyhow::Result<Vec<String>> {
-    let mut out = Vec::new();
-    let mut pages = s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .delimiter("/")
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page
-            .map_err(|e| anyhow::anyhow!("cannot list s3://{bucket}/{prefix}: {}", describe(&e)))?;
-        out.extend(
-            page.common_prefixes()
-                .iter()
-                .filter_map(|p| p.prefix().map(String::from)),
-        );
-    }
-    Ok(out)
 }
 
 /// The partitions the catalog holds for `database.table`.
