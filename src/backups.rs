@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 
 use crate::bucket::layout::{self, BackupFile, BackupKind, Partition, Table};
+use crate::bucket::lifecycle;
 use crate::bucket::list::{self, S3Object};
 use crate::cli::BackupsArgs;
 use crate::exit::Outcome;
@@ -125,7 +126,7 @@ pub fn build_inventory(path: &S3Path, backups: Vec<S3Object>, discovery: &[S3Obj
 /// List the backups and discovery records of every deployment under `path`.
 pub async fn inventory(config: &SdkConfig, path: &S3Path) -> anyhow::Result<Inventory> {
     let client = crate::aws::s3_client(config);
-    inventory_with(&client, path, mirror::DEFAULT_CONCURRENCY).await
+    inventory_with(&client, path, list::DEFAULT_CONCURRENCY).await
 }
 
 async fn inventory_with(
@@ -153,114 +154,6 @@ async fn inventory_with(
     Ok(build_inventory(path, backups, &discovery))
 }
 
-/// An enabled lifecycle rule that expires objects, with the prefix it applies to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExpiringRule {
-    pub id: String,
-    pub prefix: String,
-}
-
-/// The bucket's enabled rules that expire current or noncurrent objects under a plain prefix.
-/// Rules narrowed by tags or object sizes are left out: CloneSquad's archives carry no tags, and
-/// a size bound leaves some archives forever.
-fn expiring_rules(rules: &[aws_sdk_s3::types::LifecycleRule]) -> Vec<ExpiringRule> {
-    use aws_sdk_s3::types::ExpirationStatus;
-    rules
-        .iter()
-        .filter(|rule| *rule.status() == ExpirationStatus::Enabled)
-        .filter(|rule| {
-            let expires = rule
-                .expiration()
-                .is_some_and(|e| e.days().is_some() || e.date().is_some());
-            let noncurrent = rule
-                .noncurrent_version_expiration()
-                .is_some_and(|e| e.noncurrent_days().is_some());
-            expires || noncurrent
-        })
-        .filter_map(|rule| {
-            let prefix = match rule.filter() {
-                // Rules written before filters existed carry a top-level prefix.
-                #[allow(deprecated)]
-                None => rule.prefix().unwrap_or_default().to_string(),
-                Some(f) => {
-                    if f.tag().is_some()
-                        || f.object_size_greater_than().is_some()
-                        || f.object_size_less_than().is_some()
-                    {
-                        return None;
-                    }
-                    match f.and() {
-                        Some(and) => {
-                            if !and.tags().is_empty()
-                                || and.object_size_greater_than().is_some()
-                                || and.object_size_less_than().is_some()
-                            {
-                                return None;
-                            }
-                            and.prefix().unwrap_or_default().to_string()
-                        }
-                        None => f.prefix().unwrap_or_default().to_string(),
-                    }
-                }
-            };
-            Some(ExpiringRule {
-                id: rule.id().unwrap_or("(unnamed rule)").to_string(),
-                prefix,
-            })
-        })
-        .collect()
-}
-
-/// The rule(s) covering the archives: one whose prefix is a prefix of `<P>/backups/` covers
-/// them all; otherwise narrower rules cover them when every archive key falls under one of them.
-pub fn covering_rule(
-    rules: &[ExpiringRule],
-    backups_prefix: &str,
-    archive_keys: &[String],
-) -> Option<String> {
-    if let Some(rule) = rules.iter().find(|r| backups_prefix.starts_with(&r.prefix)) {
-        return Some(rule.id.clone());
-    }
-    if archive_keys.is_empty() {
-        return None;
-    }
-    let mut ids: Vec<&str> = Vec::new();
-    for key in archive_keys {
-        let rule = rules.iter().find(|r| key.starts_with(&r.prefix))?;
-        if !ids.contains(&rule.id.as_str()) {
-            ids.push(&rule.id);
-        }
-    }
-    Some(ids.join(", "))
-}
-
-async fn lifecycle_rules(
-    client: &aws_sdk_s3::Client,
-    bucket: &str,
-) -> anyhow::Result<Vec<ExpiringRule>> {
-    match client
-        .get_bucket_lifecycle_configuration()
-        .bucket(bucket)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(expiring_rules(out.rules())),
-        Err(e) => match crate::aws::error_code(&e) {
-            Some("NoSuchLifecycleConfiguration") => Ok(Vec::new()),
-            Some("NoSuchBucket") => anyhow::bail!(
-                "bucket `{bucket}` does not exist (NoSuchBucket): check --metadata-path and --region"
-            ),
-            Some(code @ "AccessDenied") => anyhow::bail!(
-                "access denied reading the lifecycle configuration of bucket `{bucket}` ({code}): the caller needs s3:GetLifecycleConfiguration on arn:aws:s3:::{bucket}"
-            ),
-            _ => anyhow::bail!(
-                "cannot read the lifecycle configuration of bucket `{bucket}`: {}",
-                crate::aws::describe(&e)
-            ),
-        },
-    }
-}
-
 /// Whether a lifecycle rule of the bucket expires the backup archives under `path`:
 /// `Some(rule id)` when one does (several ids, comma-separated, when narrower rules share the
 /// archives between them), `None` when the archives grow forever.
@@ -269,35 +162,8 @@ pub async fn archive_lifecycle(
     path: &S3Path,
 ) -> anyhow::Result<Option<String>> {
     let client = crate::aws::s3_client(config);
-    archive_lifecycle_with(&client, path, None).await
-}
-
-/// [`archive_lifecycle`] with the archive keys when the caller has already listed them.
-async fn archive_lifecycle_with(
-    client: &aws_sdk_s3::Client,
-    path: &S3Path,
-    archive_keys: Option<&[String]>,
-) -> anyhow::Result<Option<String>> {
-    let rules = lifecycle_rules(client, &path.bucket).await?;
-    let backups = layout::backups_prefix(path);
-    if let Some(id) = covering_rule(&rules, &backups, &[]) {
-        return Ok(Some(id));
-    }
-    // Only rules narrower than backups/ are left: they cover the archives if every key is under one.
-    if !rules.iter().any(|r| r.prefix.starts_with(&backups)) {
-        return Ok(None);
-    }
-    let listed;
-    let keys = match archive_keys {
-        Some(keys) => keys,
-        None => {
-            listed = inventory_with(client, path, mirror::DEFAULT_CONCURRENCY)
-                .await?
-                .archive_keys;
-            &listed
-        }
-    };
-    Ok(covering_rule(&rules, &backups, keys))
+    let (_, verdict) = lifecycle::archives(&client, path, None, list::DEFAULT_CONCURRENCY).await?;
+    Ok(verdict.rule_ids())
 }
 
 /// Download a latest backup and confirm it parses as YAML.
@@ -428,7 +294,10 @@ pub async fn run(args: BackupsArgs, settings: &Settings) -> anyhow::Result<Outco
 
     let archives = layout::backups_prefix(path);
     let quiet = !tracing::enabled!(tracing::Level::WARN);
-    match archive_lifecycle_with(&client, path, Some(&inventory.archive_keys)).await {
+    let verdict = lifecycle::archives(&client, path, Some(&inventory.archive_keys), concurrency)
+        .await
+        .map(|(_, verdict)| verdict.rule_ids());
+    match verdict {
         Ok(Some(id)) if !quiet => eprintln!(
             "lifecycle: rule `{id}` of bucket `{}` expires the backup archives under {archives}",
             path.bucket
@@ -438,7 +307,7 @@ pub async fn run(args: BackupsArgs, settings: &Settings) -> anyhow::Result<Outco
             path.bucket
         ),
         Ok(_) => {}
-        Err(e) => tracing::warn!("lifecycle: {}", crate::errors::report(&e)),
+        Err(e) => tracing::warn!("lifecycle: {}", crate::errors::report(&e.into())),
     }
     if !quiet {
         let missing = inventory
@@ -464,57 +333,4 @@ pub async fn run(args: BackupsArgs, settings: &Settings) -> anyhow::Result<Outco
         return Ok(Outcome::Failures);
     }
     Ok(Outcome::Success)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rule(id: &str, prefix: &str) -> ExpiringRule {
-        ExpiringRule {
-            id: id.into(),
-            prefix: prefix.into(),
-        }
-    }
-
-    #[test]
-    fn lifecycle_coverage() {
-        let backups = "p/backups/";
-        let keys = vec![
-            "p/backups/accountid=1/region=r/groupname=g/archive/2026-11-26 09:00:01+00:00-1-r-configuration-cs-g.yaml".to_string(),
-            "p/backups/accountid=2/region=r/groupname=g/archive/2026-11-26 09:00:01+00:00-2-r-configuration-cs-g.yaml".to_string(),
-        ];
-        assert_eq!(
-            covering_rule(&[rule("all", "")], backups, &[]),
-            Some("all".into())
-        );
-        assert_eq!(
-            covering_rule(&[rule("p", "p/")], backups, &[]),
-            Some("p".into())
-        );
-        assert_eq!(
-            covering_rule(&[rule("b", "p/backups/")], backups, &[]),
-            Some("b".into())
-        );
-        assert_eq!(covering_rule(&[rule("other", "q/")], backups, &keys), None);
-        assert_eq!(
-            covering_rule(&[rule("meta", "p/metadata/")], backups, &keys),
-            None
-        );
-        // Narrower rules: every archive key must fall under one.
-        let one = rule("one", "p/backups/accountid=1/");
-        assert_eq!(
-            covering_rule(std::slice::from_ref(&one), backups, &keys),
-            None
-        );
-        let two = rule("two", "p/backups/accountid=2/");
-        assert_eq!(
-            covering_rule(&[one, two], backups, &keys),
-            Some("one, two".into())
-        );
-        assert_eq!(
-            covering_rule(&[rule("acc", "p/backups/accountid=")], backups, &[]),
-            None
-        );
-    }
 }

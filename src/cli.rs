@@ -296,7 +296,7 @@ pub struct MirrorArgs {
     pub cache_dir: Option<PathBuf>,
 
     /// Parallel S3 calls (listings and downloads).
-    #[arg(long, default_value_t = crate::mirror::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=512))]
+    #[arg(long, default_value_t = crate::bucket::list::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=512))]
     pub concurrency: u16,
 }
 
@@ -311,7 +311,7 @@ pub struct BackupsArgs {
     pub stale_hours: i64,
 
     /// Parallel S3 calls (listings and downloads).
-    #[arg(long, default_value_t = crate::mirror::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=512))]
+    #[arg(long, default_value_t = crate::bucket::list::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=512))]
     pub concurrency: u16,
 }
 

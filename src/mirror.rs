@@ -38,8 +38,6 @@ const STAGING: &str = ".staging";
 const LOCK: &str = ".lock";
 /// The folders below the metadata path that are mirrored.
 const TOP_FOLDERS: [&str; 2] = [layout::METADATA, layout::BACKUPS];
-/// Parallel downloads when the user does not say.
-pub const DEFAULT_CONCURRENCY: usize = 16;
 /// Test-only: `fetch:N` or `rename:N` aborts the process after N downloads or renames, to prove
 /// that an interrupted run leaves a consistent tree. Not a user setting.
 const ABORT_ENV: &str = "CS_CMDB_TEST_MIRROR_ABORT";

@@ -204,14 +204,16 @@ async fn local_engine(
         if args.offline {
             crate::mirror::require_mirror(&dir, &path)?;
         } else {
-            let report =
-                crate::mirror::sync(settings, &path, &dir, crate::mirror::DEFAULT_CONCURRENCY)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "cannot mirror {source} (pass --offline to query the last mirror as is)"
-                        )
-                    })?;
+            let report = crate::mirror::sync(
+                settings,
+                &path,
+                &dir,
+                crate::bucket::list::DEFAULT_CONCURRENCY,
+            )
+            .await
+            .with_context(|| {
+                format!("cannot mirror {source} (pass --offline to query the last mirror as is)")
+            })?;
             incomplete = report.stats.failed > 0;
         }
         dir

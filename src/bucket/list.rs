@@ -8,6 +8,9 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt, stream};
 
+/// Parallel S3 calls (listings, downloads) when the user does not say.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
 /// What can go wrong listing, for callers that match on it.
 #[derive(Debug, thiserror::Error)]
 pub enum ListError {

@@ -2,4 +2,5 @@
 //! anywhere else.
 
 pub mod layout;
+pub mod lifecycle;
 pub mod list;

@@ -10,6 +10,7 @@ use aws_config::SdkConfig;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::bucket::layout::{self, BackupKind, Partition};
+use crate::bucket::lifecycle::{self, Verdict};
 use crate::check::policy::{Age, Rule, Spec, UnknownVersion, Version};
 use crate::engine::{Param, QueryEngine};
 use crate::org::accounts::{self, AccountFilter, AccountsError};
@@ -509,72 +510,6 @@ async fn sql_rule(ctx: &Context<'_>, sql: &str) -> anyhow::Result<Evaluation> {
     })
 }
 
-/// A lifecycle rule reduced to what coverage depends on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LifecycleRule {
-    pub id: String,
-    pub enabled: bool,
-    pub expires: bool,
-    pub prefix: String,
-    /// Tag or size conditions: the rule does not expire every archive.
-    pub narrowed: bool,
-}
-
-/// Whether one rule expires every object under `target` (`prefix/backups/`); else why not.
-pub fn lifecycle_covers(rule: &LifecycleRule, target: &str) -> Result<(), String> {
-    let id = if rule.id.is_empty() {
-        "(no id)"
-    } else {
-        rule.id.as_str()
-    };
-    if !rule.enabled {
-        return Err(format!("`{id}` is disabled"));
-    }
-    if !rule.expires {
-        return Err(format!("`{id}` has no expiration"));
-    }
-    if !target.starts_with(&rule.prefix) {
-        return Err(format!("`{id}` applies to prefix `{}` only", rule.prefix));
-    }
-    if rule.narrowed {
-        return Err(format!(
-            "`{id}` only applies to objects with given tags or sizes"
-        ));
-    }
-    Ok(())
-}
-
-fn simplify(rule: &aws_sdk_s3::types::LifecycleRule) -> LifecycleRule {
-    use aws_sdk_s3::types::ExpirationStatus;
-    let filter = rule.filter();
-    let and = filter.and_then(|f| f.and());
-    #[allow(deprecated)]
-    let prefix = filter
-        .and_then(|f| f.prefix())
-        .or_else(|| and.and_then(|a| a.prefix()))
-        .or(rule.prefix())
-        .unwrap_or_default()
-        .to_string();
-    let narrowed = filter.is_some_and(|f| {
-        f.tag().is_some()
-            || f.object_size_greater_than().is_some()
-            || f.object_size_less_than().is_some()
-    }) || and.is_some_and(|a| {
-        !a.tags().is_empty()
-            || a.object_size_greater_than().is_some()
-            || a.object_size_less_than().is_some()
-    });
-    LifecycleRule {
-        id: rule.id().unwrap_or_default().to_string(),
-        enabled: *rule.status() == ExpirationStatus::Enabled,
-        expires: rule
-            .expiration()
-            .is_some_and(|e| e.days().is_some_and(|d| d > 0) || e.date().is_some()),
-        prefix,
-        narrowed,
-    }
-}
-
 async fn archive_lifecycle(ctx: &Context<'_>) -> anyhow::Result<Evaluation> {
     let Some(path) = ctx.metadata_path else {
         return Ok(Evaluation::Skipped(
@@ -594,45 +529,32 @@ async fn archive_lifecycle(ctx: &Context<'_>) -> anyhow::Result<Evaluation> {
             ));
         }
     };
-    let target = path.child_prefix("backups");
+    let target = layout::backups_prefix(path);
     let subject = Subject::label(format!("s3://{}/{target}", path.bucket));
     let client = crate::aws::s3_client(config);
-    let rules = match client
-        .get_bucket_lifecycle_configuration()
-        .bucket(&path.bucket)
-        .send()
-        .await
-    {
-        Ok(out) => out.rules().iter().map(simplify).collect::<Vec<_>>(),
-        Err(err) if crate::aws::error_code(&err) == Some("NoSuchLifecycleConfiguration") => {
-            Vec::new()
+    let (_, verdict) = lifecycle::archives(
+        &client,
+        path,
+        None,
+        crate::bucket::list::DEFAULT_CONCURRENCY,
+    )
+    .await?;
+    let findings = match verdict {
+        Verdict::Bounded(_) => Vec::new(),
+        Verdict::Unbounded(reasons) => {
+            let seen = if reasons.is_empty() {
+                "the bucket has no lifecycle configuration".to_string()
+            } else {
+                format!("rules seen: {}", reasons.join("; "))
+            };
+            vec![Finding {
+                subject: subject.clone(),
+                detail: format!(
+                    "no enabled lifecycle rule expires objects under s3://{}/{target}, so backup archives grow forever ({seen}); add one with prefix `{target}` and an expiration",
+                    path.bucket
+                ),
+            }]
         }
-        Err(err) => bail!(
-            "s3:GetLifecycleConfiguration on bucket `{}` failed: {}; the role running the check needs s3:GetLifecycleConfiguration on it",
-            path.bucket,
-            crate::aws::describe(&err)
-        ),
-    };
-    let reasons: Vec<String> = rules
-        .iter()
-        .filter_map(|r| lifecycle_covers(r, &target).err())
-        .collect();
-    let covered = rules.iter().any(|r| lifecycle_covers(r, &target).is_ok());
-    let findings = if covered {
-        Vec::new()
-    } else {
-        let seen = if rules.is_empty() {
-            "the bucket has no lifecycle configuration".to_string()
-        } else {
-            format!("rules seen: {}", reasons.join("; "))
-        };
-        vec![Finding {
-            subject: subject.clone(),
-            detail: format!(
-                "no enabled lifecycle rule expires objects under s3://{}/{target}, so backup archives grow forever ({seen}); add one with prefix `{target}` and an expiration",
-                path.bucket
-            ),
-        }]
     };
     Ok(Evaluation::Checked {
         subjects: vec![subject],
@@ -725,39 +647,6 @@ async fn coverage(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rule(prefix: &str) -> LifecycleRule {
-        LifecycleRule {
-            id: "r".into(),
-            enabled: true,
-            expires: true,
-            prefix: prefix.into(),
-            narrowed: false,
-        }
-    }
-
-    #[test]
-    fn lifecycle_prefixes_cover_the_archives() {
-        let target = "clonesquad/backups/";
-        assert!(lifecycle_covers(&rule("clonesquad/backups/"), target).is_ok());
-        assert!(lifecycle_covers(&rule("clonesquad/"), target).is_ok());
-        assert!(lifecycle_covers(&rule(""), target).is_ok());
-        assert!(lifecycle_covers(&rule("clonesquad/backups/accountid=1/"), target).is_err());
-        assert!(lifecycle_covers(&rule("other/"), target).is_err());
-        let mut disabled = rule("");
-        disabled.enabled = false;
-        assert!(
-            lifecycle_covers(&disabled, target)
-                .unwrap_err()
-                .contains("disabled")
-        );
-        let mut tagged = rule("");
-        tagged.narrowed = true;
-        assert!(lifecycle_covers(&tagged, target).is_err());
-        let mut no_exp = rule("");
-        no_exp.expires = false;
-        assert!(lifecycle_covers(&no_exp, target).is_err());
-    }
 
     fn dep(version: Option<&str>, age: Option<i64>) -> Deployment {
         Deployment {
