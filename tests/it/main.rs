@@ -8,6 +8,7 @@ mod cli;
 mod ddl_conformance;
 mod fanout;
 mod iam;
+mod lifecycle;
 mod mirror;
 mod profiles;
 mod query;
