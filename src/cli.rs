@@ -3,7 +3,13 @@
 
 use std::path::PathBuf;
 
+use clap::builder::PossibleValue;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+use crate::check::policy::Severity;
+use crate::engine::EngineKind;
+use crate::org::export::Via;
+use crate::render::Format;
 
 /// Governance CMDB for CloneSquad deployments across an AWS Organization.
 ///
@@ -217,7 +223,7 @@ pub struct ExportArgs {
 
     /// How to call the `backup` operation.
     #[arg(long, value_enum, default_value = "lambda")]
-    pub via: crate::org::export::Via,
+    pub via: Via,
 
     /// List what would be triggered, trigger nothing.
     #[arg(long)]
@@ -424,49 +430,73 @@ pub struct CheckArgs {
     pub athena: AthenaArgs,
 }
 
-/// How serious a policy violation is, lowest first.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
+// The choices of enum flags, with their help: the enums live with the code they steer, without
+// clap; their names here are the ones the config file and the policy file use too.
 
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
+impl ValueEnum for Format {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Format::Table, Format::Json, Format::Csv, Format::Markdown]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            Format::Table => PossibleValue::new("table").help("A table for people to read"),
+            Format::Json => PossibleValue::new("json")
+                .help("A JSON array of objects keyed by column name, typed values"),
+            Format::Csv => PossibleValue::new("csv").help("CSV with a header row"),
+            Format::Markdown => {
+                PossibleValue::new("markdown").help("A GitHub-flavoured Markdown table")
+            }
+        })
     }
 }
 
-/// How data on stdout is formatted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// A table for people to read.
-    Table,
-    /// A JSON array of objects keyed by column name, typed values.
-    Json,
-    /// CSV with a header row.
-    Csv,
-    /// A GitHub-flavoured Markdown table.
-    Markdown,
+impl ValueEnum for EngineKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[EngineKind::Local, EngineKind::Athena]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            EngineKind::Local => PossibleValue::new("local").help(
+                "The embedded engine (DataFusion) over a local metadata tree: no AWS account needed",
+            ),
+            EngineKind::Athena => {
+                PossibleValue::new("athena").help("Amazon Athena over the shared bucket")
+            }
+        })
+    }
 }
 
-/// Which query engine runs the SQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EngineKind {
-    /// The embedded engine (DataFusion) over a local metadata tree: no AWS account needed.
-    Local,
-    /// Amazon Athena over the shared bucket.
-    Athena,
+impl ValueEnum for Severity {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+            Severity::Critical,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.as_str()))
+    }
+}
+
+impl ValueEnum for Via {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Via::Lambda, Via::Apigw, Via::Sqs]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.as_str()).help(match self {
+            Via::Lambda => {
+                "Synchronous invoke of `CloneSquad-Interact-<group>` with an API-Gateway-shaped event (works with PRIVATE gateways)"
+            }
+            Via::Apigw => "SigV4-signed `GET <InteractAPIGWUrl>backup` (REGIONAL gateways only)",
+            Via::Sqs => {
+                "`{\"OpType\":\"backup\"}` to the `CloneSquad-Interact-<group>` queue (asynchronous)"
+            }
+        }))
+    }
 }

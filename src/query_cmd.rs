@@ -6,12 +6,14 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::cli::{AthenaArgs, EngineKind, Format, QueryArgs};
+use crate::cli::{AthenaArgs, QueryArgs};
+use crate::engine::EngineKind;
 use crate::engine::QueryEngine;
 use crate::engine::athena::AthenaEngine;
 use crate::engine::local::LocalEngine;
 use crate::exit::Outcome;
 use crate::queries::{self, Origin, Query};
+use crate::render::Format;
 use crate::rows::{Column, ColumnType, ResultSet, Value};
 use crate::settings::{S3Path, Settings};
 

@@ -4,8 +4,21 @@ use std::io::{self, IsTerminal, Write};
 
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table, presets};
 
-use crate::cli::Format;
 use crate::rows::{Column, ColumnType, ResultSet, Value};
+
+/// How data on stdout is formatted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// A table for people to read.
+    Table,
+    /// A JSON array of objects keyed by column name, typed values.
+    Json,
+    /// CSV with a header row.
+    Csv,
+    /// A GitHub-flavoured Markdown table.
+    Markdown,
+}
 
 /// Whether stdout may carry colours: a terminal, and `NO_COLOR` unset.
 pub fn stdout_color() -> bool {

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::cli::{EngineKind, Format, GlobalArgs};
+use crate::cli::GlobalArgs;
+use crate::engine::EngineKind;
+use crate::render::Format;
 
 /// What a `cs-cmdb.toml` may hold. Unknown keys are errors, so a typo never passes silently.
 #[derive(Debug, Default, Deserialize)]

@@ -12,7 +12,26 @@ use toml::Spanned;
 
 use crate::bucket::layout;
 
-use crate::cli::Severity;
+/// How serious a policy violation is, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
 
 /// The rule kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -9,6 +9,16 @@ use futures::future::BoxFuture;
 
 use crate::rows::ResultSet;
 
+/// Which query engine runs the SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// The embedded engine (DataFusion) over a local metadata tree: no AWS account needed.
+    Local,
+    /// Amazon Athena over the shared bucket.
+    Athena,
+}
+
 /// A bound query parameter.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Param {

@@ -28,7 +28,7 @@ pub const ACTIONS: &[&str] = &[
 ];
 
 /// How the `backup` operation is called.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
     /// Synchronous invoke of `CloneSquad-Interact-<group>` with an API-Gateway-shaped event (works
     /// with PRIVATE gateways).
