@@ -27,6 +27,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_types::os_shim_internal::{Env, Fs};
 
+use crate::reporter::Reporter;
 use crate::settings::AwsSettings;
 
 /// Attempts per call (first try included) under the SDK's standard retry with backoff.
@@ -211,8 +212,12 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// Decide where credentials come from and check that a named profile exists. No AWS call.
-pub async fn credential_source(settings: &AwsSettings) -> Result<CredentialSource, ProfileError> {
+/// Decide where credentials come from and check that a named profile exists. No AWS call. An
+/// `AWS_PROFILE` that the environment's keys override is reported once per run.
+pub async fn credential_source(
+    settings: &AwsSettings,
+    reporter: &dyn Reporter,
+) -> Result<CredentialSource, ProfileError> {
     let aws_profile = env_var("AWS_PROFILE");
     let source = CredentialSource::decide(
         settings.profile.as_deref(),
@@ -254,9 +259,9 @@ pub async fn credential_source(settings: &AwsSettings) -> Result<CredentialSourc
     {
         static WARNED: Once = Once::new();
         WARNED.call_once(|| {
-            tracing::warn!(
+            reporter.warn(&format!(
                 "using the AWS keys in the environment (AWS_ACCESS_KEY_ID); AWS_PROFILE={name} is ignored for credentials, as the AWS CLI does; pass --profile {name} to use that profile"
-            );
+            ));
         });
     }
     Ok(source)
@@ -271,13 +276,19 @@ pub struct AwsContext {
 
 /// Build the shared SDK configuration: profile, region, endpoint override, standard retry and
 /// timeouts. A missing region is an error naming the ways to set one.
-pub async fn sdk_config(settings: &AwsSettings) -> anyhow::Result<SdkConfig> {
-    Ok(context(settings).await?.config)
+pub async fn sdk_config(
+    settings: &AwsSettings,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<SdkConfig> {
+    Ok(context(settings, reporter).await?.config)
 }
 
 /// [`sdk_config`], with the credential source it settled on.
-pub async fn context(settings: &AwsSettings) -> anyhow::Result<AwsContext> {
-    let source = credential_source(settings).await?;
+pub async fn context(
+    settings: &AwsSettings,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<AwsContext> {
+    let source = credential_source(settings, reporter).await?;
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         .timeout_config(

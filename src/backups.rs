@@ -19,6 +19,7 @@ use crate::bucket::list::{self, S3Object};
 use crate::cli::BackupsArgs;
 use crate::exit::Outcome;
 use crate::mirror;
+use crate::printer::Printer;
 use crate::rows::{Column, ColumnType, ResultSet, Value};
 use crate::settings::{S3Path, Settings};
 
@@ -270,9 +271,13 @@ pub fn to_result_set(
 }
 
 /// `cs-cmdb backups`.
-pub async fn run(args: BackupsArgs, settings: &Settings) -> anyhow::Result<Outcome> {
-    let path = mirror::required_metadata_path(settings)?;
-    let config = crate::aws::sdk_config(&settings.aws).await?;
+pub async fn run(
+    args: BackupsArgs,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    let path = settings.require_metadata_path()?;
+    let config = crate::aws::sdk_config(&settings.aws, printer).await?;
     let client = crate::aws::s3_client(&config);
     let now = crate::time::now()?;
     let concurrency = usize::from(args.concurrency.max(1));
@@ -290,46 +295,44 @@ pub async fn run(args: BackupsArgs, settings: &Settings) -> anyhow::Result<Outco
         None
     };
     let rs = to_result_set(&inventory, now, args.stale_hours, restore.as_deref());
-    crate::render::to_stdout(&rs, settings.format, settings.color)?;
+    printer.rows(&rs)?;
 
     let archives = layout::backups_prefix(path);
-    let quiet = !tracing::enabled!(tracing::Level::WARN);
     let verdict = lifecycle::archives(&client, path, Some(&inventory.archive_keys), concurrency)
         .await
         .map(|(_, verdict)| verdict.rule_ids());
     match verdict {
-        Ok(Some(id)) if !quiet => eprintln!(
+        Ok(Some(id)) => printer.summary(&format!(
             "lifecycle: rule `{id}` of bucket `{}` expires the backup archives under {archives}",
             path.bucket
-        ),
-        Ok(None) if !quiet => eprintln!(
+        )),
+        Ok(None) => printer.summary(&format!(
             "lifecycle: NO rule of bucket `{}` expires the backup archives under {archives}: they grow forever; add an enabled rule with an Expiration on that prefix (as CloneSquad recommends)",
             path.bucket
-        ),
-        Ok(_) => {}
-        Err(e) => tracing::warn!("lifecycle: {}", crate::errors::report(&e.into())),
+        )),
+        Err(e) => printer.warn(&format!("lifecycle: {}", crate::errors::report(&e.into()))),
     }
-    if !quiet {
+    {
         let missing = inventory
             .deployments
             .iter()
             .filter(|d| d.latest_configuration.is_none() || d.latest_scheduler.is_none())
             .count();
         let archived: u64 = inventory.deployments.iter().map(|d| d.archive_bytes).sum();
-        eprintln!(
+        printer.summary(&format!(
             "{} deployments, {missing} with a missing latest backup, {} archive objects ({})",
             inventory.deployments.len(),
             inventory.archive_keys.len(),
             mirror::human_bytes(archived)
-        );
+        ));
     }
     let failed = restore
         .as_ref()
         .map_or(0, |r| r.iter().filter(|s| *s != "ok").count());
     if failed > 0 {
-        eprintln!(
+        printer.summary(&format!(
             "restore check: {failed} deployment(s) cannot be restored from their latest backups"
-        );
+        ));
         return Ok(Outcome::Failures);
     }
     Ok(Outcome::Success)

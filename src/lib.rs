@@ -18,9 +18,11 @@ pub mod hash;
 pub mod logging;
 pub mod mirror;
 pub mod org;
+pub mod printer;
 pub mod queries;
 mod query_cmd;
 pub mod render;
+pub mod reporter;
 pub mod rows;
 pub mod sample;
 pub mod settings;
@@ -28,41 +30,50 @@ pub mod text;
 pub mod time;
 pub mod whoami;
 
-use std::io::Write;
-
 use anyhow::Context;
 use clap::CommandFactory;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Outcome;
+use crate::printer::Printer;
 use crate::settings::Settings;
 
 /// Run one command line to its end.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Completions { shell } => {
+            let printer = Printer::new(&Settings::without_config(&cli.global));
             // clap_complete panics on a failed write: render into memory, then write.
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "cs-cmdb", &mut script);
-            write_stdout(&script)?;
+            printer.bytes(&script)?;
             Ok(Outcome::Success)
         }
-        Command::Man { out_dir } => write_man(out_dir.as_deref()).map(|()| Outcome::Success),
+        Command::Man { out_dir } => {
+            let printer = Printer::new(&Settings::without_config(&cli.global));
+            write_man(out_dir.as_deref(), &printer).map(|()| Outcome::Success)
+        }
         command => {
             let settings = Settings::load(&cli.global)?;
+            let printer = Printer::new(&settings);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
-            runtime.block_on(dispatch(command, settings))
+            runtime.block_on(dispatch(command, settings, printer))
         }
     }
 }
 
-async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Outcome> {
+async fn dispatch(
+    command: Command,
+    settings: Settings,
+    printer: Printer,
+) -> anyhow::Result<Outcome> {
+    let printer = &printer;
     match command {
         Command::Accounts(args) => {
-            let config = aws::sdk_config(&settings.aws).await?;
+            let config = aws::sdk_config(&settings.aws, printer).await?;
             let filter = org::accounts::AccountFilter {
                 ous: args.ous,
                 exclude: args.exclude.into_iter().collect(),
@@ -70,24 +81,24 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Outcom
             };
             let accounts = org::accounts::list(&config, &filter).await?;
             let rs = org::accounts::to_result_set(&accounts);
-            render::to_stdout(&rs, settings.format, settings.color)?;
+            printer.rows(&rs)?;
             tracing::info!("{} accounts", accounts.len());
             Ok(Outcome::Success)
         }
-        Command::Whoami => whoami::run(&settings).await,
-        Command::Query(args) => query_cmd::run(args, &settings).await,
+        Command::Whoami => whoami::run(&settings, printer).await,
+        Command::Query(args) => query_cmd::run(args, &settings, printer).await,
         Command::Install(args) => {
             let path = settings.require_metadata_path()?;
             let options = settings.athena(&args.athena, None);
             if args.print {
                 let script = catalog::install::script(&options.database, path)?;
-                write_stdout(script.as_bytes())?;
+                printer.bytes(script.as_bytes())?;
                 return Ok(Outcome::Success);
             }
-            let config = aws::sdk_config(&settings.aws).await?;
+            let config = aws::sdk_config(&settings.aws, printer).await?;
             let athena = engine::athena::AthenaEngine::new(&config, options);
             let report = catalog::install::install(&config, &athena, path, args.replace).await?;
-            eprintln!(
+            printer.summary(&format!(
                 "database {}: {}; tables created: {}, replaced: {}, unchanged: {}, outdated: {}",
                 athena.options().database,
                 if report.database_created {
@@ -99,14 +110,15 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Outcom
                 report.replaced.len(),
                 report.unchanged.len(),
                 report.outdated.len()
-            );
+            ));
             for (table, why) in &report.outdated {
-                eprintln!(
-                    "warning: {table} differs from the shipped DDL ({why}): run `cs-cmdb install --replace` to migrate it (its partitions are registered again)"
-                );
+                printer.warn(&format!(
+                    "{table} differs from the shipped DDL ({why}): run `cs-cmdb install --replace` to migrate it (its partitions are registered again)"
+                ));
             }
             if !args.no_partitions {
                 print_partition_reports(
+                    printer,
                     &catalog::install::sync_partitions(
                         &config,
                         &athena.options().database,
@@ -128,13 +140,14 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Outcom
             let path = settings.require_metadata_path()?;
             let options = settings.athena(&args.athena, None);
             catalog::install::validate_database(&options.database)?;
-            let config = aws::sdk_config(&settings.aws).await?;
+            let config = aws::sdk_config(&settings.aws, printer).await?;
             if args.repair {
                 let athena = engine::athena::AthenaEngine::new(&config, options);
                 let n = catalog::install::repair(&athena, &args.tables).await?;
-                eprintln!("MSCK REPAIR TABLE run on {n} table(s)");
+                printer.summary(&format!("MSCK REPAIR TABLE run on {n} table(s)"));
             } else {
                 print_partition_reports(
+                    printer,
                     &catalog::install::sync_partitions(
                         &config,
                         &options.database,
@@ -147,11 +160,11 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Outcom
             }
             Ok(Outcome::Success)
         }
-        Command::Check(args) => check::run(args, &settings).await,
-        Command::Discover(args) => org::commands::discover(args, &settings).await,
-        Command::Export(args) => org::commands::export(args, &settings).await,
-        Command::Mirror(args) => mirror::run(args, &settings).await,
-        Command::Backups(args) => backups::run(args, &settings).await,
+        Command::Check(args) => check::run(args, &settings, printer).await,
+        Command::Discover(args) => org::commands::discover(args, &settings, printer).await,
+        Command::Export(args) => org::commands::export(args, &settings, printer).await,
+        Command::Mirror(args) => mirror::run(args, &settings, printer).await,
+        Command::Backups(args) => backups::run(args, &settings, printer).await,
         Command::Sample(args) => {
             let spec = sample::SampleSpec {
                 deployments: args.deployments,
@@ -160,26 +173,26 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Outcom
                 now: time::now()?.naive_utc(),
             };
             let stats = sample::generate(&args.out, &spec)?;
-            eprintln!(
+            printer.summary(&format!(
                 "wrote {} deployments, {} instances, {} files under {}",
                 stats.deployments,
                 stats.instances,
                 stats.files,
                 args.out.display()
-            );
+            ));
             Ok(Outcome::Success)
         }
         Command::Completions { .. } | Command::Man { .. } => unreachable!("handled before"),
     }
 }
 
-fn write_man(out_dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+fn write_man(out_dir: Option<&std::path::Path>, printer: &Printer) -> anyhow::Result<()> {
     let command = Cli::command();
     match out_dir {
         None => {
             let mut page = Vec::new();
             clap_mangen::Man::new(command).render(&mut page)?;
-            write_stdout(&page)?;
+            printer.bytes(&page)?;
         }
         Some(dir) => {
             std::fs::create_dir_all(dir)
@@ -200,17 +213,14 @@ fn write_man(out_dir: Option<&std::path::Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_partition_reports(reports: &[(String, catalog::partitions::SyncReport)]) {
+fn print_partition_reports(
+    printer: &Printer,
+    reports: &[(String, catalog::partitions::SyncReport)],
+) {
     for (table, r) in reports {
-        eprintln!(
+        printer.summary(&format!(
             "{table}: {} partition(s) in the bucket, {} in the catalog; added {}, pruned {} ({} Glue call(s))",
             r.in_bucket, r.in_catalog, r.added, r.pruned, r.glue_calls
-        );
+        ));
     }
-}
-
-fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(bytes)?;
-    out.flush()
 }

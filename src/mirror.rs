@@ -15,7 +15,6 @@
 //!   characters and backslashes are refused with a warning naming the key.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -28,6 +27,8 @@ use crate::bucket::list::{self, ListError};
 use crate::cli::MirrorArgs;
 use crate::exit::Outcome;
 use crate::hash::fnv1a;
+use crate::printer::Printer;
+use crate::reporter::Reporter;
 use crate::settings::{S3Path, Settings};
 
 /// The manifest, at the top of the mirror directory (the engine ignores dot files).
@@ -290,7 +291,7 @@ fn intact(dir: &Path, rel: &str, entry: &Entry) -> bool {
     })
 }
 
-fn read_manifest(dir: &Path, source: &str) -> Manifest {
+fn read_manifest(dir: &Path, source: &str, reporter: &dyn Reporter) -> Manifest {
     let path = dir.join(MANIFEST);
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Manifest::default();
@@ -298,17 +299,17 @@ fn read_manifest(dir: &Path, source: &str) -> Manifest {
     match serde_json::from_str::<Manifest>(&text) {
         Ok(m) if m.version == MANIFEST_VERSION && m.source == source => m,
         Ok(_) => {
-            tracing::warn!(
+            reporter.warn(&format!(
                 "{} is from another version or source; mirroring from scratch",
                 path.display()
-            );
+            ));
             Manifest::default()
         }
         Err(e) => {
-            tracing::warn!(
+            reporter.warn(&format!(
                 "{} is unreadable ({e}); mirroring from scratch",
                 path.display()
-            );
+            ));
             Manifest::default()
         }
     }
@@ -369,7 +370,7 @@ fn sweep(dir: &Path, keep: &BTreeMap<String, Entry>) -> Result<usize, MirrorErro
 }
 
 /// Take the directory's lock, waiting (with a message) while another run holds it.
-async fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
+async fn lock(dir: &Path, reporter: &dyn Reporter) -> anyhow::Result<std::fs::File> {
     let path = dir.join(LOCK);
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -380,10 +381,10 @@ async fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => {
-            eprintln!(
+            reporter.notice(&format!(
                 "waiting for another cs-cmdb mirror of {} to finish...",
                 dir.display()
-            );
+            ));
             tokio::task::spawn_blocking(move || file.lock().map(|()| file))
                 .await
                 .context("the lock waiter stopped")?
@@ -402,14 +403,15 @@ pub async fn mirror(
     path: &S3Path,
     dir: &Path,
     concurrency: usize,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<MirrorReport> {
     let started = Instant::now();
     let concurrency = concurrency.max(1);
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the mirror directory {}", dir.display()))?;
-    let _lock = lock(dir).await?;
+    let _lock = lock(dir, reporter).await?;
     let source = path.to_string();
-    let mut manifest = read_manifest(dir, &source);
+    let mut manifest = read_manifest(dir, &source, reporter);
     let staging = dir.join(STAGING);
     if staging.exists() {
         std::fs::remove_dir_all(&staging)
@@ -444,10 +446,10 @@ pub async fn mirror(
             continue;
         }
         if let Some(reason) = unsafe_reason(rel) {
-            tracing::warn!(
+            reporter.warn(&format!(
                 "refused s3://{bucket}/{}: the key holds {reason}; it is not mirrored",
                 list::printable(&object.key)
-            );
+            ));
             stats.skipped += 1;
             continue;
         }
@@ -474,6 +476,7 @@ pub async fn mirror(
     let mut done = 0usize;
     let mut fetched: Vec<Fetched> = Vec::with_capacity(todo.len());
     let mut failures = Vec::new();
+    let progress = reporter.progress(todo.len() as u64, "objects");
     let mut downloads = stream::iter(todo)
         .map(|(i, rel, object)| {
             let staged = staging.join(i.to_string());
@@ -486,11 +489,13 @@ pub async fn mirror(
     while let Some((rel, result)) = downloads.next().await {
         match result {
             Ok((staged, entry)) => {
+                progress.item_done(false);
                 stats.bytes += entry.size;
                 fetched.push(Fetched { rel, staged, entry });
             }
             Err(e) => {
-                tracing::warn!("{e}");
+                progress.item_done(true);
+                reporter.warn(&e.to_string());
                 failures.push(e.to_string());
             }
         }
@@ -500,6 +505,7 @@ pub async fn mirror(
         }
     }
     drop(downloads);
+    progress.finish();
 
     // Apply: rename the downloads into place, delete what is gone, commit the manifest last.
     let abort_rename = abort_point("rename");
@@ -515,7 +521,7 @@ pub async fn mirror(
                     "s3://{bucket}/{root}{} is not mirrored: {e}",
                     list::printable(&f.rel)
                 );
-                tracing::warn!("{message}");
+                reporter.warn(&message);
                 failures.push(message);
             }
         }
@@ -583,45 +589,30 @@ pub fn summary(path: &S3Path, report: &MirrorReport) -> String {
     line
 }
 
-/// `--metadata-path` (or its environment / config-file twin), required.
-pub fn required_metadata_path(settings: &Settings) -> anyhow::Result<&S3Path> {
-    settings.metadata_path.as_ref().context(
-        "no metadata path: pass --metadata-path s3://bucket/prefix (CloneSquad's MetadataAndBackupS3Path), set CS_CMDB_METADATA_PATH, or set `metadata-path` in cs-cmdb.toml",
-    )
-}
-
-/// The cache root: the flag, else `cache-dir` of the config file, else `<user cache dir>/cs-cmdb`.
-pub fn cache_root(flag: Option<PathBuf>, settings: &Settings) -> PathBuf {
-    flag.or_else(|| settings.cache_dir.clone())
-        .or_else(|| dirs::cache_dir().map(|d| d.join("cs-cmdb")))
-        .unwrap_or_else(|| PathBuf::from(".cs-cmdb-cache"))
-}
-
-/// Mirror `path` into `dir` with the settings' AWS configuration; the summary and any failed
-/// download go to stderr.
+/// Mirror `path` into `dir` with `config`'s credentials and endpoint.
 pub async fn sync(
-    settings: &Settings,
+    config: &aws_config::SdkConfig,
     path: &S3Path,
     dir: &Path,
     concurrency: usize,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<MirrorReport> {
-    let config = crate::aws::sdk_config(&settings.aws).await?;
-    let client = crate::aws::s3_client(&config);
-    let report = mirror(&client, path, dir, concurrency).await?;
-    if tracing::enabled!(tracing::Level::WARN) {
-        eprintln!("{}", summary(path, &report));
-    }
-    Ok(report)
+    let client = crate::aws::s3_client(config);
+    mirror(&client, path, dir, concurrency, reporter).await
 }
 
 /// `cs-cmdb mirror`: prints the mirror directory on stdout (a `--source` for `query`).
-pub async fn run(args: MirrorArgs, settings: &Settings) -> anyhow::Result<Outcome> {
-    let path = required_metadata_path(settings)?;
-    let dir = mirror_dir(&cache_root(args.cache_dir, settings), path);
-    let report = sync(settings, path, &dir, usize::from(args.concurrency)).await?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", report.dir.display())?;
-    out.flush()?;
+pub async fn run(
+    args: MirrorArgs,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    let path = settings.require_metadata_path()?;
+    let dir = mirror_dir(&settings.cache_root(args.cache_dir), path);
+    let config = crate::aws::sdk_config(&settings.aws, printer).await?;
+    let report = sync(&config, path, &dir, usize::from(args.concurrency), printer).await?;
+    printer.summary(&summary(path, &report));
+    printer.line(&report.dir.display().to_string())?;
     Ok(if report.stats.failed > 0 {
         Outcome::Failures
     } else {

@@ -1,6 +1,5 @@
 //! `cs-cmdb query`: pick the query, bind its parameters, run it on the chosen engine, render.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -12,19 +11,24 @@ use crate::engine::QueryEngine;
 use crate::engine::athena::AthenaEngine;
 use crate::engine::local::LocalEngine;
 use crate::exit::Outcome;
+use crate::printer::Printer;
 use crate::queries::{self, Origin, Query};
 use crate::render::Format;
 use crate::rows::{Column, ColumnType, ResultSet, Value};
 use crate::settings::{S3Path, Settings};
 
-pub async fn run(args: QueryArgs, settings: &Settings) -> anyhow::Result<Outcome> {
+pub async fn run(
+    args: QueryArgs,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
     let queries_dir = args
         .queries_dir
         .clone()
         .or_else(|| settings.queries_dir.clone());
     let registry = queries::registry(queries_dir.as_deref())?;
     if args.list {
-        crate::render::to_stdout(&list(&registry), settings.format, settings.color)?;
+        printer.rows(&list(&registry))?;
         return Ok(Outcome::Success);
     }
     let query = if let Some(name) = &args.name {
@@ -75,12 +79,12 @@ pub async fn run(args: QueryArgs, settings: &Settings) -> anyhow::Result<Outcome
     };
     let started = Instant::now();
     if opts.kind(settings) == EngineKind::Athena && settings.format != Format::Table {
-        let athena = athena_engine(&opts, settings).await?;
-        let rows = stream_athena(&athena, &query, &params, settings.format).await?;
-        summary(rows, started);
+        let athena = athena_engine(&opts, settings, printer).await?;
+        let rows = stream_athena(&athena, &query, &params, printer).await?;
+        summary(printer, rows, started);
         return Ok(Outcome::Success);
     }
-    let (engine, mirror_incomplete) = open_engine(&opts, settings).await?;
+    let (engine, mirror_incomplete) = open_engine(&opts, settings, printer).await?;
     let rs = engine.run(&query.sql, &params).await.with_context(|| {
         format!(
             "query `{}` failed on the {} engine",
@@ -88,11 +92,11 @@ pub async fn run(args: QueryArgs, settings: &Settings) -> anyhow::Result<Outcome
             engine.name()
         )
     })?;
-    crate::render::to_stdout(&rs, settings.format, settings.color)?;
-    summary(rs.rows.len(), started);
+    printer.rows(&rs)?;
+    summary(printer, rs.rows.len(), started);
     if mirror_incomplete {
-        tracing::warn!(
-            "some objects could not be mirrored (see above): the answer may use their previous copy"
+        printer.warn(
+            "some objects could not be mirrored (see above): the answer may use their previous copy",
         );
         return Ok(Outcome::Failures);
     }
@@ -104,18 +108,17 @@ async fn stream_athena(
     athena: &AthenaEngine,
     query: &Query,
     params: &[crate::engine::Param],
-    format: Format,
+    printer: &Printer,
 ) -> anyhow::Result<usize> {
     let finished = athena
         .run_to_end(&query.sql, params)
         .await
         .with_context(|| format!("query `{}` failed on the athena engine", query.name))?;
-    let out = || std::io::BufWriter::new(std::io::stdout().lock());
     let mut stream = None;
     let columns = athena
         .fetch(&finished, |columns, rows| {
             if stream.is_none() {
-                stream = Some(crate::render::Stream::new(out(), format, columns)?);
+                stream = Some(printer.stream(columns)?);
             }
             if let Some(stream) = stream.as_mut() {
                 stream.rows(&rows)?;
@@ -125,15 +128,18 @@ async fn stream_athena(
         .await?;
     let stream = match stream {
         Some(stream) => stream,
-        None => crate::render::Stream::new(out(), format, &columns)?,
+        None => printer.stream(&columns)?,
     };
     Ok(stream.finish()?)
 }
 
 /// `(N rows in T ms)` on an interactive stderr.
-fn summary(rows: usize, started: Instant) {
-    if std::io::stderr().is_terminal() && tracing::enabled!(tracing::Level::WARN) {
-        eprintln!("({rows} rows in {} ms)", started.elapsed().as_millis());
+fn summary(printer: &Printer, rows: usize, started: Instant) {
+    if printer.interactive() {
+        printer.summary(&format!(
+            "({rows} rows in {} ms)",
+            started.elapsed().as_millis()
+        ));
     }
 }
 
@@ -168,18 +174,26 @@ impl EngineOptions {
 pub(crate) async fn open_engine(
     opts: &EngineOptions,
     settings: &Settings,
+    printer: &Printer,
 ) -> anyhow::Result<(Box<dyn QueryEngine>, bool)> {
     Ok(match opts.kind(settings) {
         EngineKind::Local => {
-            let (engine, incomplete) = local_engine(opts, settings).await?;
+            let (engine, incomplete) = local_engine(opts, settings, printer).await?;
             (Box::new(engine), incomplete)
         }
-        EngineKind::Athena => (Box::new(athena_engine(opts, settings).await?), false),
+        EngineKind::Athena => (
+            Box::new(athena_engine(opts, settings, printer).await?),
+            false,
+        ),
     })
 }
 
-async fn athena_engine(opts: &EngineOptions, settings: &Settings) -> anyhow::Result<AthenaEngine> {
-    let config = crate::aws::sdk_config(&settings.aws).await?;
+async fn athena_engine(
+    opts: &EngineOptions,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<AthenaEngine> {
+    let config = crate::aws::sdk_config(&settings.aws, printer).await?;
     Ok(AthenaEngine::new(
         &config,
         settings.athena(&opts.athena, opts.reuse_minutes),
@@ -192,11 +206,12 @@ async fn athena_engine(opts: &EngineOptions, settings: &Settings) -> anyhow::Res
 async fn local_engine(
     args: &EngineOptions,
     settings: &Settings,
+    printer: &Printer,
 ) -> anyhow::Result<(LocalEngine, bool)> {
     let source = args.source(settings).context(
         "no metadata source: pass --source DIR (a local copy of <MetadataAndBackupS3Path>) or --source s3://bucket/prefix, or set `source` in cs-cmdb.toml",
     )?;
-    let cache_root = crate::mirror::cache_root(args.cache_dir.clone(), settings);
+    let cache_root = settings.cache_root(args.cache_dir.clone());
     let mut incomplete = false;
     let dir = if source.starts_with("s3://") {
         let path: S3Path = source
@@ -206,16 +221,19 @@ async fn local_engine(
         if args.offline {
             crate::mirror::require_mirror(&dir, &path)?;
         } else {
+            let config = crate::aws::sdk_config(&settings.aws, printer).await?;
             let report = crate::mirror::sync(
-                settings,
+                &config,
                 &path,
                 &dir,
                 crate::bucket::list::DEFAULT_CONCURRENCY,
+                printer,
             )
             .await
             .with_context(|| {
                 format!("cannot mirror {source} (pass --offline to query the last mirror as is)")
             })?;
+            printer.summary(&crate::mirror::summary(&path, &report));
             incomplete = report.stats.failed > 0;
         }
         dir
@@ -223,7 +241,9 @@ async fn local_engine(
         PathBuf::from(&source)
     };
     Ok((
-        LocalEngine::new(&dir, &cache_root, crate::time::now()?)?.strict(args.strict),
+        LocalEngine::new(&dir, &cache_root, crate::time::now()?)?
+            .strict(args.strict)
+            .reporter(std::sync::Arc::new(printer.clone())),
         incomplete,
     ))
 }

@@ -50,8 +50,8 @@ pub struct Settings {
     pub config_file: Option<PathBuf>,
     pub aws: AwsSettings,
     pub format: Format,
-    /// Colours on stdout tables.
-    pub color: bool,
+    /// `--no-color`: no colours on stdout or stderr, terminal or not.
+    pub no_color: bool,
     pub metadata_path: Option<S3Path>,
     /// Query-related defaults from the config file (flags and env override them per command).
     pub source: Option<String>,
@@ -62,7 +62,7 @@ pub struct Settings {
     pub database: Option<String>,
     pub workgroup: Option<String>,
     pub output_location: Option<String>,
-    /// `-q`: no summaries or progress on stderr.
+    /// `-q`: no summaries, warnings, notices or progress on stderr; errors only.
     pub quiet: bool,
 }
 
@@ -93,8 +93,36 @@ impl Settings {
     /// The metadata path, required by the commands that read the bucket.
     pub fn require_metadata_path(&self) -> anyhow::Result<&S3Path> {
         self.metadata_path.as_ref().context(
-            "no metadata path: pass --metadata-path s3://bucket/prefix (CloneSquad's MetadataAndBackupS3Path), or set `metadata-path` in cs-cmdb.toml",
+            "no metadata path: pass --metadata-path s3://bucket/prefix (CloneSquad's MetadataAndBackupS3Path), set CS_CMDB_METADATA_PATH, or set `metadata-path` in cs-cmdb.toml",
         )
+    }
+
+    /// The cache root: the flag, else `cache-dir` of the config file, else
+    /// `<user cache dir>/cs-cmdb`.
+    pub fn cache_root(&self, flag: Option<PathBuf>) -> PathBuf {
+        flag.or_else(|| self.cache_dir.clone())
+            .or_else(|| dirs::cache_dir().map(|d| d.join("cs-cmdb")))
+            .unwrap_or_else(|| PathBuf::from(".cs-cmdb-cache"))
+    }
+
+    /// The settings from the flags alone, for commands that must run whatever the config file
+    /// holds (completions, man pages).
+    pub fn without_config(global: &GlobalArgs) -> Self {
+        Self {
+            config_file: None,
+            aws: AwsSettings::default(),
+            format: global.format.unwrap_or(Format::Table),
+            no_color: global.no_color,
+            metadata_path: None,
+            source: None,
+            engine: None,
+            queries_dir: None,
+            cache_dir: None,
+            database: None,
+            workgroup: None,
+            output_location: None,
+            quiet: global.quiet,
+        }
     }
 
     /// Read the config file (if any) and lay the flags and environment over it.
@@ -144,7 +172,7 @@ impl Settings {
                 endpoint_url,
             },
             format: global.format.or(file.format).unwrap_or(Format::Table),
-            color: !global.no_color && crate::render::stdout_color(),
+            no_color: global.no_color,
             metadata_path,
             source: file.source,
             engine: file.engine,

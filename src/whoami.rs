@@ -8,6 +8,8 @@ use aws_sdk_organizations::operation::describe_organization::DescribeOrganizatio
 
 use crate::aws::{describe, error_code};
 use crate::exit::Outcome;
+use crate::printer::Printer;
+use crate::reporter::Reporter;
 use crate::rows::{Column, ColumnType, ResultSet, Value};
 use crate::settings::Settings;
 
@@ -40,15 +42,15 @@ pub struct Identity {
     pub organization: OrgView,
 }
 
-pub async fn run(settings: &Settings) -> anyhow::Result<Outcome> {
-    let identity = identify(settings).await?;
-    crate::render::to_stdout(&to_result_set(&identity), settings.format, settings.color)?;
+pub async fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<Outcome> {
+    let identity = identify(settings, printer).await?;
+    printer.rows(&to_result_set(&identity))?;
     Ok(Outcome::Success)
 }
 
 /// GetCallerIdentity (required), then DescribeOrganization (reported, never fatal).
-pub async fn identify(settings: &Settings) -> anyhow::Result<Identity> {
-    let ctx = crate::aws::context(&settings.aws).await?;
+pub async fn identify(settings: &Settings, reporter: &dyn Reporter) -> anyhow::Result<Identity> {
+    let ctx = crate::aws::context(&settings.aws, reporter).await?;
     let caller = aws_sdk_sts::Client::new(&ctx.config)
         .get_caller_identity()
         .send()

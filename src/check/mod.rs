@@ -12,7 +12,6 @@ pub mod eval;
 pub mod policy;
 pub mod report;
 
-use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -20,13 +19,18 @@ use aws_sdk_s3::config::ProvideCredentials;
 
 use crate::cli::CheckArgs;
 use crate::exit::Outcome;
+use crate::printer::Printer;
 use crate::query_cmd::{EngineOptions, open_engine};
 use crate::settings::Settings;
 
 use eval::Evaluation;
 use policy::Kind;
 
-pub async fn run(args: CheckArgs, settings: &Settings) -> anyhow::Result<Outcome> {
+pub async fn run(
+    args: CheckArgs,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
     let started = std::time::Instant::now();
     let policy = policy::load(&args.policy)?;
     let opts = EngineOptions {
@@ -38,7 +42,7 @@ pub async fn run(args: CheckArgs, settings: &Settings) -> anyhow::Result<Outcome
         offline: false,
         strict: false,
     };
-    let (engine, _) = open_engine(&opts, settings).await?;
+    let (engine, _) = open_engine(&opts, settings, printer).await?;
     let now = crate::time::now()?;
     let deployments = eval::deployments(engine.as_ref()).await?;
     let source = opts.source(settings);
@@ -61,7 +65,7 @@ pub async fn run(args: CheckArgs, settings: &Settings) -> anyhow::Result<Outcome
         _ => false,
     });
     let aws = if needs_aws {
-        Some(aws_access(settings).await?)
+        Some(aws_access(settings, printer).await?)
     } else {
         None
     };
@@ -90,11 +94,11 @@ pub async fn run(args: CheckArgs, settings: &Settings) -> anyhow::Result<Outcome
             if args.strict {
                 bail!("{whence} could not be evaluated (--strict): {reason}");
             }
-            tracing::warn!("{whence} skipped: {reason}");
+            printer.warn(&format!("{whence} skipped: {reason}"));
         }
         let result = report::apply(rule, evaluation, today);
         for e in &result.expired {
-            tracing::warn!(
+            printer.warn(&format!(
                 "{}:{}: rule `{}`: the exemption of {} expired on {} and no longer applies (reason was: {}); renew or remove it",
                 policy.path.display(),
                 e.line,
@@ -102,16 +106,16 @@ pub async fn run(args: CheckArgs, settings: &Settings) -> anyhow::Result<Outcome
                 e.scope(),
                 e.expires.map(|d| d.to_string()).unwrap_or_default(),
                 e.reason
-            );
+            ));
         }
         for e in &result.unused {
-            tracing::warn!(
+            printer.warn(&format!(
                 "{}:{}: rule `{}`: the exemption of {} matches no violation; remove it if it is no longer needed (or fix its account/region/group)",
                 policy.path.display(),
                 e.line,
                 rule.name,
                 e.scope()
-            );
+            ));
         }
         results.push(result);
     }
@@ -121,7 +125,7 @@ pub async fn run(args: CheckArgs, settings: &Settings) -> anyhow::Result<Outcome
         fail_on: args.fail_on,
         deployments: deployments.len(),
     };
-    crate::render::to_stdout(&report.violations(), settings.format, settings.color)?;
+    printer.rows(&report.violations())?;
     if let Some(path) = &args.junit {
         write_file(path, report.junit().as_bytes(), "JUnit report")?;
     }
@@ -130,14 +134,12 @@ pub async fn run(args: CheckArgs, settings: &Settings) -> anyhow::Result<Outcome
         text.push('\n');
         write_file(path, text.as_bytes(), "SARIF report")?;
     }
-    if tracing::enabled!(tracing::Level::WARN) {
-        let timing = if std::io::stderr().is_terminal() {
-            format!(" ({} ms)", started.elapsed().as_millis())
-        } else {
-            String::new()
-        };
-        eprintln!("{}{timing}", report.summary());
-    }
+    let timing = if printer.interactive() {
+        format!(" ({} ms)", started.elapsed().as_millis())
+    } else {
+        String::new()
+    };
+    printer.summary(&format!("{}{timing}", report.summary()));
     Ok(if report.failing() > 0 {
         Outcome::Failures
     } else {
@@ -147,9 +149,9 @@ pub async fn run(args: CheckArgs, settings: &Settings) -> anyhow::Result<Outcome
 
 /// An SDK configuration with credentials, or why there is none (the rules needing it skip).
 /// A named profile that does not exist is a mistake in the set-up, not missing access: an error.
-async fn aws_access(settings: &Settings) -> anyhow::Result<eval::Aws> {
-    crate::aws::credential_source(&settings.aws).await?;
-    let config = match crate::aws::sdk_config(&settings.aws).await {
+async fn aws_access(settings: &Settings, printer: &Printer) -> anyhow::Result<eval::Aws> {
+    crate::aws::credential_source(&settings.aws, printer).await?;
+    let config = match crate::aws::sdk_config(&settings.aws, printer).await {
         Ok(config) => config,
         Err(err) => return Ok(Err(crate::errors::report(&err))),
     };

@@ -1,6 +1,7 @@
 //! The `discover` and `export` commands: set up the fan-out, run it, render, summarise.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -16,6 +17,7 @@ use crate::org::fanout::{
     Failure, Fanout, FanoutOptions, Regions, Report, SKIP_NO_DEPLOYMENT, Target, TargetOutcome,
     TargetResult,
 };
+use crate::printer::Printer;
 use crate::settings::Settings;
 
 /// Validated fan-out set-up: the engine and its targets (plus targets already decided).
@@ -35,7 +37,11 @@ fn valid_region(r: &str) -> bool {
         })
 }
 
-async fn prepare(args: &FanoutArgs, settings: &Settings) -> anyhow::Result<Prepared> {
+async fn prepare(
+    args: &FanoutArgs,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<Prepared> {
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }
@@ -80,7 +86,7 @@ async fn prepare(args: &FanoutArgs, settings: &Settings) -> anyhow::Result<Prepa
         accounts::validate_account_id(id)?;
     }
 
-    let central = crate::aws::sdk_config(&settings.aws).await?;
+    let central = crate::aws::sdk_config(&settings.aws, printer).await?;
     let identity = aws_sdk_sts::Client::new(&central)
         .get_caller_identity()
         .send()
@@ -136,9 +142,8 @@ async fn prepare(args: &FanoutArgs, settings: &Settings) -> anyhow::Result<Prepa
         rate: args.rate,
         call_timeout: args.call_timeout,
         max_failures: args.max_failures,
-        progress: !settings.quiet,
     };
-    let fanout = Fanout::new(central, central_account, opts);
+    let fanout = Fanout::new(central, central_account, opts, Arc::new(printer.clone()));
     fanout.stop_on_ctrl_c();
     let (targets, decided) = fanout.targets(&members).await;
     tracing::info!(
@@ -171,9 +176,9 @@ fn merge<T>(
     report
 }
 
-fn finish<T>(report: &Report<T>, noun: &str, settings: &Settings) -> anyhow::Result<Outcome> {
-    if !settings.quiet {
-        eprintln!("{}", report.summary(noun));
+fn finish<T>(report: &Report<T>, noun: &str, printer: &Printer) -> anyhow::Result<Outcome> {
+    for line in report.summary(noun) {
+        printer.summary(&line);
     }
     if report.nothing_ran() {
         bail!(
@@ -185,8 +190,12 @@ fn finish<T>(report: &Report<T>, noun: &str, settings: &Settings) -> anyhow::Res
 }
 
 /// `cs-cmdb discover`.
-pub async fn discover(args: DiscoverArgs, settings: &Settings) -> anyhow::Result<Outcome> {
-    let prepared = prepare(&args.fanout, settings).await?;
+pub async fn discover(
+    args: DiscoverArgs,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    let prepared = prepare(&args.fanout, settings, printer).await?;
     let describe_them = args.describe;
     let groups = &args.fanout.groups;
     let report = prepared
@@ -218,19 +227,17 @@ pub async fn discover(args: DiscoverArgs, settings: &Settings) -> anyhow::Result
         .iter()
         .flat_map(|r| r.items.iter().cloned())
         .collect();
-    crate::render::to_stdout(
-        &deployments::to_result_set(&rows),
-        settings.format,
-        settings.color,
-    )?;
-    if !settings.quiet {
-        eprintln!("{} deployments found", rows.len());
-    }
-    finish(&report, "discover", settings)
+    printer.rows(&deployments::to_result_set(&rows))?;
+    printer.summary(&format!("{} deployments found", rows.len()));
+    finish(&report, "discover", printer)
 }
 
 /// `cs-cmdb export`.
-pub async fn export(args: ExportArgs, settings: &Settings) -> anyhow::Result<Outcome> {
+pub async fn export(
+    args: ExportArgs,
+    settings: &Settings,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
     if args.verify && settings.metadata_path.is_none() {
         bail!(
             "--verify needs --metadata-path (or CS_CMDB_METADATA_PATH, or metadata-path in cs-cmdb.toml): the s3://bucket/prefix every deployment writes to"
@@ -245,7 +252,7 @@ pub async fn export(args: ExportArgs, settings: &Settings) -> anyhow::Result<Out
         first_poll: Duration::from_millis(250),
         groups: args.fanout.groups.clone(),
     };
-    let prepared = prepare(&args.fanout, settings).await?;
+    let prepared = prepare(&args.fanout, settings, printer).await?;
     let opts = &opts;
     let report = prepared
         .fanout
@@ -257,12 +264,8 @@ pub async fn export(args: ExportArgs, settings: &Settings) -> anyhow::Result<Out
         .iter()
         .flat_map(|r| r.items.iter().cloned())
         .collect();
-    crate::render::to_stdout(
-        &export::to_result_set(&rows),
-        settings.format,
-        settings.color,
-    )?;
-    if !settings.quiet {
+    printer.rows(&export::to_result_set(&rows))?;
+    {
         let failed = rows.iter().filter(|r| r.status == "failed").count();
         let mut by_class: std::collections::BTreeMap<&str, usize> = Default::default();
         for r in &rows {
@@ -271,7 +274,7 @@ pub async fn export(args: ExportArgs, settings: &Settings) -> anyhow::Result<Out
             }
         }
         let classes: Vec<String> = by_class.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        eprintln!(
+        printer.summary(&format!(
             "{} deployments: {} {}, {} failed{}",
             rows.len(),
             rows.len() - failed,
@@ -286,7 +289,7 @@ pub async fn export(args: ExportArgs, settings: &Settings) -> anyhow::Result<Out
             } else {
                 format!(" ({})", classes.join(", "))
             }
-        );
+        ));
     }
-    finish(&report, "export", settings)
+    finish(&report, "export", printer)
 }

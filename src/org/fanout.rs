@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -16,10 +15,10 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::aws::{describe, error_code};
 use crate::org::accounts::Account;
+use crate::reporter::Reporter;
 
 /// Every AWS action this module calls (checked against `iam/*.json` by a test).
 pub const ACTIONS: &[&str] = &[
@@ -60,8 +59,6 @@ pub struct FanoutOptions {
     pub call_timeout: Duration,
     /// Stop starting new targets once this many have failed.
     pub max_failures: Option<usize>,
-    /// Draw a progress bar (only honoured when stderr is a terminal).
-    pub progress: bool,
 }
 
 /// One account × region.
@@ -521,6 +518,8 @@ pub struct Fanout {
     limiter: Option<Arc<RateLimiter>>,
     stop: Arc<AtomicBool>,
     failures: Arc<AtomicUsize>,
+    /// Progress, per-target outcomes and the interrupt notice go here.
+    reporter: Arc<dyn Reporter>,
 }
 
 /// One finished target and what its job produced.
@@ -566,12 +565,13 @@ impl<T> Report<T> {
             })
     }
 
-    /// The summary for stderr: counts per outcome and class, and one line per failed target.
-    pub fn summary(&self, noun: &str) -> String {
-        let mut out = String::new();
+    /// The summary for stderr: one line per failed target, then the counts per outcome and
+    /// class.
+    pub fn summary(&self, noun: &str) -> Vec<String> {
+        let mut lines = Vec::new();
         for r in &self.results {
             if let TargetOutcome::Failed(f) = &r.outcome {
-                out.push_str(&format!("failed {}: {f}\n", r.target));
+                lines.push(format!("failed {}: {f}", r.target));
             }
         }
         let mut skipped: BTreeMap<&str, usize> = BTreeMap::new();
@@ -591,7 +591,7 @@ impl<T> Report<T> {
                 format!(" ({})", parts.join(", "))
             }
         };
-        out.push_str(&format!(
+        let mut out = format!(
             "{noun}: {} targets: {} ok, {} skipped{}, {} failed{} in {:.1}s",
             self.results.len(),
             self.count("ok"),
@@ -600,19 +600,25 @@ impl<T> Report<T> {
             self.count("failed"),
             detail(&failed),
             self.elapsed.as_secs_f64()
-        ));
+        );
         if self.interrupted {
             out.push_str("; interrupted (Ctrl-C): targets not started are listed as skipped");
         }
         if self.budget_exhausted {
             out.push_str("; failure budget (--max-failures) reached: targets not started are listed as skipped");
         }
-        out
+        lines.push(out);
+        lines
     }
 }
 
 impl Fanout {
-    pub fn new(central: SdkConfig, central_account: String, opts: FanoutOptions) -> Self {
+    pub fn new(
+        central: SdkConfig,
+        central_account: String,
+        opts: FanoutOptions,
+        reporter: Arc<dyn Reporter>,
+    ) -> Self {
         // One HTTP client (one connection pool, root certificates loaded once) for every target's
         // clients: without it each SDK client builds its own.
         let central = if central.http_client().is_some() {
@@ -641,17 +647,19 @@ impl Fanout {
             creds,
             stop: Arc::new(AtomicBool::new(false)),
             failures: Arc::new(AtomicUsize::new(0)),
+            reporter,
         }
     }
 
     /// Stop starting new targets on Ctrl-C (in-flight ones finish or time out).
     pub fn stop_on_ctrl_c(&self) {
         let stop = self.stop.clone();
+        let reporter = self.reporter.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 stop.store(true, Ordering::SeqCst);
-                eprintln!(
-                    "interrupted: no new targets will start; waiting for the calls in flight"
+                reporter.notice(
+                    "interrupted: no new targets will start; waiting for the calls in flight",
                 );
             }
         });
@@ -809,18 +817,10 @@ impl Fanout {
     {
         let started = Instant::now();
         let total = targets.len();
-        let bar = if self.opts.progress && std::io::stderr().is_terminal() {
-            ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr())
-        } else {
-            ProgressBar::hidden()
-        };
-        bar.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} targets  {elapsed}  {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
+        let progress = self.reporter.progress(total as u64, "targets");
         let budget_hit = AtomicBool::new(false);
         let job = &job;
-        let bar_ref = &bar;
+        let progress_ref = &progress;
         let budget_ref = &budget_hit;
         let mut results: Vec<(usize, TargetResult<T>)> =
             futures::stream::iter(targets.into_iter().enumerate())
@@ -842,11 +842,11 @@ impl Fanout {
                             Ok(creds) => job(self.ctx(target.clone(), creds)).await,
                         }
                     };
-                    if matches!(outcome, TargetOutcome::Failed(_)) {
+                    let failed = matches!(outcome, TargetOutcome::Failed(_));
+                    if failed {
                         self.failures.fetch_add(1, Ordering::SeqCst);
                     }
-                    bar_ref.inc(1);
-                    bar_ref.set_message(format!("{} failed", self.failures.load(Ordering::SeqCst)));
+                    progress_ref.item_done(failed);
                     (
                         index,
                         TargetResult {
@@ -860,7 +860,7 @@ impl Fanout {
                 .buffer_unordered(self.opts.concurrency.max(1))
                 .collect()
                 .await;
-        bar.finish_and_clear();
+        progress.finish();
         results.sort_by_key(|(i, _)| *i);
         Report {
             results: results.into_iter().map(|(_, r)| r).collect(),

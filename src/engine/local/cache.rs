@@ -34,6 +34,7 @@ use crate::catalog::ddl::TableDef;
 use crate::engine::local::hive::{FileIssues, TimestampFormats};
 use crate::engine::local::json::RowsBuilder;
 use crate::hash::fnv1a;
+use crate::reporter::Reporter;
 
 /// Bump when the cache layout or the loader's reading of values changes.
 const CACHE_FORMAT: u32 = 3;
@@ -117,13 +118,18 @@ struct Found {
 }
 
 /// Bring the cache of `table` (read from `<root>/<table folder below metadata/>`) up to date.
-pub fn refresh(root: &Path, cache_dir: &Path, table: &TableDef) -> anyhow::Result<Loaded> {
+pub fn refresh(
+    root: &Path,
+    cache_dir: &Path,
+    table: &TableDef,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Loaded> {
     let started = Instant::now();
     let schema = table.arrow_schema();
     let folder = layout::table_dir(root, &table.folder);
     let manifest_path = cache_dir.join(format!("{}.manifest.json", table.name));
     let schema_hash = format!("{:016x}", fnv1a(table.text.as_bytes()));
-    let mut previous = read_manifest(&manifest_path)
+    let mut previous = read_manifest(&manifest_path, reporter)
         .filter(|m| m.format == CACHE_FORMAT && m.schema == schema_hash)
         .filter(|m| ipc_intact(&cache_dir.join(&m.data)));
 
@@ -176,7 +182,10 @@ pub fn refresh(root: &Path, cache_dir: &Path, table: &TableDef) -> anyhow::Resul
             match read_ipc(&cache_dir.join(&previous.data), None) {
                 Ok(batches) => Some(OldRows::new(batches)),
                 Err(err) => {
-                    tracing::warn!("{err:#}; table {} is rebuilt from its files", table.name);
+                    reporter.warn(&format!(
+                        "{err:#}; table {} is rebuilt from its files",
+                        table.name
+                    ));
                     reusable.clear();
                     None
                 }
@@ -575,15 +584,15 @@ fn write_manifest(
     fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn read_manifest(path: &Path) -> Option<Manifest> {
+fn read_manifest(path: &Path, reporter: &dyn Reporter) -> Option<Manifest> {
     let bytes = fs::read(path).ok()?;
     match serde_json::from_slice(&bytes) {
         Ok(m) => Some(m),
         Err(err) => {
-            tracing::warn!(
+            reporter.warn(&format!(
                 "ignoring unreadable cache manifest {}: {err}",
                 path.display()
-            );
+            ));
             None
         }
     }
