@@ -15,6 +15,7 @@ mod lifecycle;
 mod mirror;
 mod profiles;
 mod query;
+mod quiet;
 mod sample;
 mod sql_files;
 mod support;
