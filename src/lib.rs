@@ -22,6 +22,7 @@ pub mod printer;
 pub mod queries;
 mod query_cmd;
 pub mod render;
+pub mod report;
 pub mod reporter;
 pub mod rows;
 pub mod sample;

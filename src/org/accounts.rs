@@ -251,7 +251,7 @@ async fn descendants(org: &Client, roots: &[String]) -> Result<Vec<String>, Acco
     Ok(out)
 }
 
-fn convert(account: &aws_sdk_organizations::types::Account) -> Account {
+pub(crate) fn convert(account: &aws_sdk_organizations::types::Account) -> Account {
     #[allow(deprecated)]
     let status = account
         .state()

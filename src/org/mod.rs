@@ -5,10 +5,16 @@ pub mod commands;
 pub mod deployments;
 pub mod export;
 pub mod fanout;
+pub mod snapshot;
 
 /// The AWS actions the fan-out commands call with the central account's credentials.
 pub fn central_actions() -> Vec<&'static str> {
     let mut v: Vec<&str> = accounts::ACTIONS.to_vec();
+    for action in snapshot::ACTIONS {
+        if !v.contains(action) {
+            v.push(action);
+        }
+    }
     v.extend(["sts:AssumeRole", "s3:GetObject"]);
     v
 }
