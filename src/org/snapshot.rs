@@ -308,6 +308,38 @@ impl Snapshot {
         }
         Ok(())
     }
+
+    /// Upload the snapshot under `org_path` (`s3://bucket/prefix`), where the `org_*` tables of
+    /// Athena read it; the info file last, so a reader never sees a new info with old tables.
+    pub async fn upload(
+        &self,
+        config: &SdkConfig,
+        org_path: &crate::settings::S3Path,
+    ) -> anyhow::Result<()> {
+        let s3 = crate::aws::s3_client(config);
+        for (name, bytes) in self.files()? {
+            let key = if org_path.prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{}/{name}", org_path.prefix)
+            };
+            s3.put_object()
+                .bucket(&org_path.bucket)
+                .key(&key)
+                .content_type("application/json")
+                .body(bytes.into())
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot upload the Organization snapshot to s3://{}/{key}: {}",
+                        org_path.bucket,
+                        describe(&e)
+                    )
+                })?;
+        }
+        Ok(())
+    }
 }
 
 /// The snapshot folder below a cache root.
