@@ -92,13 +92,16 @@ async fn dispatch(
             let path = settings.require_metadata_path()?;
             let options = settings.athena(&args.athena, None);
             if args.print {
-                let script = catalog::install::script(&options.database, path)?;
+                let org_path = bucket::layout::org_path(path);
+                let script = catalog::install::script(&options.database, path, &org_path)?;
                 printer.bytes(script.as_bytes())?;
                 return Ok(Outcome::Success);
             }
             let config = aws::sdk_config(&settings.aws, printer).await?;
             let athena = engine::athena::AthenaEngine::new(&config, options);
-            let report = catalog::install::install(&config, &athena, path, args.replace).await?;
+            let org_path = bucket::layout::org_path(path);
+            let report =
+                catalog::install::install(&config, &athena, path, &org_path, args.replace).await?;
             printer.summary(&format!(
                 "database {}: {}; tables created: {}, replaced: {}, unchanged: {}, outdated: {}",
                 athena.options().database,

@@ -22,7 +22,7 @@ use anyhow::{Context, bail};
 use crate::engine::Param;
 
 /// The shipped queries.
-const BUILTIN: [(&str, &str); 12] = [
+const BUILTIN: [(&str, &str); 19] = [
     ("deployments", include_str!("../queries/deployments.sql")),
     ("versions", include_str!("../queries/versions.sql")),
     ("stale", include_str!("../queries/stale.sql")),
@@ -35,6 +35,22 @@ const BUILTIN: [(&str, &str); 12] = [
     ("maintenance", include_str!("../queries/maintenance.sql")),
     ("volumes", include_str!("../queries/volumes.sql")),
     ("owners", include_str!("../queries/owners.sql")),
+    ("coverage", include_str!("../queries/coverage.sql")),
+    ("coverage-map", include_str!("../queries/coverage-map.sql")),
+    ("fleet-by-ou", include_str!("../queries/fleet-by-ou.sql")),
+    (
+        "versions-by-ou",
+        include_str!("../queries/versions-by-ou.sql"),
+    ),
+    (
+        "owners-by-tag",
+        include_str!("../queries/owners-by-tag.sql"),
+    ),
+    (
+        "deployments-by-ou",
+        include_str!("../queries/deployments-by-ou.sql"),
+    ),
+    ("freshness", include_str!("../queries/freshness.sql")),
 ];
 
 /// The type of a declared parameter.

@@ -276,6 +276,19 @@ pub fn discovery_key(path: &S3Path, p: &Partition) -> String {
     format!("{}{}", root_prefix(path), p.metadata_file(Table::Discovery))
 }
 
+/// Where `cs-cmdb org snapshot` uploads the Organization tables for Athena unless told
+/// otherwise: `P/cs-cmdb/org`.
+pub fn org_path(path: &S3Path) -> S3Path {
+    S3Path {
+        bucket: path.bucket.clone(),
+        prefix: if path.prefix.is_empty() {
+            "cs-cmdb/org".to_string()
+        } else {
+            format!("{}/cs-cmdb/org", path.prefix)
+        },
+    }
+}
+
 // ---- a local copy of P ----
 
 /// The `metadata/` folder of a local copy of `P`; `source` itself when it holds no `metadata/`

@@ -6,8 +6,26 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
 use thiserror::Error;
 
-/// The placeholder every DDL's LOCATION starts with.
+/// The placeholder a CloneSquad table's LOCATION starts with.
 pub const LOCATION_PLACEHOLDER: &str = "${metadata_path}";
+/// The placeholder an Organization table's LOCATION starts with (`cs-cmdb org snapshot` writes
+/// there; default `<metadata path>/cs-cmdb/org`).
+pub const ORG_PLACEHOLDER: &str = "${org_path}";
+
+/// The two Organization tables (`cs-cmdb org snapshot`), created after the CloneSquad ones.
+pub const ORG_FILES: [(&str, &str); 2] = [
+    ("org_accounts", include_str!("../../ddl/org_accounts.sql")),
+    ("org_units", include_str!("../../ddl/org_units.sql")),
+];
+
+/// Which tree a table's files are in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base {
+    /// `<MetadataAndBackupS3Path>`, written by CloneSquad.
+    Metadata,
+    /// The Organization snapshot's folder, written by `cs-cmdb org snapshot`.
+    Org,
+}
 
 /// The six tables, in the order they are created.
 pub const FILES: [(&str, &str); 6] = [
@@ -70,8 +88,11 @@ pub struct TableDef {
     pub columns: Vec<ColumnDef>,
     /// Partition column names (lowercase), e.g. accountid, region, groupname.
     pub partitions: Vec<String>,
-    /// The location below the metadata path, e.g. `metadata/maintenance-windows`.
+    /// The location below its base, e.g. `metadata/maintenance-windows` below the metadata
+    /// path, or `accounts` below the Organization snapshot's folder.
     pub folder: String,
+    /// Which tree `folder` is in.
+    pub base: Base,
     /// `ROW FORMAT SERDE '...'`: the SerDe class Athena reads the files with.
     pub serde: String,
     /// `WITH SERDEPROPERTIES (...)`, in order.
@@ -99,9 +120,12 @@ impl TableDef {
         Arc::new(Schema::new(fields))
     }
 
-    /// The DDL with its location filled in (`s3://bucket/prefix`, no trailing slash).
-    pub fn render(&self, metadata_path: &str) -> String {
-        self.text.replace(LOCATION_PLACEHOLDER, metadata_path)
+    /// The DDL with its location filled in (`s3://bucket/prefix`, no trailing slash; the
+    /// Organization tables read `org_path`).
+    pub fn render(&self, metadata_path: &str, org_path: &str) -> String {
+        self.text
+            .replace(LOCATION_PLACEHOLDER, metadata_path)
+            .replace(ORG_PLACEHOLDER, org_path)
     }
 
     /// A SerDe property's value.
@@ -209,13 +233,28 @@ impl HiveType {
     }
 }
 
-/// All six shipped tables, parsed. The files are part of the binary, so a failure here is a bug
-/// caught by the test suite; callers still get an error, never a panic.
+/// The six CloneSquad tables, parsed. The files are part of the binary, so a failure here is a
+/// bug caught by the test suite; callers still get an error, never a panic.
 pub fn tables() -> Result<Vec<TableDef>, DdlError> {
     FILES
         .iter()
         .map(|(name, text)| parse(&format!("ddl/{name}.sql"), text))
         .collect()
+}
+
+/// The two Organization tables, parsed.
+pub fn org_tables() -> Result<Vec<TableDef>, DdlError> {
+    ORG_FILES
+        .iter()
+        .map(|(name, text)| parse(&format!("ddl/{name}.sql"), text))
+        .collect()
+}
+
+/// Every table both engines know: the CloneSquad tables, then the Organization's.
+pub fn all_tables() -> Result<Vec<TableDef>, DdlError> {
+    let mut all = tables()?;
+    all.extend(org_tables()?);
+    Ok(all)
 }
 
 /// Parse one `CREATE EXTERNAL TABLE` statement (Hive DDL as Athena takes it).
@@ -269,11 +308,16 @@ pub fn parse(file: &str, text: &str) -> Result<TableDef, DdlError> {
         .and_then(|s| s.split_once('\''))
         .map(|(loc, _)| loc)
         .ok_or_else(|| err("LOCATION is not a quoted string".into()))?;
-    let folder = location
-        .strip_prefix(LOCATION_PLACEHOLDER)
-        .ok_or_else(|| err(format!("LOCATION must start with {LOCATION_PLACEHOLDER}")))?
-        .trim_matches('/')
-        .to_string();
+    let (base, folder) = if let Some(rest) = location.strip_prefix(LOCATION_PLACEHOLDER) {
+        (Base::Metadata, rest)
+    } else if let Some(rest) = location.strip_prefix(ORG_PLACEHOLDER) {
+        (Base::Org, rest)
+    } else {
+        return Err(err(format!(
+            "LOCATION must start with {LOCATION_PLACEHOLDER} or {ORG_PLACEHOLDER}"
+        )));
+    };
+    let folder = folder.trim_matches('/').to_string();
     let serde = after_upper
         .find("ROW FORMAT SERDE")
         .and_then(|at| quoted(&after[at + "ROW FORMAT SERDE".len()..]))
@@ -314,6 +358,7 @@ pub fn parse(file: &str, text: &str) -> Result<TableDef, DdlError> {
         columns,
         partitions,
         folder,
+        base,
         serde,
         serde_properties,
         text: text.to_string(),
@@ -516,7 +561,7 @@ mod tests {
     #[test]
     fn render_fills_the_location() {
         let t = tables().unwrap().remove(0);
-        let ddl = t.render("s3://bucket/prefix");
+        let ddl = t.render("s3://bucket/prefix", "s3://bucket/prefix/cs-cmdb/org");
         assert!(ddl.contains("LOCATION 's3://bucket/prefix/metadata/discovery/'"));
         assert!(!ddl.contains(LOCATION_PLACEHOLDER));
     }

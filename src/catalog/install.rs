@@ -25,13 +25,15 @@ pub fn validate_database(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The statements `install` runs, in order, for review (`install --print`).
-pub fn script(database: &str, path: &S3Path) -> anyhow::Result<String> {
+/// The statements `install` runs, in order, for review (`install --print`): the database, the
+/// CloneSquad tables over `path`, the Organization tables over `org_path`.
+pub fn script(database: &str, path: &S3Path, org_path: &S3Path) -> anyhow::Result<String> {
     validate_database(database)?;
     let mut out = String::new();
     let _ = writeln!(out, "CREATE DATABASE IF NOT EXISTS {database};\n");
-    for table in ddl::tables()? {
-        let _ = writeln!(out, "{};\n", table.render(&path.to_string()).trim_end());
+    for table in ddl::all_tables()? {
+        let ddl = table.render(&path.to_string(), &org_path.to_string());
+        let _ = writeln!(out, "{};\n", ddl.trim_end());
     }
     Ok(out)
 }
@@ -86,6 +88,7 @@ pub async fn install(
     config: &SdkConfig,
     athena: &AthenaEngine,
     path: &S3Path,
+    org_path: &S3Path,
     replace: bool,
 ) -> anyhow::Result<InstallReport> {
     let database = athena.options().database.clone();
@@ -99,7 +102,7 @@ pub async fn install(
             .with_context(|| format!("cannot create database {database}"))?;
         report.database_created = true;
     }
-    for table in ddl::tables()? {
+    for table in ddl::all_tables()? {
         let installed = glue_table(&glue, &database, &table.name).await?;
         let exists = installed.is_some();
         if let (Some(installed), false) = (&installed, replace) {
@@ -116,7 +119,10 @@ pub async fn install(
                 .with_context(|| format!("cannot drop {database}.{}", table.name))?;
         }
         athena
-            .execute(&table.render(&path.to_string()), true)
+            .execute(
+                &table.render(&path.to_string(), &org_path.to_string()),
+                true,
+            )
             .await
             .with_context(|| format!("cannot create {database}.{}", table.name))?;
         if exists {

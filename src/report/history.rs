@@ -36,7 +36,7 @@ pub struct Entry {
 
 /// The history file of a fleet below a cache root: one file per source, so two fleets never mix.
 pub fn path(cache_root: &Path, source: &str) -> PathBuf {
-    let key = crate::engine::cache::fnv1a(source.as_bytes());
+    let key = crate::hash::fnv1a(source.as_bytes());
     cache_root.join("history").join(format!("{key:016x}.jsonl"))
 }
 

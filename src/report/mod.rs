@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::engine::{ColumnType, ResultSet, Value};
 use crate::org::snapshot::SnapshotInfo;
+use crate::rows::{ColumnType, ResultSet, Value};
 use chart::{Bar, Cell, Series};
 
 const TEMPLATE: &str = include_str!("report.html");
@@ -610,7 +610,7 @@ pub fn history_entry(inputs: &Inputs, command: &str) -> anyhow::Result<history::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Column;
+    use crate::rows::Column;
 
     fn rs(columns: &[(&str, ColumnType)], rows: Vec<Vec<Value>>) -> ResultSet {
         ResultSet {

@@ -32,7 +32,7 @@ use datafusion::scalar::ScalarValue;
 use futures::future::BoxFuture;
 
 use crate::bucket::layout;
-use crate::catalog::ddl::{self, TableDef};
+use crate::catalog::ddl::{self, Base, TableDef};
 use crate::engine::{Param, QueryEngine};
 use crate::hash::fnv1a;
 use crate::reporter::{Reporter, Silent};
@@ -51,13 +51,15 @@ pub struct LocalEngine {
     strict: bool,
     /// Where what Athena would refuse is reported.
     reporter: Arc<dyn Reporter>,
+    /// The folder of the Organization snapshot the `org_*` tables read (empty tables without).
+    org_root: Option<PathBuf>,
 }
 
 impl LocalEngine {
     /// `source` is a copy of `<MetadataAndBackupS3Path>` (holding `metadata/`) or its `metadata/`
     /// folder itself. The cache goes below `cache_root`, keyed by the source's path.
     pub fn new(source: &Path, cache_root: &Path, now: DateTime<Utc>) -> anyhow::Result<Self> {
-        let tables = ddl::tables()?;
+        let tables = ddl::all_tables()?;
         if !source.is_dir() {
             bail!(
                 "metadata source {} is not a directory: pass --source with a local copy of <MetadataAndBackupS3Path>",
@@ -67,6 +69,7 @@ impl LocalEngine {
         let root = layout::metadata_dir(source);
         let has_table = tables
             .iter()
+            .filter(|t| t.base == Base::Metadata)
             .any(|t| layout::table_dir(&root, &t.folder).is_dir());
         if !has_table {
             bail!(
@@ -104,7 +107,23 @@ impl LocalEngine {
             now,
             strict: false,
             reporter: Arc::new(Silent),
+            org_root: None,
         })
+    }
+
+    /// Read the `org_*` tables from this Organization snapshot folder (`cs-cmdb org snapshot`);
+    /// without one they are empty.
+    pub fn org_snapshot(mut self, dir: Option<PathBuf>) -> Self {
+        self.org_root = dir;
+        self
+    }
+
+    /// The folder a table's files are in, if it has one.
+    fn root_of(&self, def: &TableDef) -> Option<PathBuf> {
+        match def.base {
+            Base::Metadata => Some(self.root.clone()),
+            Base::Org => self.org_root.clone(),
+        }
     }
 
     /// With `strict`, a query fails (before running) when a table it reads holds a malformed
@@ -158,15 +177,24 @@ impl LocalEngine {
             .set_bool("datafusion.sql_parser.collect_spans", true);
         let ctx = SessionContext::new_with_config(config);
         trino::register(&ctx, self.now)?;
-        // Bring every table the query names up to date, side by side.
-        let defs: Vec<&TableDef> = prepared
+        // Bring every table the query names up to date, side by side; a table with no folder (no
+        // Organization snapshot) is empty.
+        let (defs, empty): (Vec<&TableDef>, Vec<&TableDef>) = prepared
             .tables
             .iter()
             .filter_map(|name| self.table(name))
-            .collect();
+            .partition(|def| self.root_of(def).is_some());
+        for def in empty {
+            ctx.register_table(
+                def.name.as_str(),
+                Arc::new(datafusion::datasource::empty::EmptyTable::new(
+                    def.arrow_schema(),
+                )),
+            )?;
+        }
         let refreshes = defs.iter().map(|def| {
             let (root, cache_dir, def, reporter) = (
-                self.root.clone(),
+                self.root_of(def).unwrap_or_default(),
                 self.cache_dir.clone(),
                 (*def).clone(),
                 self.reporter.clone(),
@@ -179,7 +207,8 @@ impl LocalEngine {
         let mut refused = Vec::new();
         for (def, loaded) in defs.into_iter().zip(loaded_all) {
             let loaded = loaded.context("the loader stopped")??;
-            let issues = report_issues(def, &self.root, &loaded, self.reporter.as_ref());
+            let root = self.root_of(def).unwrap_or_default();
+            let issues = report_issues(def, &root, &loaded, self.reporter.as_ref());
             if issues > 0 {
                 refused.push(format!("{} ({issues})", def.name));
             }
