@@ -7,6 +7,7 @@ use clap::builder::PossibleValue;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::check::policy::Severity;
+use crate::commands::{self, source_args::AthenaArgs};
 use crate::engine::EngineKind;
 use crate::org::export::Via;
 use crate::render::Format;
@@ -82,16 +83,16 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List the Organization's accounts (needs the management or a delegated-admin account).
-    Accounts(AccountsArgs),
+    Accounts(commands::accounts::Args),
     /// Show the AWS identity in use: account, ARN, where the credentials come from, region, and
     /// the Organization (id, management account).
-    Whoami,
+    Whoami(commands::whoami::Args),
     /// Run a canned CMDB query, or ad-hoc SQL, on the embedded engine or Athena.
     Query(QueryArgs),
     /// Create the Athena database and the six CloneSquad tables, then register their partitions.
-    Install(InstallArgs),
+    Install(commands::install::Args),
     /// Register the partitions present in the bucket and missing from the catalog (exact, batched).
-    Partitions(PartitionsArgs),
+    Partitions(commands::partitions::Args),
     /// Find the CloneSquad deployments in every account × region of the Organization.
     Discover(DiscoverArgs),
     /// Trigger the `backup` export of every CloneSquad deployment, optionally verifying it landed.
@@ -102,36 +103,13 @@ pub enum Command {
     /// lifecycle rule bounds the archive.
     Backups(BackupsArgs),
     /// Write a synthetic metadata tree in CloneSquad's exact layout (for trials and benchmarks).
-    Sample(SampleArgs),
+    Sample(commands::sample::Args),
     /// Check the fleet against a compliance policy (a CI gate: exit 1 on violations).
     Check(CheckArgs),
     /// Print a shell completion script to stdout.
-    Completions {
-        /// The shell to generate for.
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
+    Completions(commands::completions::Args),
     /// Print the man page (roff) to stdout, or write one page per command into a directory.
-    Man {
-        /// Write cs-cmdb.1 and cs-cmdb-<command>.1 into this directory instead of stdout.
-        #[arg(long, value_name = "DIR")]
-        out_dir: Option<PathBuf>,
-    },
-}
-
-#[derive(Debug, Args)]
-pub struct AccountsArgs {
-    /// Only accounts under this organizational unit, nested OUs included (repeatable; a root id works too).
-    #[arg(long = "ou", value_name = "OU_ID")]
-    pub ous: Vec<String>,
-
-    /// Leave this account out (repeatable).
-    #[arg(long = "exclude-account", value_name = "ACCOUNT_ID")]
-    pub exclude: Vec<String>,
-
-    /// Also list suspended and closed accounts (default: active ones only).
-    #[arg(long)]
-    pub include_suspended: bool,
+    Man(commands::man::Args),
 }
 
 /// Which targets (account × region) a fan-out visits, and how.
@@ -319,77 +297,6 @@ pub struct BackupsArgs {
     /// Parallel S3 calls (listings and downloads).
     #[arg(long, default_value_t = crate::bucket::list::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=512))]
     pub concurrency: u16,
-}
-
-/// Where Athena runs (install, partitions, query --engine athena).
-#[derive(Debug, Clone, Default, Args)]
-pub struct AthenaArgs {
-    /// Athena database holding the CloneSquad tables [default: cs_cmdb].
-    #[arg(long, env = "CS_CMDB_DATABASE", value_name = "NAME")]
-    pub database: Option<String>,
-
-    /// Athena workgroup [default: the workgroup's account default, primary].
-    #[arg(long, env = "CS_CMDB_WORKGROUP", value_name = "NAME")]
-    pub workgroup: Option<String>,
-
-    /// Where Athena writes results (s3://...), unless the workgroup enforces one.
-    #[arg(long, env = "CS_CMDB_OUTPUT_LOCATION", value_name = "S3_PATH")]
-    pub output_location: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct InstallArgs {
-    #[command(flatten)]
-    pub athena: AthenaArgs,
-
-    /// Drop and recreate tables that already exist.
-    #[arg(long)]
-    pub replace: bool,
-
-    /// Write the DDL to stdout instead of running it (needs no AWS access).
-    #[arg(long)]
-    pub print: bool,
-
-    /// Do not register partitions after creating the tables.
-    #[arg(long)]
-    pub no_partitions: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct PartitionsArgs {
-    #[command(flatten)]
-    pub athena: AthenaArgs,
-
-    /// Only this table (repeatable; `instances` or `clonesquad_instances`).
-    #[arg(long = "table", value_name = "NAME")]
-    pub tables: Vec<String>,
-
-    /// Also drop catalog partitions whose folder is gone from the bucket.
-    #[arg(long)]
-    pub prune: bool,
-
-    /// Run MSCK REPAIR TABLE instead (a full scan of the prefix: slow and costly at scale).
-    #[arg(long, conflicts_with = "prune")]
-    pub repair: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct SampleArgs {
-    /// Directory to write into; it receives metadata/ and backups/ like <MetadataAndBackupS3Path>.
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
-
-    /// Number of deployments (account × region × group).
-    #[arg(long, default_value_t = 12)]
-    pub deployments: usize,
-
-    /// Average number of managed instances per deployment.
-    #[arg(long, default_value_t = 8)]
-    pub instances: usize,
-
-    /// Seed of the generator (same seed, same tree).
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::cli::{AthenaArgs, QueryArgs};
+use crate::cli::QueryArgs;
+use crate::commands::source_args::AthenaArgs;
 use crate::engine::EngineKind;
 use crate::engine::QueryEngine;
 use crate::engine::athena::AthenaEngine;
@@ -196,7 +197,7 @@ async fn athena_engine(
     let config = crate::aws::sdk_config(&settings.aws, printer).await?;
     Ok(AthenaEngine::new(
         &config,
-        settings.athena(&opts.athena, opts.reuse_minutes),
+        opts.athena.options(settings, opts.reuse_minutes),
     ))
 }
 

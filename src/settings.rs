@@ -67,29 +67,6 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Athena options: flags/env over the config file over defaults.
-    pub fn athena(
-        &self,
-        args: &crate::cli::AthenaArgs,
-        reuse_minutes: Option<i32>,
-    ) -> crate::engine::athena::AthenaOptions {
-        let defaults = crate::engine::athena::AthenaOptions::default();
-        crate::engine::athena::AthenaOptions {
-            database: args
-                .database
-                .clone()
-                .or_else(|| self.database.clone())
-                .unwrap_or(defaults.database),
-            workgroup: args.workgroup.clone().or_else(|| self.workgroup.clone()),
-            output_location: args
-                .output_location
-                .clone()
-                .or_else(|| self.output_location.clone()),
-            reuse_minutes,
-            ..defaults
-        }
-    }
-
     /// The metadata path, required by the commands that read the bucket.
     pub fn require_metadata_path(&self) -> anyhow::Result<&S3Path> {
         self.metadata_path.as_ref().context(
