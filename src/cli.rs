@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use clap::builder::PossibleValue;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-use crate::check::policy::Severity;
-use crate::commands::{self, source_args::AthenaArgs};
-use crate::engine::EngineKind;
+use crate::commands;
 use crate::org::export::Via;
 use crate::render::Format;
 
@@ -88,7 +86,7 @@ pub enum Command {
     /// the Organization (id, management account).
     Whoami(commands::whoami::Args),
     /// Run a canned CMDB query, or ad-hoc SQL, on the embedded engine or Athena.
-    Query(QueryArgs),
+    Query(commands::query::Args),
     /// Create the Athena database and the six CloneSquad tables, then register their partitions.
     Install(commands::install::Args),
     /// Register the partitions present in the bucket and missing from the catalog (exact, batched).
@@ -105,7 +103,7 @@ pub enum Command {
     /// Write a synthetic metadata tree in CloneSquad's exact layout (for trials and benchmarks).
     Sample(commands::sample::Args),
     /// Check the fleet against a compliance policy (a CI gate: exit 1 on violations).
-    Check(CheckArgs),
+    Check(commands::check::Args),
     /// Print a shell completion script to stdout.
     Completions(commands::completions::Args),
     /// Print the man page (roff) to stdout, or write one page per command into a directory.
@@ -218,62 +216,6 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("what").args(["name", "list", "sql", "file"]).required(true))]
-pub struct QueryArgs {
-    /// Name of a canned query (see --list).
-    pub name: Option<String>,
-
-    /// List the canned queries with their descriptions and parameters.
-    #[arg(long)]
-    pub list: bool,
-
-    /// Run this ad-hoc SQL instead of a canned query.
-    #[arg(long, value_name = "SQL")]
-    pub sql: Option<String>,
-
-    /// Run the SQL in this file (a header of `-- param:` lines is honoured like a canned query's).
-    #[arg(long, value_name = "FILE")]
-    pub file: Option<PathBuf>,
-
-    /// A query parameter, bound (never spliced into the SQL); repeatable.
-    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
-    pub params: Vec<String>,
-
-    /// Where the metadata is: a local copy of <MetadataAndBackupS3Path> (holding metadata/), or
-    /// s3://bucket/prefix, mirrored into the cache first (see `cs-cmdb mirror`).
-    #[arg(long, env = "CS_CMDB_SOURCE", value_name = "DIR")]
-    pub source: Option<String>,
-
-    /// Which engine runs the SQL [default: local].
-    #[arg(long, env = "CS_CMDB_ENGINE", value_enum)]
-    pub engine: Option<EngineKind>,
-
-    /// A directory of extra .sql queries; a file with a canned query's name overrides it.
-    #[arg(long, env = "CS_CMDB_QUERIES_DIR", value_name = "DIR")]
-    pub queries_dir: Option<PathBuf>,
-
-    /// Where the embedded engine keeps its columnar cache [default: <cache dir>/cs-cmdb].
-    #[arg(long, env = "CS_CMDB_CACHE_DIR", value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-
-    #[command(flatten)]
-    pub athena: AthenaArgs,
-
-    /// Athena: reuse the results of an identical query run within this many minutes.
-    #[arg(long, value_name = "MINUTES", value_parser = clap::value_parser!(i32).range(1..=10080))]
-    pub reuse_minutes: Option<i32>,
-
-    /// With --source s3://...: query the existing mirror as is, without contacting S3.
-    #[arg(long)]
-    pub offline: bool,
-
-    /// Embedded engine: refuse to answer (exit 2) when a table the query reads holds a malformed
-    /// line or a value Athena would fail on or read differently (they are listed either way).
-    #[arg(long)]
-    pub strict: bool,
-}
-
-#[derive(Debug, Args)]
 pub struct MirrorArgs {
     /// Cache root; the mirror goes to <root>/mirror/<bucket>/<prefix hash> [default: <cache dir>/cs-cmdb].
     #[arg(long, env = "CS_CMDB_CACHE_DIR", value_name = "DIR")]
@@ -299,44 +241,6 @@ pub struct BackupsArgs {
     pub concurrency: u16,
 }
 
-#[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// The policy file (TOML): `[[rule]]` tables with name, kind, severity and kind-specific fields.
-    #[arg(long, env = "CS_CMDB_POLICY", value_name = "FILE")]
-    pub policy: PathBuf,
-
-    /// Exit 1 only for violations at or above this severity.
-    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = Severity::Low)]
-    pub fail_on: Severity,
-
-    /// Also write a JUnit XML report here (one testcase per rule and deployment checked).
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-
-    /// Also write a SARIF 2.1.0 report here.
-    #[arg(long, value_name = "FILE")]
-    pub sarif: Option<PathBuf>,
-
-    /// A rule that cannot be evaluated (no credentials, no --metadata-path) is an error, not a skip.
-    #[arg(long)]
-    pub strict: bool,
-
-    /// Where the metadata is: a local copy of <MetadataAndBackupS3Path> (holding metadata/ and backups/).
-    #[arg(long, env = "CS_CMDB_SOURCE", value_name = "DIR")]
-    pub source: Option<String>,
-
-    /// Which engine runs the SQL [default: local].
-    #[arg(long, env = "CS_CMDB_ENGINE", value_enum)]
-    pub engine: Option<EngineKind>,
-
-    /// Where the embedded engine keeps its columnar cache [default: <cache dir>/cs-cmdb].
-    #[arg(long, env = "CS_CMDB_CACHE_DIR", value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-
-    #[command(flatten)]
-    pub athena: AthenaArgs,
-}
-
 // The choices of enum flags, with their help: the enums live with the code they steer, without
 // clap; their names here are the ones the config file and the policy file use too.
 
@@ -355,38 +259,6 @@ impl ValueEnum for Format {
                 PossibleValue::new("markdown").help("A GitHub-flavoured Markdown table")
             }
         })
-    }
-}
-
-impl ValueEnum for EngineKind {
-    fn value_variants<'a>() -> &'a [Self] {
-        &[EngineKind::Local, EngineKind::Athena]
-    }
-
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(match self {
-            EngineKind::Local => PossibleValue::new("local").help(
-                "The embedded engine (DataFusion) over a local metadata tree: no AWS account needed",
-            ),
-            EngineKind::Athena => {
-                PossibleValue::new("athena").help("Amazon Athena over the shared bucket")
-            }
-        })
-    }
-}
-
-impl ValueEnum for Severity {
-    fn value_variants<'a>() -> &'a [Self] {
-        &[
-            Severity::Low,
-            Severity::Medium,
-            Severity::High,
-            Severity::Critical,
-        ]
-    }
-
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(PossibleValue::new(self.as_str()))
     }
 }
 

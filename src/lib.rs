@@ -21,7 +21,6 @@ pub mod mirror;
 pub mod org;
 pub mod printer;
 pub mod queries;
-mod query_cmd;
 pub mod render;
 pub mod reporter;
 pub mod rows;
@@ -54,7 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         match cli.command {
             Command::Accounts(args) => commands::accounts::run(args, settings, printer).await,
             Command::Whoami(args) => commands::whoami::run(args, settings, printer).await,
-            Command::Query(args) => query_cmd::run(args, settings, printer).await,
+            Command::Query(args) => commands::query::run(args, settings, printer).await,
             Command::Install(args) => commands::install::run(args, settings, printer).await,
             Command::Partitions(args) => commands::partitions::run(args, settings, printer).await,
             Command::Discover(args) => org::commands::discover(args, settings, printer).await,
@@ -62,7 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Mirror(args) => mirror::run(args, settings, printer).await,
             Command::Backups(args) => backups::run(args, settings, printer).await,
             Command::Sample(args) => commands::sample::run(args, settings, printer),
-            Command::Check(args) => check::run(args, settings, printer).await,
+            Command::Check(args) => commands::check::run(args, settings, printer).await,
             Command::Completions(args) => commands::completions::run(args, settings, printer),
             Command::Man(args) => commands::man::run(args, settings, printer),
         }
