@@ -96,10 +96,10 @@ pub enum Command {
     /// Trigger the `backup` export of every CloneSquad deployment, optionally verifying it landed.
     Export(ExportArgs),
     /// Copy the shared bucket's metadata and latest backups into a local cache, incrementally.
-    Mirror(MirrorArgs),
+    Mirror(commands::mirror::Args),
     /// One row per deployment: latest backups, their age, the archive's size; and whether a
     /// lifecycle rule bounds the archive.
-    Backups(BackupsArgs),
+    Backups(commands::backups::Args),
     /// Write a synthetic metadata tree in CloneSquad's exact layout (for trials and benchmarks).
     Sample(commands::sample::Args),
     /// Check the fleet against a compliance policy (a CI gate: exit 1 on violations).
@@ -213,32 +213,6 @@ pub struct ExportArgs {
     /// How long --verify waits per deployment.
     #[arg(long, default_value = "120s", value_name = "DURATION", value_parser = crate::time::parse_duration)]
     pub verify_timeout: std::time::Duration,
-}
-
-#[derive(Debug, Args)]
-pub struct MirrorArgs {
-    /// Cache root; the mirror goes to <root>/mirror/<bucket>/<prefix hash> [default: <cache dir>/cs-cmdb].
-    #[arg(long, env = "CS_CMDB_CACHE_DIR", value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-
-    /// Parallel S3 calls (listings and downloads).
-    #[arg(long, default_value_t = crate::bucket::list::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=512))]
-    pub concurrency: u16,
-}
-
-#[derive(Debug, Args)]
-pub struct BackupsArgs {
-    /// Download every latest backup and confirm it parses as YAML (exit 1 when one is missing or does not).
-    #[arg(long)]
-    pub restore_check: bool,
-
-    /// A deployment whose latest backup is this many hours old (or older) is flagged `stale`.
-    #[arg(long, default_value_t = 24, value_name = "HOURS")]
-    pub stale_hours: i64,
-
-    /// Parallel S3 calls (listings and downloads).
-    #[arg(long, default_value_t = crate::bucket::list::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=512))]
-    pub concurrency: u16,
 }
 
 // The choices of enum flags, with their help: the enums live with the code they steer, without

@@ -24,12 +24,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::bucket::layout;
 use crate::bucket::list::{self, ListError};
-use crate::cli::MirrorArgs;
-use crate::exit::Outcome;
 use crate::hash::fnv1a;
-use crate::printer::Printer;
 use crate::reporter::Reporter;
-use crate::settings::{S3Path, Settings};
+use crate::settings::S3Path;
 
 /// The manifest, at the top of the mirror directory (the engine ignores dot files).
 pub const MANIFEST: &str = ".cs-cmdb-mirror.json";
@@ -599,25 +596,6 @@ pub async fn sync(
 ) -> anyhow::Result<MirrorReport> {
     let client = crate::aws::s3_client(config);
     mirror(&client, path, dir, concurrency, reporter).await
-}
-
-/// `cs-cmdb mirror`: prints the mirror directory on stdout (a `--source` for `query`).
-pub async fn run(
-    args: MirrorArgs,
-    settings: &Settings,
-    printer: &Printer,
-) -> anyhow::Result<Outcome> {
-    let path = settings.require_metadata_path()?;
-    let dir = mirror_dir(&settings.cache_root(args.cache_dir), path);
-    let config = crate::aws::sdk_config(&settings.aws, printer).await?;
-    let report = sync(&config, path, &dir, usize::from(args.concurrency), printer).await?;
-    printer.summary(&summary(path, &report));
-    printer.line(&report.dir.display().to_string())?;
-    Ok(if report.stats.failed > 0 {
-        Outcome::Failures
-    } else {
-        Outcome::Success
-    })
 }
 
 #[cfg(test)]

@@ -7,10 +7,12 @@
 //! targets a fan-out visits, and how).
 
 pub mod accounts;
+pub mod backups;
 pub mod check;
 pub mod completions;
 pub mod install;
 pub mod man;
+pub mod mirror;
 pub mod partitions;
 pub mod query;
 pub mod sample;
