@@ -7,7 +7,6 @@ use clap::builder::PossibleValue;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands;
-use crate::org::export::Via;
 use crate::render::Format;
 
 /// Governance CMDB for CloneSquad deployments across an AWS Organization.
@@ -92,9 +91,9 @@ pub enum Command {
     /// Register the partitions present in the bucket and missing from the catalog (exact, batched).
     Partitions(commands::partitions::Args),
     /// Find the CloneSquad deployments in every account × region of the Organization.
-    Discover(DiscoverArgs),
+    Discover(commands::discover::Args),
     /// Trigger the `backup` export of every CloneSquad deployment, optionally verifying it landed.
-    Export(ExportArgs),
+    Export(commands::export::Args),
     /// Copy the shared bucket's metadata and latest backups into a local cache, incrementally.
     Mirror(commands::mirror::Args),
     /// One row per deployment: latest backups, their age, the archive's size; and whether a
@@ -108,111 +107,6 @@ pub enum Command {
     Completions(commands::completions::Args),
     /// Print the man page (roff) to stdout, or write one page per command into a directory.
     Man(commands::man::Args),
-}
-
-/// Which targets (account × region) a fan-out visits, and how.
-#[derive(Debug, Args)]
-pub struct FanoutArgs {
-    /// Only accounts under this organizational unit, nested OUs included (repeatable).
-    #[arg(long = "ou", value_name = "OU_ID")]
-    pub ous: Vec<String>,
-
-    /// Leave this account out (repeatable).
-    #[arg(long = "exclude-account", value_name = "ACCOUNT_ID")]
-    pub exclude: Vec<String>,
-
-    /// Only these accounts (comma-separated ids; they must be active members of the Organization).
-    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
-    pub accounts: Vec<String>,
-
-    /// Regions to visit in every account, comma-separated, or `all` for each account's enabled
-    /// regions (opt-in regions it has not enabled are reported as skipped) [default: --region].
-    #[arg(
-        long,
-        value_delimiter = ',',
-        value_name = "REGION,...|all",
-        env = "CS_CMDB_REGIONS"
-    )]
-    pub regions: Vec<String>,
-
-    /// Role assumed in each member account: arn:aws:iam::<account>:role/<NAME>.
-    #[arg(
-        long,
-        default_value = "OrganizationAccountAccessRole",
-        env = "CS_CMDB_ROLE_NAME",
-        value_name = "NAME"
-    )]
-    pub role_name: String,
-
-    /// External id passed to AssumeRole.
-    #[arg(long, env = "CS_CMDB_EXTERNAL_ID", value_name = "ID")]
-    pub external_id: Option<String>,
-
-    /// Session name of the assumed roles (shows in the members' CloudTrail).
-    #[arg(long, default_value = "cs-cmdb", value_name = "NAME")]
-    pub session_name: String,
-
-    /// Assume this role first, then the member roles from it (a role chain's first hop).
-    #[arg(long, value_name = "ARN")]
-    pub via_role: Option<String>,
-
-    /// Targets worked on at once (Lambda and STS quotas allow far more; stay polite).
-    #[arg(
-        long,
-        default_value_t = 16,
-        env = "CS_CMDB_CONCURRENCY",
-        value_name = "N"
-    )]
-    pub concurrency: usize,
-
-    /// Cap on AWS calls per second across the run.
-    #[arg(long, value_name = "PER_SECOND")]
-    pub rate: Option<f64>,
-
-    /// Timeout of one attempt of one AWS call (the SDK retries throttling and timeouts with backoff).
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = crate::time::parse_duration)]
-    pub call_timeout: std::time::Duration,
-
-    /// Stop starting new targets once this many have failed (the others are reported as skipped).
-    #[arg(long, value_name = "N")]
-    pub max_failures: Option<usize>,
-
-    /// Only deployments of this CloneSquad group (repeatable).
-    #[arg(long = "group", value_name = "GROUP")]
-    pub groups: Vec<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct DiscoverArgs {
-    #[command(flatten)]
-    pub fanout: FanoutArgs,
-
-    /// Also invoke CloneSquad-Discovery-<group> for the version, metadata path and API URL.
-    #[arg(long)]
-    pub describe: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct ExportArgs {
-    #[command(flatten)]
-    pub fanout: FanoutArgs,
-
-    /// How to call the `backup` operation.
-    #[arg(long, value_enum, default_value = "lambda")]
-    pub via: Via,
-
-    /// List what would be triggered, trigger nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// After triggering, wait until each deployment's discovery object under --metadata-path is
-    /// rewritten (needs --metadata-path).
-    #[arg(long)]
-    pub verify: bool,
-
-    /// How long --verify waits per deployment.
-    #[arg(long, default_value = "120s", value_name = "DURATION", value_parser = crate::time::parse_duration)]
-    pub verify_timeout: std::time::Duration,
 }
 
 // The choices of enum flags, with their help: the enums live with the code they steer, without
@@ -233,23 +127,5 @@ impl ValueEnum for Format {
                 PossibleValue::new("markdown").help("A GitHub-flavoured Markdown table")
             }
         })
-    }
-}
-
-impl ValueEnum for Via {
-    fn value_variants<'a>() -> &'a [Self] {
-        &[Via::Lambda, Via::Apigw, Via::Sqs]
-    }
-
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(PossibleValue::new(self.as_str()).help(match self {
-            Via::Lambda => {
-                "Synchronous invoke of `CloneSquad-Interact-<group>` with an API-Gateway-shaped event (works with PRIVATE gateways)"
-            }
-            Via::Apigw => "SigV4-signed `GET <InteractAPIGWUrl>backup` (REGIONAL gateways only)",
-            Via::Sqs => {
-                "`{\"OpType\":\"backup\"}` to the `CloneSquad-Interact-<group>` queue (asynchronous)"
-            }
-        }))
     }
 }

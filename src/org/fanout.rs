@@ -541,6 +541,20 @@ pub struct Report<T> {
 }
 
 impl<T> Report<T> {
+    /// With the targets decided while listing regions (skipped, or failed before any job),
+    /// everything ordered by target.
+    pub fn with_decided(mut self, decided: Vec<TargetResult<std::convert::Infallible>>) -> Self {
+        self.results
+            .extend(decided.into_iter().map(|r| TargetResult {
+                target: r.target,
+                outcome: r.outcome,
+                items: Vec::new(),
+                elapsed: r.elapsed,
+            }));
+        self.results.sort_by(|a, b| a.target.cmp(&b.target));
+        self
+    }
+
     pub fn count(&self, status: &str) -> usize {
         self.results
             .iter()

@@ -2,7 +2,6 @@
 //! targets (their deployments, their exports).
 
 pub mod accounts;
-pub mod commands;
 pub mod deployments;
 pub mod export;
 pub mod fanout;

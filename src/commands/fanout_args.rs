@@ -1,30 +1,97 @@
-//! The `discover` and `export` commands: set up the fan-out, run it, render, summarise.
+//! Flags `discover` and `export` share: which targets (account × region) a fan-out visits, and
+//! how; and the set-up and the ending both commands share (validate, list the accounts, expand
+//! the regions, build the engine; print the summary, decide the exit).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 
 use crate::aws::describe;
 use crate::bucket::layout::valid_group;
-use crate::cli::{DiscoverArgs, ExportArgs, FanoutArgs};
 use crate::exit::Outcome;
 use crate::org::accounts::{self, AccountFilter};
-use crate::org::deployments;
-use crate::org::export::{self, ExportOptions};
-use crate::org::fanout::{
-    Failure, Fanout, FanoutOptions, Regions, Report, SKIP_NO_DEPLOYMENT, Target, TargetOutcome,
-    TargetResult,
-};
+use crate::org::fanout::{Fanout, FanoutOptions, Regions, Report, Target, TargetResult};
 use crate::printer::Printer;
 use crate::settings::Settings;
 
+/// Which targets (account × region) a fan-out visits, and how.
+#[derive(Debug, clap::Args)]
+pub struct FanoutArgs {
+    /// Only accounts under this organizational unit, nested OUs included (repeatable).
+    #[arg(long = "ou", value_name = "OU_ID")]
+    pub ous: Vec<String>,
+
+    /// Leave this account out (repeatable).
+    #[arg(long = "exclude-account", value_name = "ACCOUNT_ID")]
+    pub exclude: Vec<String>,
+
+    /// Only these accounts (comma-separated ids; they must be active members of the Organization).
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    pub accounts: Vec<String>,
+
+    /// Regions to visit in every account, comma-separated, or `all` for each account's enabled
+    /// regions (opt-in regions it has not enabled are reported as skipped) [default: --region].
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "REGION,...|all",
+        env = "CS_CMDB_REGIONS"
+    )]
+    pub regions: Vec<String>,
+
+    /// Role assumed in each member account: arn:aws:iam::<account>:role/<NAME>.
+    #[arg(
+        long,
+        default_value = "OrganizationAccountAccessRole",
+        env = "CS_CMDB_ROLE_NAME",
+        value_name = "NAME"
+    )]
+    pub role_name: String,
+
+    /// External id passed to AssumeRole.
+    #[arg(long, env = "CS_CMDB_EXTERNAL_ID", value_name = "ID")]
+    pub external_id: Option<String>,
+
+    /// Session name of the assumed roles (shows in the members' CloudTrail).
+    #[arg(long, default_value = "cs-cmdb", value_name = "NAME")]
+    pub session_name: String,
+
+    /// Assume this role first, then the member roles from it (a role chain's first hop).
+    #[arg(long, value_name = "ARN")]
+    pub via_role: Option<String>,
+
+    /// Targets worked on at once (Lambda and STS quotas allow far more; stay polite).
+    #[arg(
+        long,
+        default_value_t = 16,
+        env = "CS_CMDB_CONCURRENCY",
+        value_name = "N"
+    )]
+    pub concurrency: usize,
+
+    /// Cap on AWS calls per second across the run.
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+
+    /// Timeout of one attempt of one AWS call (the SDK retries throttling and timeouts with backoff).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = crate::time::parse_duration)]
+    pub call_timeout: std::time::Duration,
+
+    /// Stop starting new targets once this many have failed (the others are reported as skipped).
+    #[arg(long, value_name = "N")]
+    pub max_failures: Option<usize>,
+
+    /// Only deployments of this CloneSquad group (repeatable).
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+}
+
 /// Validated fan-out set-up: the engine and its targets (plus targets already decided).
-struct Prepared {
-    fanout: Fanout,
-    targets: Vec<Target>,
-    decided: Vec<TargetResult<std::convert::Infallible>>,
+pub struct Prepared {
+    pub fanout: Fanout,
+    pub targets: Vec<Target>,
+    pub decided: Vec<TargetResult<std::convert::Infallible>>,
 }
 
 fn valid_region(r: &str) -> bool {
@@ -37,7 +104,7 @@ fn valid_region(r: &str) -> bool {
         })
 }
 
-async fn prepare(
+pub async fn prepare(
     args: &FanoutArgs,
     settings: &Settings,
     printer: &Printer,
@@ -159,24 +226,7 @@ async fn prepare(
     })
 }
 
-/// Merge the targets decided while listing regions into the report, then order by target.
-fn merge<T>(
-    mut report: Report<T>,
-    decided: Vec<TargetResult<std::convert::Infallible>>,
-) -> Report<T> {
-    report
-        .results
-        .extend(decided.into_iter().map(|r| TargetResult {
-            target: r.target,
-            outcome: r.outcome,
-            items: Vec::new(),
-            elapsed: r.elapsed,
-        }));
-    report.results.sort_by(|a, b| a.target.cmp(&b.target));
-    report
-}
-
-fn finish<T>(report: &Report<T>, noun: &str, printer: &Printer) -> anyhow::Result<Outcome> {
+pub fn finish<T>(report: &Report<T>, noun: &str, printer: &Printer) -> anyhow::Result<Outcome> {
     for line in report.summary(noun) {
         printer.summary(&line);
     }
@@ -187,109 +237,4 @@ fn finish<T>(report: &Report<T>, noun: &str, printer: &Printer) -> anyhow::Resul
         );
     }
     Ok(report.exit())
-}
-
-/// `cs-cmdb discover`.
-pub async fn discover(
-    args: DiscoverArgs,
-    settings: &Settings,
-    printer: &Printer,
-) -> anyhow::Result<Outcome> {
-    let prepared = prepare(&args.fanout, settings, printer).await?;
-    let describe_them = args.describe;
-    let groups = &args.fanout.groups;
-    let report = prepared
-        .fanout
-        .run(prepared.targets, |ctx| async move {
-            match deployments::discover(&ctx, describe_them, groups).await {
-                Err(f) => (TargetOutcome::Failed(f), Vec::new()),
-                Ok((found, failures)) if found.is_empty() => {
-                    debug_assert!(failures.is_empty());
-                    (TargetOutcome::Skipped(SKIP_NO_DEPLOYMENT.into()), found)
-                }
-                Ok((found, failures)) => match failures.first() {
-                    None => (TargetOutcome::Ok, found),
-                    Some(first) => {
-                        let messages: Vec<&str> =
-                            failures.iter().map(|f| f.message.as_str()).collect();
-                        (
-                            TargetOutcome::Failed(Failure::new(first.class, messages.join("; "))),
-                            found,
-                        )
-                    }
-                },
-            }
-        })
-        .await;
-    let report = merge(report, prepared.decided);
-    let rows: Vec<deployments::Deployment> = report
-        .results
-        .iter()
-        .flat_map(|r| r.items.iter().cloned())
-        .collect();
-    printer.rows(&deployments::to_result_set(&rows))?;
-    printer.summary(&format!("{} deployments found", rows.len()));
-    finish(&report, "discover", printer)
-}
-
-/// `cs-cmdb export`.
-pub async fn export(
-    args: ExportArgs,
-    settings: &Settings,
-    printer: &Printer,
-) -> anyhow::Result<Outcome> {
-    if args.verify && settings.metadata_path.is_none() {
-        bail!(
-            "--verify needs --metadata-path (or CS_CMDB_METADATA_PATH, or metadata-path in cs-cmdb.toml): the s3://bucket/prefix every deployment writes to"
-        );
-    }
-    let opts = ExportOptions {
-        via: args.via,
-        dry_run: args.dry_run,
-        metadata_path: settings.metadata_path.clone(),
-        verify: args.verify,
-        verify_timeout: args.verify_timeout,
-        first_poll: Duration::from_millis(250),
-        groups: args.fanout.groups.clone(),
-    };
-    let prepared = prepare(&args.fanout, settings, printer).await?;
-    let opts = &opts;
-    let report = prepared
-        .fanout
-        .run(prepared.targets, |ctx| export::export_target(ctx, opts))
-        .await;
-    let report = merge(report, prepared.decided);
-    let rows: Vec<export::ExportRow> = report
-        .results
-        .iter()
-        .flat_map(|r| r.items.iter().cloned())
-        .collect();
-    printer.rows(&export::to_result_set(&rows))?;
-    {
-        let failed = rows.iter().filter(|r| r.status == "failed").count();
-        let mut by_class: std::collections::BTreeMap<&str, usize> = Default::default();
-        for r in &rows {
-            if let Some(c) = r.class {
-                *by_class.entry(c.as_str()).or_default() += 1;
-            }
-        }
-        let classes: Vec<String> = by_class.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        printer.summary(&format!(
-            "{} deployments: {} {}, {} failed{}",
-            rows.len(),
-            rows.len() - failed,
-            if args.dry_run {
-                "would be triggered"
-            } else {
-                "ok"
-            },
-            failed,
-            if classes.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", classes.join(", "))
-            }
-        ));
-    }
-    finish(&report, "export", printer)
 }
