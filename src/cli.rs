@@ -8,6 +8,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands;
 use crate::render::Format;
+use crate::settings::Flags;
 
 /// Governance CMDB for CloneSquad deployments across an AWS Organization.
 ///
@@ -75,6 +76,22 @@ pub struct GlobalArgs {
     /// No colours (also when NO_COLOR is set or the output is not a terminal).
     #[arg(long, global = true)]
     pub no_color: bool,
+}
+
+impl GlobalArgs {
+    /// The flags the settings are layered from (`-v` only steers logging).
+    pub fn flags(&self) -> Flags {
+        Flags {
+            config: self.config.clone(),
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            format: self.format,
+            metadata_path: self.metadata_path.clone(),
+            quiet: self.quiet,
+            no_color: self.no_color,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

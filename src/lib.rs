@@ -1,6 +1,9 @@
 //! `cs-cmdb`: governance CMDB for CloneSquad deployments across an AWS Organization.
 //!
-//! The binary is a thin shell over [`run`]; every command lives in a module with one job.
+//! The binary parses the command line ([`cli`]) and calls [`run`], which resolves the settings
+//! once, builds the one [`printer::Printer`], and hands both to the subcommand's file in
+//! [`commands`]. Below `commands/`, every module is a library taking plain options; the README's
+//! "Architecture" section gives each one's job.
 
 // The sample generator's realistic EC2 records are deep `json!` literals.
 #![recursion_limit = "256"]
@@ -39,9 +42,10 @@ use crate::settings::Settings;
 /// Run one command line to its end.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     // Completions and man pages need no settings: a broken config file must not stop them.
+    let flags = cli.global.flags();
     let settings = match cli.command {
-        Command::Completions(_) | Command::Man(_) => Settings::without_config(&cli.global),
-        _ => Settings::load(&cli.global)?,
+        Command::Completions(_) | Command::Man(_) => Settings::without_config(&flags),
+        _ => Settings::load(&flags)?,
     };
     let printer = Printer::new(&settings);
     let runtime = tokio::runtime::Builder::new_multi_thread()

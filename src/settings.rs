@@ -9,9 +9,21 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::cli::GlobalArgs;
 use crate::engine::EngineKind;
 use crate::render::Format;
+
+/// What the global flags (and their `CS_CMDB_*` twins, which clap folds in) say.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub config: Option<PathBuf>,
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub format: Option<Format>,
+    pub metadata_path: Option<String>,
+    pub quiet: bool,
+    pub no_color: bool,
+}
 
 /// What a `cs-cmdb.toml` may hold. Unknown keys are errors, so a typo never passes silently.
 #[derive(Debug, Default, Deserialize)]
@@ -84,7 +96,7 @@ impl Settings {
 
     /// The settings from the flags alone, for commands that must run whatever the config file
     /// holds (completions, man pages).
-    pub fn without_config(global: &GlobalArgs) -> Self {
+    pub fn without_config(global: &Flags) -> Self {
         Self {
             config_file: None,
             aws: AwsSettings::default(),
@@ -103,7 +115,7 @@ impl Settings {
     }
 
     /// Read the config file (if any) and lay the flags and environment over it.
-    pub fn load(global: &GlobalArgs) -> anyhow::Result<Self> {
+    pub fn load(global: &Flags) -> anyhow::Result<Self> {
         let (config_file, file) = match config_path(global.config.as_deref())? {
             Some(path) => {
                 let file = read_config(&path)?;
