@@ -28,7 +28,18 @@ use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_types::os_shim_internal::{Env, Fs};
 
 use crate::reporter::Reporter;
-use crate::settings::AwsSettings;
+
+/// Settings for building AWS clients.
+#[derive(Debug, Clone, Default)]
+pub struct AwsSettings {
+    /// An explicit profile (`--profile`, `CS_CMDB_PROFILE` or `profile` in cs-cmdb.toml): it beats
+    /// credentials in the environment, as the AWS CLI's `--profile` does.
+    pub profile: Option<String>,
+    /// Where [`Self::profile`] was set, for messages (`--profile`, `` `profile` in cs-cmdb.toml ``).
+    pub profile_origin: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+}
 
 /// Attempts per call (first try included) under the SDK's standard retry with backoff.
 const MAX_ATTEMPTS: u32 = 4;

@@ -13,11 +13,11 @@ use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 
+use crate::bucket::S3Path;
 use crate::bucket::layout::{self, BackupFile, BackupKind, Partition, Table};
 use crate::bucket::lifecycle;
 use crate::bucket::list::{self, S3Object};
 use crate::rows::{Column, ColumnType, ResultSet, Value};
-use crate::settings::S3Path;
 
 /// The backups of one deployment (account × region × group).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

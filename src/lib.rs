@@ -33,6 +33,7 @@ pub mod text;
 pub mod time;
 
 use anyhow::Context;
+use clap::CommandFactory;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Outcome;
@@ -66,8 +67,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Backups(args) => commands::backups::run(args, settings, printer).await,
             Command::Sample(args) => commands::sample::run(args, settings, printer),
             Command::Check(args) => commands::check::run(args, settings, printer).await,
-            Command::Completions(args) => commands::completions::run(args, settings, printer),
-            Command::Man(args) => commands::man::run(args, settings, printer),
+            Command::Completions(args) => commands::completions::run(args, Cli::command(), printer),
+            Command::Man(args) => commands::man::run(args, Cli::command(), printer),
         }
     })
 }

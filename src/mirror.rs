@@ -22,11 +22,11 @@ use anyhow::Context;
 use futures::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
+use crate::bucket::S3Path;
 use crate::bucket::layout;
 use crate::bucket::list::{self, ListError};
 use crate::hash::fnv1a;
 use crate::reporter::Reporter;
-use crate::settings::S3Path;
 
 /// The manifest, at the top of the mirror directory (the engine ignores dot files).
 pub const MANIFEST: &str = ".cs-cmdb-mirror.json";

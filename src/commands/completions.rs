@@ -1,11 +1,7 @@
 //! `cs-cmdb completions`: a shell completion script on stdout.
 
-use clap::CommandFactory;
-
-use crate::cli::Cli;
 use crate::exit::Outcome;
 use crate::printer::Printer;
-use crate::settings::Settings;
 
 /// Print a shell completion script to stdout.
 #[derive(Debug, clap::Args)]
@@ -15,10 +11,11 @@ pub struct Args {
     pub shell: clap_complete::Shell,
 }
 
-pub fn run(args: Args, _: &Settings, printer: &Printer) -> anyhow::Result<Outcome> {
+/// `cli`: the whole command tree (from `cli.rs`, which names this file's `Args`).
+pub fn run(args: Args, mut cli: clap::Command, printer: &Printer) -> anyhow::Result<Outcome> {
     // clap_complete panics on a failed write: render into memory, then write.
     let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut Cli::command(), "cs-cmdb", &mut script);
+    clap_complete::generate(args.shell, &mut cli, "cs-cmdb", &mut script);
     printer.bytes(&script)?;
     Ok(Outcome::Success)
 }

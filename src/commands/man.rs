@@ -2,13 +2,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-use clap::CommandFactory;
-
-use crate::cli::Cli;
 use crate::exit::Outcome;
 use crate::printer::Printer;
-use crate::settings::Settings;
+use anyhow::Context;
 
 /// Print the man page (roff) to stdout, or write one page per command into a directory.
 #[derive(Debug, clap::Args)]
@@ -18,8 +14,8 @@ pub struct Args {
     pub out_dir: Option<PathBuf>,
 }
 
-pub fn run(args: Args, _: &Settings, printer: &Printer) -> anyhow::Result<Outcome> {
-    let command = Cli::command();
+/// `command`: the whole command tree (from `cli.rs`, which names this file's `Args`).
+pub fn run(args: Args, command: clap::Command, printer: &Printer) -> anyhow::Result<Outcome> {
     let Some(dir) = args.out_dir else {
         let mut page = Vec::new();
         clap_mangen::Man::new(command).render(&mut page)?;

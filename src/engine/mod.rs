@@ -10,11 +10,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use futures::future::BoxFuture;
 
+use crate::aws::AwsSettings;
+use crate::bucket::S3Path;
 use crate::engine::athena::{AthenaEngine, AthenaOptions};
 use crate::engine::local::LocalEngine;
 use crate::reporter::Reporter;
 use crate::rows::ResultSet;
-use crate::settings::{AwsSettings, S3Path};
 
 /// Which query engine runs the SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]

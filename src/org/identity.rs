@@ -6,10 +6,10 @@ use aws_sdk_organizations::config::http::HttpResponse;
 use aws_sdk_organizations::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_organizations::operation::describe_organization::DescribeOrganizationError;
 
+use crate::aws::AwsSettings;
 use crate::aws::{describe, error_code};
 use crate::reporter::Reporter;
 use crate::rows::{Column, ColumnType, ResultSet, Value};
-use crate::settings::AwsSettings;
 
 /// Every AWS action this command calls (checked against `iam/*.json` by a test).
 pub const ACTIONS: &[&str] = &[
