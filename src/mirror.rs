@@ -36,9 +36,6 @@ const STAGING: &str = ".staging";
 const LOCK: &str = ".lock";
 /// The folders below the metadata path that are mirrored.
 const TOP_FOLDERS: [&str; 2] = [layout::METADATA, layout::BACKUPS];
-/// Test-only: `fetch:N` or `rename:N` aborts the process after N downloads or renames, to prove
-/// that an interrupted run leaves a consistent tree. Not a user setting.
-const ABORT_ENV: &str = "CS_CMDB_TEST_MIRROR_ABORT";
 const MANIFEST_VERSION: u32 = 1;
 
 /// What can go wrong, for callers that match on it.
@@ -176,10 +173,20 @@ struct Fetched {
     entry: Entry,
 }
 
+/// Fault injection for the test suite, compiled only with the `test-hooks` feature:
+/// `CS_CMDB_TEST_MIRROR_ABORT=fetch:N` (or `rename:N`) aborts the process after N downloads (or
+/// renames), to prove that an interrupted run leaves a consistent tree. Not a user setting.
+#[cfg(feature = "test-hooks")]
 fn abort_point(kind: &str) -> Option<usize> {
-    let value = std::env::var(ABORT_ENV).ok()?;
+    let value = std::env::var("CS_CMDB_TEST_MIRROR_ABORT").ok()?;
     let (k, n) = value.split_once(':')?;
     if k == kind { n.parse().ok() } else { None }
+}
+
+/// Without the `test-hooks` feature (every build but the test suite's), no fault is injected.
+#[cfg(not(feature = "test-hooks"))]
+fn abort_point(_: &str) -> Option<usize> {
+    None
 }
 
 fn system_time(ms: i64) -> SystemTime {
