@@ -94,35 +94,21 @@ impl GlobalArgs {
     }
 }
 
+/// The subcommands: each one's help is its `Args`' doc comment, in `commands/<name>.rs`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// List the Organization's accounts (needs the management or a delegated-admin account).
     Accounts(commands::accounts::Args),
-    /// Show the AWS identity in use: account, ARN, where the credentials come from, region, and
-    /// the Organization (id, management account).
     Whoami(commands::whoami::Args),
-    /// Run a canned CMDB query, or ad-hoc SQL, on the embedded engine or Athena.
     Query(commands::query::Args),
-    /// Create the Athena database and the six CloneSquad tables, then register their partitions.
     Install(commands::install::Args),
-    /// Register the partitions present in the bucket and missing from the catalog (exact, batched).
     Partitions(commands::partitions::Args),
-    /// Find the CloneSquad deployments in every account × region of the Organization.
     Discover(commands::discover::Args),
-    /// Trigger the `backup` export of every CloneSquad deployment, optionally verifying it landed.
     Export(commands::export::Args),
-    /// Copy the shared bucket's metadata and latest backups into a local cache, incrementally.
     Mirror(commands::mirror::Args),
-    /// One row per deployment: latest backups, their age, the archive's size; and whether a
-    /// lifecycle rule bounds the archive.
     Backups(commands::backups::Args),
-    /// Write a synthetic metadata tree in CloneSquad's exact layout (for trials and benchmarks).
     Sample(commands::sample::Args),
-    /// Check the fleet against a compliance policy (a CI gate: exit 1 on violations).
     Check(commands::check::Args),
-    /// Print a shell completion script to stdout.
     Completions(commands::completions::Args),
-    /// Print the man page (roff) to stdout, or write one page per command into a directory.
     Man(commands::man::Args),
 }
 

@@ -28,11 +28,7 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
         })
         .await;
     let report = report.with_decided(prepared.decided);
-    let rows: Vec<deployments::Deployment> = report
-        .results
-        .iter()
-        .flat_map(|r| r.items.iter().cloned())
-        .collect();
+    let rows = report.items();
     printer.rows(&deployments::to_result_set(&rows))?;
     printer.summary(&format!("{} deployments found", rows.len()));
     finish(&report, "discover", printer)

@@ -74,11 +74,7 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
         .run(prepared.targets, |ctx| export::export_target(ctx, opts))
         .await;
     let report = report.with_decided(prepared.decided);
-    let rows: Vec<export::ExportRow> = report
-        .results
-        .iter()
-        .flat_map(|r| r.items.iter().cloned())
-        .collect();
+    let rows = report.items();
     printer.rows(&export::to_result_set(&rows))?;
     {
         let failed = rows.iter().filter(|r| r.status == "failed").count();

@@ -9,8 +9,9 @@ use anyhow::{Context, bail};
 
 use crate::aws::describe;
 use crate::bucket::layout::valid_group;
+use crate::commands::accounts::AccountFilterArgs;
 use crate::exit::Outcome;
-use crate::org::accounts::{self, AccountFilter};
+use crate::org::accounts;
 use crate::org::fanout::{Fanout, FanoutOptions, Regions, Report, Target, TargetResult};
 use crate::printer::Printer;
 use crate::settings::Settings;
@@ -18,13 +19,8 @@ use crate::settings::Settings;
 /// Which targets (account × region) a fan-out visits, and how.
 #[derive(Debug, clap::Args)]
 pub struct FanoutArgs {
-    /// Only accounts under this organizational unit, nested OUs included (repeatable).
-    #[arg(long = "ou", value_name = "OU_ID")]
-    pub ous: Vec<String>,
-
-    /// Leave this account out (repeatable).
-    #[arg(long = "exclude-account", value_name = "ACCOUNT_ID")]
-    pub exclude: Vec<String>,
+    #[command(flatten)]
+    pub filter: AccountFilterArgs,
 
     /// Only these accounts (comma-separated ids; they must be active members of the Organization).
     #[arg(long, value_delimiter = ',', value_name = "ID,...")]
@@ -94,16 +90,6 @@ pub struct Prepared {
     pub decided: Vec<TargetResult<std::convert::Infallible>>,
 }
 
-fn valid_region(r: &str) -> bool {
-    let parts: Vec<&str> = r.split('-').collect();
-    parts.len() >= 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
-}
-
 pub async fn prepare(
     args: &FanoutArgs,
     settings: &Settings,
@@ -142,7 +128,7 @@ pub async fn prepare(
     } else {
         let mut seen = BTreeSet::new();
         for r in &args.regions {
-            if !valid_region(r) {
+            if !crate::aws::valid_region(r) {
                 bail!("`{r}` is not an AWS region name (like eu-west-1), nor `all`");
             }
             seen.insert(r.clone());
@@ -166,11 +152,7 @@ pub async fn prepare(
         })?;
     let central_account = identity.account().unwrap_or_default().to_string();
 
-    let filter = AccountFilter {
-        ous: args.ous.clone(),
-        exclude: args.exclude.iter().cloned().collect(),
-        include_suspended: false,
-    };
+    let filter = args.filter.filter(false);
     let mut members = accounts::list(&central, &filter)
         .await
         .context("listing the Organization's accounts")?;

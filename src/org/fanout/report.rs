@@ -61,6 +61,17 @@ impl<T> Report<T> {
         self
     }
 
+    /// What every target's job produced, in target order.
+    pub fn items(&self) -> Vec<T>
+    where
+        T: Clone,
+    {
+        self.results
+            .iter()
+            .flat_map(|r| r.items.iter().cloned())
+            .collect()
+    }
+
     pub fn count(&self, status: &str) -> usize {
         self.results
             .iter()
