@@ -15,21 +15,18 @@
 //!   characters and backslashes are refused with a warning naming the key.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use aws_sdk_s3::error::SdkError;
-use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::MirrorArgs;
-use crate::engine::cache::fnv1a;
-use crate::exit::Outcome;
-use crate::settings::{S3Path, Settings};
+use crate::bucket::S3Path;
+use crate::bucket::layout;
+use crate::bucket::list::{self, ListError};
+use crate::hash::fnv1a;
+use crate::reporter::Reporter;
 
 /// The manifest, at the top of the mirror directory (the engine ignores dot files).
 pub const MANIFEST: &str = ".cs-cmdb-mirror.json";
@@ -38,35 +35,14 @@ const STAGING: &str = ".staging";
 /// Held (exclusively) while a mirror runs, so two runs never interleave.
 const LOCK: &str = ".lock";
 /// The folders below the metadata path that are mirrored.
-const TOP_FOLDERS: [&str; 2] = ["metadata", "backups"];
-/// Parallel downloads when the user does not say.
-pub const DEFAULT_CONCURRENCY: usize = 16;
-/// Test-only: `fetch:N` or `rename:N` aborts the process after N downloads or renames, to prove
-/// that an interrupted run leaves a consistent tree. Not a user setting.
-const ABORT_ENV: &str = "CS_CMDB_TEST_MIRROR_ABORT";
+const TOP_FOLDERS: [&str; 2] = [layout::METADATA, layout::BACKUPS];
 const MANIFEST_VERSION: u32 = 1;
 
 /// What can go wrong, for callers that match on it.
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
-    #[error(
-        "bucket `{bucket}` does not exist (NoSuchBucket): check --metadata-path (CloneSquad's MetadataAndBackupS3Path) and --region"
-    )]
-    NoSuchBucket { bucket: String },
-    #[error(
-        "access denied listing s3://{bucket}/{prefix} ({code}): the caller needs s3:ListBucket on arn:aws:s3:::{bucket}"
-    )]
-    ListDenied {
-        bucket: String,
-        prefix: String,
-        code: String,
-    },
-    #[error("cannot list s3://{bucket}/{prefix}: {message}")]
-    List {
-        bucket: String,
-        prefix: String,
-        message: String,
-    },
+    #[error(transparent)]
+    List(#[from] ListError),
     #[error(
         "access denied reading s3://{bucket}/{key} ({code}): the caller needs s3:GetObject on arn:aws:s3:::{bucket}/*"
     )]
@@ -98,15 +74,6 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> MirrorError + '_ {
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// One object of a listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Object {
-    pub key: String,
-    pub size: u64,
-    pub etag: String,
-    pub last_modified: Option<DateTime<Utc>>,
 }
 
 /// What the manifest remembers of one mirrored object.
@@ -179,141 +146,6 @@ pub fn require_mirror(dir: &Path, path: &S3Path) -> Result<(), MirrorError> {
     }
 }
 
-/// The key prefix of everything below the metadata path: `""` or `prefix/`.
-fn root_prefix(path: &S3Path) -> String {
-    if path.prefix.is_empty() {
-        String::new()
-    } else {
-        format!("{}/", path.prefix)
-    }
-}
-
-fn classify_list<E, R>(err: &SdkError<E, R>, bucket: &str, prefix: &str) -> MirrorError
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match crate::aws::error_code(err) {
-        Some("NoSuchBucket") => MirrorError::NoSuchBucket {
-            bucket: bucket.to_string(),
-        },
-        Some(code @ ("AccessDenied" | "AllAccessDisabled" | "InvalidAccessKeyId")) => {
-            MirrorError::ListDenied {
-                bucket: bucket.to_string(),
-                prefix: prefix.to_string(),
-                code: code.to_string(),
-            }
-        }
-        _ => MirrorError::List {
-            bucket: bucket.to_string(),
-            prefix: prefix.to_string(),
-            message: crate::aws::describe(err),
-        },
-    }
-}
-
-fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
-}
-
-/// One delimited (`/`) listing level, all pages: the objects directly under `prefix` and the
-/// sub-prefixes.
-async fn list_level(
-    client: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-    delimiter: bool,
-) -> Result<(Vec<S3Object>, Vec<String>), MirrorError> {
-    // URL-encoded keys: a key holding control characters would otherwise make the XML response
-    // unreadable and fail the whole listing.
-    let mut request = client
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .encoding_type(aws_sdk_s3::types::EncodingType::Url);
-    if delimiter {
-        request = request.delimiter("/");
-    }
-    let mut pages = request.into_paginator().send();
-    let mut objects = Vec::new();
-    let mut prefixes = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| classify_list(&e, bucket, prefix))?;
-        for object in page.contents() {
-            let Some(key) = object.key() else { continue };
-            objects.push(S3Object {
-                key: url_decode(key),
-                size: object
-                    .size()
-                    .and_then(|s| u64::try_from(s).ok())
-                    .unwrap_or(0),
-                etag: object.e_tag().unwrap_or_default().to_string(),
-                last_modified: object.last_modified().and_then(to_chrono),
-            });
-        }
-        prefixes.extend(
-            page.common_prefixes()
-                .iter()
-                .filter_map(|p| p.prefix().map(url_decode)),
-        );
-    }
-    Ok((objects, prefixes))
-}
-
-/// A key of a listing made with `encoding-type=url`: `%XX` escapes, and `+` for a space.
-fn url_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Every object under `prefix`. The first `depth` levels are listed with a delimiter and their
-/// sub-prefixes listed in parallel (at most `concurrency` calls at once), so a big tree lists in
-/// a fraction of the time of one long sequential pagination.
-pub fn list_tree<'a>(
-    client: &'a aws_sdk_s3::Client,
-    bucket: &'a str,
-    prefix: String,
-    depth: usize,
-    concurrency: usize,
-) -> BoxFuture<'a, Result<Vec<S3Object>, MirrorError>> {
-    Box::pin(async move {
-        if depth == 0 {
-            return list_level(client, bucket, &prefix, false)
-                .await
-                .map(|(o, _)| o);
-        }
-        let (mut objects, prefixes) = list_level(client, bucket, &prefix, true).await?;
-        let nested: Vec<Vec<S3Object>> = stream::iter(prefixes)
-            .map(|p| list_tree(client, bucket, p, depth - 1, concurrency))
-            .buffer_unordered(concurrency.max(1))
-            .try_collect()
-            .await?;
-        objects.extend(nested.into_iter().flatten());
-        Ok(objects)
-    })
-}
-
 /// Why `rel` (a key below the metadata path) cannot be a path below the mirror directory.
 pub fn unsafe_reason(rel: &str) -> Option<&'static str> {
     if rel.starts_with('/') {
@@ -335,35 +167,26 @@ pub fn unsafe_reason(rel: &str) -> Option<&'static str> {
     None
 }
 
-/// Whether a path below the metadata path belongs in the mirror: all of `metadata/`, and the
-/// `latest-*` files of `backups/` (never the archives).
-fn selected(rel: &str) -> bool {
-    if rel.starts_with("metadata/") {
-        return true;
-    }
-    if let Some(rest) = rel.strip_prefix("backups/") {
-        let mut segments: Vec<&str> = rest.split('/').collect();
-        let file = segments.pop().unwrap_or_default();
-        return file.starts_with("latest-") && !segments.contains(&"archive");
-    }
-    false
-}
-
-/// The key, printable on one line whatever it holds.
-pub fn printable(key: &str) -> String {
-    key.escape_debug().to_string()
-}
-
 struct Fetched {
     rel: String,
     staged: PathBuf,
     entry: Entry,
 }
 
+/// Fault injection for the test suite, compiled only with the `test-hooks` feature:
+/// `CS_CMDB_TEST_MIRROR_ABORT=fetch:N` (or `rename:N`) aborts the process after N downloads (or
+/// renames), to prove that an interrupted run leaves a consistent tree. Not a user setting.
+#[cfg(feature = "test-hooks")]
 fn abort_point(kind: &str) -> Option<usize> {
-    let value = std::env::var(ABORT_ENV).ok()?;
+    let value = std::env::var("CS_CMDB_TEST_MIRROR_ABORT").ok()?;
     let (k, n) = value.split_once(':')?;
     if k == kind { n.parse().ok() } else { None }
+}
+
+/// Without the `test-hooks` feature (every build but the test suite's), no fault is injected.
+#[cfg(not(feature = "test-hooks"))]
+fn abort_point(_: &str) -> Option<usize> {
+    None
 }
 
 fn system_time(ms: i64) -> SystemTime {
@@ -386,13 +209,13 @@ fn mtime_ms(meta: &std::fs::Metadata) -> Option<i64> {
 async fn fetch(
     client: &aws_sdk_s3::Client,
     bucket: &str,
-    object: &S3Object,
+    object: &list::S3Object,
     staged: PathBuf,
 ) -> Result<(PathBuf, Entry), MirrorError> {
     let key = object.key.as_str();
     let get_err = |message: String| MirrorError::Get {
         bucket: bucket.to_string(),
-        key: printable(key),
+        key: list::printable(key),
         message,
     };
     let response = client
@@ -404,7 +227,7 @@ async fn fetch(
         .map_err(|e| match crate::aws::error_code(&e) {
             Some(code @ "AccessDenied") => MirrorError::GetDenied {
                 bucket: bucket.to_string(),
-                key: printable(key),
+                key: list::printable(key),
                 code: code.to_string(),
             },
             _ => get_err(crate::aws::describe(&e)),
@@ -415,9 +238,9 @@ async fn fetch(
     let last_modified = if etag == object.etag {
         object
             .last_modified
-            .or_else(|| response.last_modified().and_then(to_chrono))
+            .or_else(|| response.last_modified().and_then(list::to_chrono))
     } else {
-        response.last_modified().and_then(to_chrono)
+        response.last_modified().and_then(list::to_chrono)
     };
     let last_modified_ms = last_modified.map_or(0, |t| t.timestamp_millis());
     let body = response
@@ -472,7 +295,7 @@ fn intact(dir: &Path, rel: &str, entry: &Entry) -> bool {
     })
 }
 
-fn read_manifest(dir: &Path, source: &str) -> Manifest {
+fn read_manifest(dir: &Path, source: &str, reporter: &dyn Reporter) -> Manifest {
     let path = dir.join(MANIFEST);
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Manifest::default();
@@ -480,17 +303,17 @@ fn read_manifest(dir: &Path, source: &str) -> Manifest {
     match serde_json::from_str::<Manifest>(&text) {
         Ok(m) if m.version == MANIFEST_VERSION && m.source == source => m,
         Ok(_) => {
-            tracing::warn!(
+            reporter.warn(&format!(
                 "{} is from another version or source; mirroring from scratch",
                 path.display()
-            );
+            ));
             Manifest::default()
         }
         Err(e) => {
-            tracing::warn!(
+            reporter.warn(&format!(
                 "{} is unreadable ({e}); mirroring from scratch",
                 path.display()
-            );
+            ));
             Manifest::default()
         }
     }
@@ -551,7 +374,7 @@ fn sweep(dir: &Path, keep: &BTreeMap<String, Entry>) -> Result<usize, MirrorErro
 }
 
 /// Take the directory's lock, waiting (with a message) while another run holds it.
-async fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
+async fn lock(dir: &Path, reporter: &dyn Reporter) -> anyhow::Result<std::fs::File> {
     let path = dir.join(LOCK);
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -562,10 +385,10 @@ async fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => {
-            eprintln!(
+            reporter.notice(&format!(
                 "waiting for another cs-cmdb mirror of {} to finish...",
                 dir.display()
-            );
+            ));
             tokio::task::spawn_blocking(move || file.lock().map(|()| file))
                 .await
                 .context("the lock waiter stopped")?
@@ -584,14 +407,15 @@ pub async fn mirror(
     path: &S3Path,
     dir: &Path,
     concurrency: usize,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<MirrorReport> {
     let started = Instant::now();
     let concurrency = concurrency.max(1);
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the mirror directory {}", dir.display()))?;
-    let _lock = lock(dir).await?;
+    let _lock = lock(dir, reporter).await?;
     let source = path.to_string();
-    let mut manifest = read_manifest(dir, &source);
+    let mut manifest = read_manifest(dir, &source, reporter);
     let staging = dir.join(STAGING);
     if staging.exists() {
         std::fs::remove_dir_all(&staging)
@@ -603,44 +427,44 @@ pub async fn mirror(
     // List metadata/ with one parallel branch per table, and backups/ in one pass alongside.
     // (Deeper fan-out, per account, pays off on a huge bucket but costs a call per account, and
     // every call scans the whole bucket on some S3-compatible stores and emulators.)
-    let root = root_prefix(path);
+    let root = layout::root_prefix(path);
     let bucket = path.bucket.as_str();
-    let listings: Vec<Vec<S3Object>> = stream::iter(TOP_FOLDERS)
+    let listings: Vec<Vec<list::S3Object>> = stream::iter(TOP_FOLDERS)
         .map(|top| {
-            let depth = usize::from(top == "metadata");
-            list_tree(client, bucket, format!("{root}{top}/"), depth, concurrency)
+            let depth = usize::from(top == layout::METADATA);
+            list::list_tree(client, bucket, format!("{root}{top}/"), depth, concurrency)
         })
         .buffered(2)
         .try_collect()
         .await
         .with_context(|| format!("cannot list {source}"))?;
     let mut stats = MirrorStats::default();
-    let mut wanted: BTreeMap<String, S3Object> = BTreeMap::new();
+    let mut wanted: BTreeMap<String, list::S3Object> = BTreeMap::new();
     for object in listings.into_iter().flatten() {
         stats.listed += 1;
         let Some(rel) = object.key.strip_prefix(&root) else {
             continue;
         };
         if rel.ends_with('/') && object.size == 0 {
-            tracing::debug!(key = %printable(&object.key), "folder marker, ignored");
+            tracing::debug!(key = %list::printable(&object.key), "folder marker, ignored");
             continue;
         }
         if let Some(reason) = unsafe_reason(rel) {
-            tracing::warn!(
+            reporter.warn(&format!(
                 "refused s3://{bucket}/{}: the key holds {reason}; it is not mirrored",
-                printable(&object.key)
-            );
+                list::printable(&object.key)
+            ));
             stats.skipped += 1;
             continue;
         }
-        if selected(rel) {
+        if layout::is_mirrored(rel) {
             wanted.insert(rel.to_string(), object);
         }
     }
     stats.selected = wanted.len();
 
     // Download what is new or changed into the staging folder.
-    let todo: Vec<(usize, String, S3Object)> = wanted
+    let todo: Vec<(usize, String, list::S3Object)> = wanted
         .iter()
         .filter(|(rel, object)| {
             let keep = manifest.objects.get(*rel).is_some_and(|entry| {
@@ -656,6 +480,7 @@ pub async fn mirror(
     let mut done = 0usize;
     let mut fetched: Vec<Fetched> = Vec::with_capacity(todo.len());
     let mut failures = Vec::new();
+    let progress = reporter.progress(todo.len() as u64, "objects");
     let mut downloads = stream::iter(todo)
         .map(|(i, rel, object)| {
             let staged = staging.join(i.to_string());
@@ -668,11 +493,13 @@ pub async fn mirror(
     while let Some((rel, result)) = downloads.next().await {
         match result {
             Ok((staged, entry)) => {
+                progress.item_done(false);
                 stats.bytes += entry.size;
                 fetched.push(Fetched { rel, staged, entry });
             }
             Err(e) => {
-                tracing::warn!("{e}");
+                progress.item_done(true);
+                reporter.warn(&e.to_string());
                 failures.push(e.to_string());
             }
         }
@@ -682,6 +509,7 @@ pub async fn mirror(
         }
     }
     drop(downloads);
+    progress.finish();
 
     // Apply: rename the downloads into place, delete what is gone, commit the manifest last.
     let abort_rename = abort_point("rename");
@@ -695,9 +523,9 @@ pub async fn mirror(
             Err(e) => {
                 let message = format!(
                     "s3://{bucket}/{root}{} is not mirrored: {e}",
-                    printable(&f.rel)
+                    list::printable(&f.rel)
                 );
-                tracing::warn!("{message}");
+                reporter.warn(&message);
                 failures.push(message);
             }
         }
@@ -765,50 +593,16 @@ pub fn summary(path: &S3Path, report: &MirrorReport) -> String {
     line
 }
 
-/// `--metadata-path` (or its environment / config-file twin), required.
-pub fn required_metadata_path(settings: &Settings) -> anyhow::Result<&S3Path> {
-    settings.metadata_path.as_ref().context(
-        "no metadata path: pass --metadata-path s3://bucket/prefix (CloneSquad's MetadataAndBackupS3Path), set CS_CMDB_METADATA_PATH, or set `metadata-path` in cs-cmdb.toml",
-    )
-}
-
-/// The cache root: the flag, else `cache-dir` of the config file, else `<user cache dir>/cs-cmdb`.
-pub fn cache_root(flag: Option<PathBuf>, settings: &Settings) -> PathBuf {
-    flag.or_else(|| settings.cache_dir.clone())
-        .or_else(|| dirs::cache_dir().map(|d| d.join("cs-cmdb")))
-        .unwrap_or_else(|| PathBuf::from(".cs-cmdb-cache"))
-}
-
-/// Mirror `path` into `dir` with the settings' AWS configuration; the summary and any failed
-/// download go to stderr.
+/// Mirror `path` into `dir` with `config`'s credentials and endpoint.
 pub async fn sync(
-    settings: &Settings,
+    config: &aws_config::SdkConfig,
     path: &S3Path,
     dir: &Path,
     concurrency: usize,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<MirrorReport> {
-    let config = crate::aws::sdk_config(&settings.aws).await?;
-    let client = crate::aws::s3_client(&config);
-    let report = mirror(&client, path, dir, concurrency).await?;
-    if tracing::enabled!(tracing::Level::WARN) {
-        eprintln!("{}", summary(path, &report));
-    }
-    Ok(report)
-}
-
-/// `cs-cmdb mirror`: prints the mirror directory on stdout (a `--source` for `query`).
-pub async fn run(args: MirrorArgs, settings: &Settings) -> anyhow::Result<Outcome> {
-    let path = required_metadata_path(settings)?;
-    let dir = mirror_dir(&cache_root(args.cache_dir, settings), path);
-    let report = sync(settings, path, &dir, usize::from(args.concurrency)).await?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", report.dir.display())?;
-    out.flush()?;
-    Ok(if report.stats.failed > 0 {
-        Outcome::Failures
-    } else {
-        Outcome::Success
-    })
+    let client = crate::aws::s3_client(config);
+    mirror(&client, path, dir, concurrency, reporter).await
 }
 
 #[cfg(test)]
@@ -839,32 +633,6 @@ mod tests {
         ] {
             assert_eq!(unsafe_reason(key), None, "{key:?} refused");
         }
-    }
-
-    #[test]
-    fn url_encoded_keys_decode() {
-        assert_eq!(
-            url_decode("a/2026-11-26+09%3A00%3A01%2B00%3A00-x.yaml"),
-            "a/2026-11-26 09:00:01+00:00-x.yaml"
-        );
-        assert_eq!(url_decode("a%01b%00c%2e%2E"), "a\u{1}b\u{0}c..");
-        assert_eq!(url_decode("100%"), "100%");
-        assert_eq!(url_decode("%zz%4"), "%zz%4");
-    }
-
-    #[test]
-    fn only_latest_backups_are_selected() {
-        assert!(selected("metadata/discovery/a/b.json"));
-        assert!(selected(
-            "backups/accountid=1/region=r/groupname=g/latest-1-r-configuration-cs-g.yaml"
-        ));
-        assert!(!selected(
-            "backups/accountid=1/region=r/groupname=g/archive/2026-11-26 09:00:01+00:00-1-r-configuration-cs-g.yaml"
-        ));
-        assert!(!selected(
-            "backups/accountid=1/region=r/groupname=g/archive/latest-x.yaml"
-        ));
-        assert!(!selected("other/x"));
     }
 
     #[test]

@@ -29,9 +29,12 @@ use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
 
+use crate::bucket::layout;
 use crate::catalog::ddl::TableDef;
-use crate::engine::hive::{FileIssues, TimestampFormats};
-use crate::engine::json::RowsBuilder;
+use crate::engine::local::hive::{FileIssues, TimestampFormats};
+use crate::engine::local::json::RowsBuilder;
+use crate::hash::fnv1a;
+use crate::reporter::Reporter;
 
 /// Bump when the cache layout or the loader's reading of values changes.
 const CACHE_FORMAT: u32 = 3;
@@ -115,18 +118,18 @@ struct Found {
 }
 
 /// Bring the cache of `table` (read from `<root>/<table folder below metadata/>`) up to date.
-pub fn refresh(root: &Path, cache_dir: &Path, table: &TableDef) -> anyhow::Result<Loaded> {
+pub fn refresh(
+    root: &Path,
+    cache_dir: &Path,
+    table: &TableDef,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Loaded> {
     let started = Instant::now();
     let schema = table.arrow_schema();
-    let folder = root.join(
-        table
-            .folder
-            .strip_prefix("metadata/")
-            .unwrap_or(&table.folder),
-    );
+    let folder = layout::table_dir(root, &table.folder);
     let manifest_path = cache_dir.join(format!("{}.manifest.json", table.name));
     let schema_hash = format!("{:016x}", fnv1a(table.text.as_bytes()));
-    let mut previous = read_manifest(&manifest_path)
+    let mut previous = read_manifest(&manifest_path, reporter)
         .filter(|m| m.format == CACHE_FORMAT && m.schema == schema_hash)
         .filter(|m| ipc_intact(&cache_dir.join(&m.data)));
 
@@ -179,7 +182,10 @@ pub fn refresh(root: &Path, cache_dir: &Path, table: &TableDef) -> anyhow::Resul
             match read_ipc(&cache_dir.join(&previous.data), None) {
                 Ok(batches) => Some(OldRows::new(batches)),
                 Err(err) => {
-                    tracing::warn!("{err:#}; table {} is rebuilt from its files", table.name);
+                    reporter.warn(&format!(
+                        "{err:#}; table {} is rebuilt from its files",
+                        table.name
+                    ));
                     reusable.clear();
                     None
                 }
@@ -578,15 +584,15 @@ fn write_manifest(
     fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn read_manifest(path: &Path) -> Option<Manifest> {
+fn read_manifest(path: &Path, reporter: &dyn Reporter) -> Option<Manifest> {
     let bytes = fs::read(path).ok()?;
     match serde_json::from_slice(&bytes) {
         Ok(m) => Some(m),
         Err(err) => {
-            tracing::warn!(
+            reporter.warn(&format!(
                 "ignoring unreadable cache manifest {}: {err}",
                 path.display()
-            );
+            ));
             None
         }
     }
@@ -760,11 +766,4 @@ fn write_ipc(path: &Path, schema: &SchemaRef, pieces: &[RecordBatch]) -> anyhow:
         .ok();
     fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
-}
-
-/// FNV-1a, 64 bits: a stable hash for cache keys (std's hasher may change between releases).
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
