@@ -28,7 +28,38 @@ use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_types::os_shim_internal::{Env, Fs};
 
 use crate::reporter::Reporter;
-use crate::settings::AwsSettings;
+
+/// Settings for building AWS clients.
+#[derive(Debug, Clone, Default)]
+pub struct AwsSettings {
+    /// An explicit profile (`--profile`, `CS_CMDB_PROFILE` or `profile` in cs-cmdb.toml): it beats
+    /// credentials in the environment, as the AWS CLI's `--profile` does.
+    pub profile: Option<String>,
+    /// Where [`Self::profile`] was set, for messages (`--profile`, `` `profile` in cs-cmdb.toml ``).
+    pub profile_origin: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// Whether `id` can be an AWS account id: 12 digits.
+pub fn valid_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether `name` can be an AWS region: lowercase words and digits joined by hyphens, three or
+/// more, the last a number (`eu-west-1`, `us-gov-west-1`).
+pub fn valid_region(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
 
 /// Attempts per call (first try included) under the SDK's standard retry with backoff.
 const MAX_ATTEMPTS: u32 = 4;
@@ -382,6 +413,19 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_ids_and_region_names() {
+        assert!(valid_account_id("123456789012"));
+        assert!(!valid_account_id("12345678901"));
+        assert!(!valid_account_id("12345678901x"));
+        for ok in ["eu-west-1", "us-gov-west-1", "ap-southeast-2"] {
+            assert!(valid_region(ok), "{ok}");
+        }
+        for bad in ["eu-west", "eu-west-x", "EU-west-1", "eu--1", "all"] {
+            assert!(!valid_region(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn an_explicit_profile_beats_environment_keys_and_aws_profile_does_not() {

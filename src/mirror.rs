@@ -22,14 +22,11 @@ use anyhow::Context;
 use futures::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 
+use crate::bucket::S3Path;
 use crate::bucket::layout;
 use crate::bucket::list::{self, ListError};
-use crate::cli::MirrorArgs;
-use crate::exit::Outcome;
 use crate::hash::fnv1a;
-use crate::printer::Printer;
 use crate::reporter::Reporter;
-use crate::settings::{S3Path, Settings};
 
 /// The manifest, at the top of the mirror directory (the engine ignores dot files).
 pub const MANIFEST: &str = ".cs-cmdb-mirror.json";
@@ -39,9 +36,6 @@ const STAGING: &str = ".staging";
 const LOCK: &str = ".lock";
 /// The folders below the metadata path that are mirrored.
 const TOP_FOLDERS: [&str; 2] = [layout::METADATA, layout::BACKUPS];
-/// Test-only: `fetch:N` or `rename:N` aborts the process after N downloads or renames, to prove
-/// that an interrupted run leaves a consistent tree. Not a user setting.
-const ABORT_ENV: &str = "CS_CMDB_TEST_MIRROR_ABORT";
 const MANIFEST_VERSION: u32 = 1;
 
 /// What can go wrong, for callers that match on it.
@@ -179,10 +173,20 @@ struct Fetched {
     entry: Entry,
 }
 
+/// Fault injection for the test suite, compiled only with the `test-hooks` feature:
+/// `CS_CMDB_TEST_MIRROR_ABORT=fetch:N` (or `rename:N`) aborts the process after N downloads (or
+/// renames), to prove that an interrupted run leaves a consistent tree. Not a user setting.
+#[cfg(feature = "test-hooks")]
 fn abort_point(kind: &str) -> Option<usize> {
-    let value = std::env::var(ABORT_ENV).ok()?;
+    let value = std::env::var("CS_CMDB_TEST_MIRROR_ABORT").ok()?;
     let (k, n) = value.split_once(':')?;
     if k == kind { n.parse().ok() } else { None }
+}
+
+/// Without the `test-hooks` feature (every build but the test suite's), no fault is injected.
+#[cfg(not(feature = "test-hooks"))]
+fn abort_point(_: &str) -> Option<usize> {
+    None
 }
 
 fn system_time(ms: i64) -> SystemTime {
@@ -599,25 +603,6 @@ pub async fn sync(
 ) -> anyhow::Result<MirrorReport> {
     let client = crate::aws::s3_client(config);
     mirror(&client, path, dir, concurrency, reporter).await
-}
-
-/// `cs-cmdb mirror`: prints the mirror directory on stdout (a `--source` for `query`).
-pub async fn run(
-    args: MirrorArgs,
-    settings: &Settings,
-    printer: &Printer,
-) -> anyhow::Result<Outcome> {
-    let path = settings.require_metadata_path()?;
-    let dir = mirror_dir(&settings.cache_root(args.cache_dir), path);
-    let config = crate::aws::sdk_config(&settings.aws, printer).await?;
-    let report = sync(&config, path, &dir, usize::from(args.concurrency), printer).await?;
-    printer.summary(&summary(path, &report));
-    printer.line(&report.dir.display().to_string())?;
-    Ok(if report.stats.failed > 0 {
-        Outcome::Failures
-    } else {
-        Outcome::Success
-    })
 }
 
 #[cfg(test)]

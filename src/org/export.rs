@@ -12,11 +12,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 
+use crate::bucket::S3Path;
 use crate::bucket::layout::{self, Partition};
 use crate::org::deployments::{self, Description, truncate};
 use crate::org::fanout::{FailClass, Failure, SKIP_NO_DEPLOYMENT, TargetCtx, TargetOutcome};
 use crate::rows::{Column, ColumnType, ResultSet, Value};
-use crate::settings::S3Path;
 
 /// Every AWS action this module calls (checked against `iam/*.json` by a test).
 pub const ACTIONS: &[&str] = &[
