@@ -108,6 +108,8 @@ pub enum Command {
     Backups(commands::backups::Args),
     Sample(commands::sample::Args),
     Check(commands::check::Args),
+    Org(commands::org::Args),
+    Report(commands::report::Args),
     Completions(commands::completions::Args),
     Man(commands::man::Args),
 }

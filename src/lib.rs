@@ -68,6 +68,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Backups(args) => commands::backups::run(args, settings, printer).await,
             Command::Sample(args) => commands::sample::run(args, settings, printer),
             Command::Check(args) => commands::check::run(args, settings, printer).await,
+            Command::Org(args) => commands::org::run(args, settings, printer).await,
+            Command::Report(args) => commands::report::run(args, settings, printer).await,
             Command::Completions(args) => commands::completions::run(args, Cli::command(), printer),
             Command::Man(args) => commands::man::run(args, Cli::command(), printer),
         }

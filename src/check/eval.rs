@@ -177,7 +177,8 @@ pub async fn deployments(engine: &dyn QueryEngine) -> anyhow::Result<Vec<Deploym
             account,
             region,
             group,
-            version: text(row, v),
+            // "" (CloneSquad's release template) is a version of its own, not a missing one.
+            version: v.and_then(|i| row.get(i)).and_then(Value::display),
             last_export: match t.and_then(|i| row.get(i)) {
                 Some(Value::Timestamp(ts)) => Some(*ts),
                 _ => None,

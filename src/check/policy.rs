@@ -212,6 +212,15 @@ struct RawRule {
     exclude_accounts: Option<Vec<String>>,
     #[serde(default)]
     exempt: Vec<Spanned<RawExemption>>,
+    scope: Option<RawScope>,
+}
+
+/// `[rule.scope]`: the accounts a rule applies to, per the Organization snapshot.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScope {
+    ous: Option<Vec<String>>,
+    account_tags: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,6 +263,41 @@ pub struct Rule {
     pub line: usize,
     pub spec: Spec,
     pub exemptions: Vec<Exemption>,
+    /// `[rule.scope]`: only the deployments of these accounts (needs an Organization snapshot).
+    pub scope: Option<RuleScope>,
+}
+
+/// The accounts a rule applies to: under any of `ous` (ids or paths, nested units included)
+/// when given, and carrying every tag of `account_tags`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleScope {
+    pub ous: Vec<String>,
+    pub account_tags: std::collections::BTreeMap<String, String>,
+}
+
+impl RuleScope {
+    /// The account ids in scope, per `snapshot`.
+    pub fn accounts(
+        &self,
+        snapshot: &crate::org::snapshot::Snapshot,
+    ) -> anyhow::Result<BTreeSet<String>> {
+        let under = if self.ous.is_empty() {
+            None
+        } else {
+            Some(snapshot.accounts_under(&self.ous)?)
+        };
+        Ok(snapshot
+            .accounts
+            .iter()
+            .filter(|a| under.as_ref().is_none_or(|u| u.contains(&a.account.id)))
+            .filter(|a| {
+                self.account_tags
+                    .iter()
+                    .all(|(k, v)| a.tags.get(k) == Some(v))
+            })
+            .map(|a| a.account.id.clone())
+            .collect())
+    }
 }
 
 /// What `min_version` does with a version that is not `vX.Y.Z` (`""`, `--Development--`).
@@ -537,6 +581,24 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Policy> {
                 line: ex_line,
             });
         }
+        let scope = match raw.scope {
+            None => None,
+            Some(s) => {
+                let ous = s.ous.unwrap_or_default();
+                let account_tags = s.account_tags.unwrap_or_default();
+                if ous.is_empty() && account_tags.is_empty() {
+                    return Err(err(
+                        "[rule.scope] is empty: give ous = [\"Root/Workloads/Prod\"] and/or account_tags = { Env = \"prod\" }, or remove it".into(),
+                    ));
+                }
+                if let Some(bad) = ous.iter().find(|o| o.trim().is_empty()) {
+                    return Err(err(format!(
+                        "[rule.scope] ous: `{bad}` is neither an OU id nor an OU path"
+                    )));
+                }
+                Some(RuleScope { ous, account_tags })
+            }
+        };
         rules.push(Rule {
             name: raw.name,
             kind: raw.kind,
@@ -545,6 +607,7 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Policy> {
             line,
             spec,
             exemptions,
+            scope,
         });
     }
     Ok(Policy {

@@ -108,6 +108,8 @@ pub struct Report<'a> {
     pub results: Vec<RuleResult<'a>>,
     pub fail_on: Severity,
     pub deployments: usize,
+    /// Account id -> OU path, from the Organization snapshot (empty without one).
+    pub ou_paths: BTreeMap<String, String>,
 }
 
 impl Report<'_> {
@@ -122,10 +124,12 @@ impl Report<'_> {
 
     /// The violations table: most severe first, then in policy order.
     pub fn violations(&self) -> ResultSet {
-        let columns = ["rule", "severity", "account", "region", "group", "detail"]
-            .into_iter()
-            .map(|n| Column::new(n, ColumnType::String))
-            .collect();
+        let columns = [
+            "rule", "severity", "ou_path", "account", "region", "group", "detail",
+        ]
+        .into_iter()
+        .map(|n| Column::new(n, ColumnType::String))
+        .collect();
         let mut ordered: Vec<&RuleResult<'_>> = self.results.iter().collect();
         ordered.sort_by_key(|r| std::cmp::Reverse(r.rule.severity));
         let opt = |s: &Option<String>| s.clone().map_or(Value::Null, Value::Str);
@@ -136,6 +140,11 @@ impl Report<'_> {
                     vec![
                         Value::Str(r.rule.name.clone()),
                         Value::Str(r.rule.severity.as_str().to_string()),
+                        v.subject
+                            .account
+                            .as_ref()
+                            .and_then(|a| self.ou_paths.get(a))
+                            .map_or(Value::Null, |p| Value::Str(p.clone())),
                         opt(&v.subject.account),
                         opt(&v.subject.region),
                         opt(&v.subject.group),
@@ -145,6 +154,55 @@ impl Report<'_> {
             })
             .collect();
         ResultSet { columns, rows }
+    }
+
+    /// Violations counted per OU path (`check --by-ou`), most first; accounts missing from the
+    /// Organization snapshot (or every account, without one) count under "(unknown OU)".
+    pub fn by_ou(&self) -> ResultSet {
+        let severities = [
+            Severity::Critical,
+            Severity::High,
+            Severity::Medium,
+            Severity::Low,
+        ];
+        let mut counts: BTreeMap<String, [i64; 4]> = BTreeMap::new();
+        for r in &self.results {
+            let at = severities
+                .iter()
+                .position(|s| *s == r.rule.severity)
+                .unwrap_or(3);
+            for v in &r.violations {
+                let ou = v
+                    .subject
+                    .account
+                    .as_ref()
+                    .and_then(|a| self.ou_paths.get(a))
+                    .cloned()
+                    .unwrap_or_else(|| "(unknown OU)".to_string());
+                counts.entry(ou).or_default()[at] += 1;
+            }
+        }
+        let mut rows: Vec<(String, [i64; 4])> = counts.into_iter().collect();
+        rows.sort_by_key(|(ou, c)| (std::cmp::Reverse(c.iter().sum::<i64>()), ou.clone()));
+        let mut columns = vec![Column::new("ou_path", ColumnType::String)];
+        columns.extend(
+            severities
+                .iter()
+                .map(|s| Column::new(s.as_str(), ColumnType::Integer)),
+        );
+        columns.push(Column::new("violations", ColumnType::Integer));
+        ResultSet {
+            columns,
+            rows: rows
+                .into_iter()
+                .map(|(ou, c)| {
+                    let mut row = vec![Value::Str(ou)];
+                    row.extend(c.iter().map(|n| Value::Int(*n)));
+                    row.push(Value::Int(c.iter().sum()));
+                    row
+                })
+                .collect(),
+        }
     }
 
     /// `check: 8 rules (1 skipped) over 24 deployments: 5 violations (1 critical, 4 low), 2 exempted, 1 expired exemption; FAILED at --fail-on low`

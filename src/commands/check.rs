@@ -11,8 +11,10 @@ use aws_sdk_s3::config::ProvideCredentials;
 use crate::check::eval::{self, Evaluation};
 use crate::check::policy::{self, Kind, Severity};
 use crate::check::report;
+use crate::commands::org_args::{OrgArgs, Scope};
 use crate::commands::source_args::SourceArgs;
 use crate::exit::Outcome;
+use crate::org::snapshot::Snapshot;
 use crate::printer::Printer;
 use crate::settings::Settings;
 
@@ -39,8 +41,16 @@ pub struct Args {
     #[arg(long)]
     pub strict: bool,
 
+    /// Print the violations counted per organizational unit (from the Organization snapshot)
+    /// instead of one row per violation; reports and the exit code are unchanged.
+    #[arg(long)]
+    pub by_ou: bool,
+
     #[command(flatten)]
     pub source: SourceArgs,
+
+    #[command(flatten)]
+    pub org: OrgArgs,
 }
 
 impl clap::ValueEnum for Severity {
@@ -61,23 +71,116 @@ impl clap::ValueEnum for Severity {
 pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::Result<Outcome> {
     let started = std::time::Instant::now();
     let policy = policy::load(&args.policy)?;
-    let options = args.source.options(settings, None, false);
+    let mut options = args.source.options(settings, None, false);
+    // The Organization snapshot: for --ou, and for rules scoped by OU or account tag.
+    let org = if args.org.needed("") || policy.rules.iter().any(|r| r.scope.is_some()) {
+        args.org
+            .context(settings, printer, &options.cache_root)
+            .await?
+    } else {
+        None
+    };
+    let scope = args.org.scope(org.as_ref())?;
+    let snapshot = org
+        .as_ref()
+        .map(|o| crate::org::snapshot::load(&o.dir))
+        .transpose()?;
+    options.org_dir = org.map(|o| o.dir);
     let opened = crate::engine::open(&options, &settings.aws, Arc::new(printer.clone())).await?;
-    let engine = &opened.engine;
+    let evaluated = evaluate(
+        &policy,
+        &opened.engine,
+        &Inputs {
+            settings,
+            source: options.source.as_deref(),
+            scope: scope.as_ref(),
+            snapshot: snapshot.as_ref(),
+            strict: args.strict,
+        },
+        printer,
+    )
+    .await?;
+    let report = report::Report {
+        policy: &policy,
+        results: evaluated.results,
+        fail_on: args.fail_on,
+        deployments: evaluated.deployments,
+        ou_paths: snapshot.as_ref().map(|s| s.ou_paths()).unwrap_or_default(),
+    };
+    printer.rows(&if args.by_ou {
+        report.by_ou()
+    } else {
+        report.violations()
+    })?;
+    if let Some(path) = &args.junit {
+        write_file(path, report.junit().as_bytes(), "JUnit report")?;
+    }
+    if let Some(path) = &args.sarif {
+        let mut text = serde_json::to_string_pretty(&report.sarif())?;
+        text.push('\n');
+        write_file(path, text.as_bytes(), "SARIF report")?;
+    }
+    let timing = if printer.interactive() {
+        format!(" ({} ms)", started.elapsed().as_millis())
+    } else {
+        String::new()
+    };
+    printer.summary(&format!("{}{timing}", report.summary()));
+    Ok(if report.failing() > 0 {
+        Outcome::Failures
+    } else {
+        Outcome::Success
+    })
+}
+
+/// What a policy is evaluated against, besides the engine.
+pub struct Inputs<'a> {
+    pub settings: &'a Settings,
+    /// `--source` (a local tree holds the backups the backup rules read).
+    pub source: Option<&'a str>,
+    /// `--ou`: only the deployments of these accounts.
+    pub scope: Option<&'a Scope>,
+    /// The Organization snapshot, for rules scoped by OU or account tag.
+    pub snapshot: Option<&'a Snapshot>,
+    /// A rule that cannot be evaluated is an error, not a skip.
+    pub strict: bool,
+}
+
+/// Every rule's outcome, exemptions applied, and how many deployments were checked.
+pub struct Evaluated<'p> {
+    pub results: Vec<report::RuleResult<'p>>,
+    pub deployments: usize,
+}
+
+/// Evaluate `policy` on `engine`: skipped rules and exemptions that expired or match nothing are
+/// warnings (a skip is an error with `strict`). `check` and `report --policy` share it.
+pub async fn evaluate<'p>(
+    policy: &'p policy::Policy,
+    engine: &dyn crate::engine::QueryEngine,
+    inputs: &Inputs<'_>,
+    printer: &Printer,
+) -> anyhow::Result<Evaluated<'p>> {
+    let settings = inputs.settings;
     let now = crate::time::now()?;
-    let deployments = eval::deployments(engine).await?;
-    let source = options.source;
+    let mut deployments = eval::deployments(engine).await?;
+    if let Some(scope) = inputs.scope {
+        deployments.retain(|d| scope.accounts.contains(&d.account));
+    }
     if deployments.is_empty() {
         bail!(
-            "no deployment in clonesquad_discovery{}: nothing to check; point --source at a copy of <MetadataAndBackupS3Path> holding metadata/discovery/",
-            source
-                .as_deref()
+            "no deployment in clonesquad_discovery{}{}: nothing to check; point --source at a copy of <MetadataAndBackupS3Path> holding metadata/discovery/",
+            inputs
+                .source
                 .map(|s| format!(" under {s}"))
+                .unwrap_or_default(),
+            inputs
+                .scope
+                .map(|s| format!(" in --ou {}", s.ous.join(", ")))
                 .unwrap_or_default()
         );
     }
-    let backups = source
-        .as_deref()
+    let backups = inputs
+        .source
         .filter(|s| !s.starts_with("s3://"))
         .map(|s| crate::bucket::layout::backups_dir(Path::new(s)));
     let needs_aws = policy.rules.iter().any(|r| match r.kind {
@@ -90,14 +193,6 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
     } else {
         None
     };
-    let ctx = eval::Context {
-        engine,
-        deployments: &deployments,
-        now,
-        backups,
-        metadata_path: settings.metadata_path.as_ref(),
-        aws: aws.as_ref(),
-    };
     let today = now.date_naive();
     let mut results = Vec::new();
     for rule in &policy.rules {
@@ -108,11 +203,61 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
             rule.name,
             rule.kind.as_str()
         );
+        // A rule scoped by OU or account tag sees only the deployments of those accounts.
+        let in_scope: Vec<eval::Deployment> = match (&rule.scope, inputs.snapshot) {
+            (None, _) => deployments.clone(),
+            (Some(rule_scope), Some(snapshot)) => {
+                let accounts = rule_scope
+                    .accounts(snapshot)
+                    .with_context(|| format!("{whence}: its scope"))?;
+                deployments
+                    .iter()
+                    .filter(|d| accounts.contains(&d.account))
+                    .cloned()
+                    .collect()
+            }
+            (Some(_), None) => bail!(
+                "{whence} is scoped by OU or account tag, which needs an Organization snapshot: run `cs-cmdb org snapshot` (or pass --refresh-org)"
+            ),
+        };
+        let ctx = eval::Context {
+            engine,
+            deployments: &in_scope,
+            now,
+            backups: backups.clone(),
+            metadata_path: settings.metadata_path.as_ref(),
+            aws: aws.as_ref(),
+        };
         let evaluation = eval::evaluate(rule, &ctx)
             .await
             .with_context(|| format!("{whence} could not be evaluated"))?;
+        let evaluation = match (inputs.scope, evaluation) {
+            // Rows of SQL rules and coverage's accounts outside --ou are not this run's business.
+            (
+                Some(scope),
+                Evaluation::Checked {
+                    mut subjects,
+                    mut findings,
+                    not_checked,
+                },
+            ) => {
+                let keep = |s: &eval::Subject| {
+                    s.account
+                        .as_ref()
+                        .is_none_or(|a| scope.accounts.contains(a))
+                };
+                subjects.retain(keep);
+                findings.retain(|f| keep(&f.subject));
+                Evaluation::Checked {
+                    subjects,
+                    findings,
+                    not_checked,
+                }
+            }
+            (_, evaluation) => evaluation,
+        };
         if let Evaluation::Skipped(reason) = &evaluation {
-            if args.strict {
+            if inputs.strict {
                 bail!("{whence} could not be evaluated (--strict): {reason}");
             }
             printer.warn(&format!("{whence} skipped: {reason}"));
@@ -140,31 +285,9 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
         }
         results.push(result);
     }
-    let report = report::Report {
-        policy: &policy,
+    Ok(Evaluated {
         results,
-        fail_on: args.fail_on,
         deployments: deployments.len(),
-    };
-    printer.rows(&report.violations())?;
-    if let Some(path) = &args.junit {
-        write_file(path, report.junit().as_bytes(), "JUnit report")?;
-    }
-    if let Some(path) = &args.sarif {
-        let mut text = serde_json::to_string_pretty(&report.sarif())?;
-        text.push('\n');
-        write_file(path, text.as_bytes(), "SARIF report")?;
-    }
-    let timing = if printer.interactive() {
-        format!(" ({} ms)", started.elapsed().as_millis())
-    } else {
-        String::new()
-    };
-    printer.summary(&format!("{}{timing}", report.summary()));
-    Ok(if report.failing() > 0 {
-        Outcome::Failures
-    } else {
-        Outcome::Success
     })
 }
 

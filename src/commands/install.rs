@@ -1,6 +1,8 @@
-//! `cs-cmdb install`: the Athena database and the six CloneSquad tables, then their partitions.
+//! `cs-cmdb install`: the Athena database, the six CloneSquad tables and the two Organization
+//! tables, then the CloneSquad tables' partitions.
 
 use crate::catalog::install;
+use crate::commands::org_args::OrgPathArg;
 use crate::commands::partitions::print_reports;
 use crate::commands::source_args::AthenaArgs;
 use crate::engine::athena::AthenaEngine;
@@ -8,11 +10,15 @@ use crate::exit::Outcome;
 use crate::printer::Printer;
 use crate::settings::Settings;
 
-/// Create the Athena database and the six CloneSquad tables, then register their partitions.
+/// Create the Athena database, the six CloneSquad tables and the two Organization tables
+/// (`cs-cmdb org snapshot` fills them), then register the partitions.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
     pub athena: AthenaArgs,
+
+    #[command(flatten)]
+    pub org_path: OrgPathArg,
 
     /// Drop and recreate tables that already exist.
     #[arg(long)]
@@ -30,14 +36,18 @@ pub struct Args {
 pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::Result<Outcome> {
     let path = settings.require_metadata_path()?;
     let options = args.athena.options(settings, None);
+    let org_path = args
+        .org_path
+        .resolve(Some(path))?
+        .unwrap_or_else(|| crate::bucket::layout::org_path(path));
     if args.print {
-        let script = install::script(&options.database, path)?;
+        let script = install::script(&options.database, path, &org_path)?;
         printer.bytes(script.as_bytes())?;
         return Ok(Outcome::Success);
     }
     let config = crate::aws::sdk_config(&settings.aws, printer).await?;
     let athena = AthenaEngine::new(&config, options);
-    let report = install::install(&config, &athena, path, args.replace).await?;
+    let report = install::install(&config, &athena, path, &org_path, args.replace).await?;
     printer.summary(&format!(
         "database {}: {}; tables created: {}, replaced: {}, unchanged: {}, outdated: {}",
         athena.options().database,

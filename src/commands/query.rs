@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
+use crate::commands::org_args::{OrgArgs, Scope};
 use crate::commands::source_args::SourceArgs;
 use crate::engine::athena::AthenaEngine;
 use crate::engine::{Engine, Param, QueryEngine};
@@ -44,6 +45,9 @@ pub struct Args {
 
     #[command(flatten)]
     pub source: SourceArgs,
+
+    #[command(flatten)]
+    pub org: OrgArgs,
 
     /// Athena: reuse the results of an identical query run within this many minutes.
     #[arg(long, value_name = "MINUTES", value_parser = clap::value_parser!(i32).range(1..=10080))]
@@ -84,25 +88,38 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
     let params = query.bind_values(&args.params)?;
 
     let started = Instant::now();
-    let options = args
+    let mut options = args
         .source
         .options(settings, args.reuse_minutes, args.strict);
+    let org = if args.org.needed(&query.sql) {
+        args.org
+            .context(settings, printer, &options.cache_root)
+            .await?
+    } else {
+        None
+    };
+    let scope = args.org.scope(org.as_ref())?;
+    options.org_dir = org.map(|o| o.dir);
     let opened = crate::engine::open(&options, &settings.aws, Arc::new(printer.clone())).await?;
     if let Engine::Athena(athena) = &opened.engine
         && printer.format() != Format::Table
     {
-        let rows = stream_athena(athena, &query, &params, printer).await?;
+        let rows = stream_athena(athena, &query, &params, printer, scope.as_ref()).await?;
         summary(printer, rows, started);
         return Ok(Outcome::Success);
     }
     let engine = &opened.engine;
-    let rs = engine.run(&query.sql, &params).await.with_context(|| {
+    let mut rs = engine.run(&query.sql, &params).await.with_context(|| {
         format!(
             "query `{}` failed on the {} engine",
             query.name,
             engine.name()
         )
     })?;
+    if let Some(scope) = &scope {
+        let at = scope.account_column(&rs.columns)?;
+        scope.retain(at, &mut rs.rows);
+    }
     printer.rows(&rs)?;
     summary(printer, rs.rows.len(), started);
     if opened.mirror_incomplete {
@@ -142,6 +159,7 @@ async fn stream_athena(
     query: &Query,
     params: &[Param],
     printer: &Printer,
+    scope: Option<&Scope>,
 ) -> anyhow::Result<usize> {
     let finished = athena
         .run_to_end(&query.sql, params)
@@ -149,7 +167,13 @@ async fn stream_athena(
         .with_context(|| format!("query `{}` failed on the athena engine", query.name))?;
     let mut stream = None;
     let columns = athena
-        .fetch(&finished, |columns, rows| {
+        .fetch(&finished, |columns, mut rows| {
+            if let Some(scope) = scope {
+                let at = scope
+                    .account_column(columns)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                scope.retain(at, &mut rows);
+            }
             if stream.is_none() {
                 stream = Some(printer.stream(columns)?);
             }

@@ -92,6 +92,7 @@ impl SourceArgs {
             athena: self.athena.options(settings, reuse_minutes),
             offline: self.offline,
             strict,
+            org_dir: None,
         }
     }
 }

@@ -74,6 +74,8 @@ pub struct OpenOptions {
     pub offline: bool,
     /// Embedded engine: refuse tables holding values Athena would refuse or read differently.
     pub strict: bool,
+    /// Embedded engine: the Organization snapshot the `org_*` tables read (empty without).
+    pub org_dir: Option<PathBuf>,
 }
 
 /// One of the engines, opened.
@@ -155,6 +157,7 @@ pub async fn open(
     };
     let engine = LocalEngine::new(&dir, &opts.cache_root, crate::time::now()?)?
         .strict(opts.strict)
+        .org_snapshot(opts.org_dir.clone())
         .reporter(reporter);
     Ok(Opened {
         engine: Engine::Local(engine),

@@ -15,7 +15,7 @@ use anyhow::Context;
 use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_sdk_organizations::Client;
-use chrono::{DateTime, NaiveDateTime};
+use chrono::{DateTime, NaiveDateTime, Timelike};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -88,6 +88,8 @@ fn call_error(action: &'static str, detail: String) -> AccountsError {
 
 /// Walk the Organization (see the module documentation). `now` stamps the snapshot.
 pub async fn take(config: &SdkConfig, now: NaiveDateTime) -> Result<Snapshot, AccountsError> {
+    // The tables keep whole seconds.
+    let now = now.with_nanosecond(0).unwrap_or(now);
     let org = Client::from_conf(
         aws_sdk_organizations::config::Builder::from(config)
             .retry_config(RetryConfig::adaptive().with_max_attempts(ATTEMPTS))
@@ -342,6 +344,133 @@ impl Snapshot {
     }
 }
 
+/// An `org_accounts` line as written by [`Snapshot::accounts_ndjson`].
+#[derive(Deserialize)]
+struct AccountLine {
+    account_id: String,
+    name: String,
+    email: String,
+    status: String,
+    joined_method: Option<String>,
+    joined_at: Option<String>,
+    ou_id: String,
+    ou_path: String,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+/// An `org_units` line as written by [`Snapshot::units_ndjson`].
+#[derive(Deserialize)]
+struct UnitLine {
+    ou_id: String,
+    name: String,
+    path: String,
+    parent_id: Option<String>,
+    depth: u32,
+}
+
+/// Read back the snapshot in `dir` (written by [`Snapshot::write`]).
+pub fn load(dir: &Path) -> anyhow::Result<Snapshot> {
+    let info =
+        read_info(dir).with_context(|| format!("no Organization snapshot in {}", dir.display()))?;
+    let lines = |name: &str| -> anyhow::Result<String> {
+        let path = dir.join(name);
+        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let accounts = lines(ACCOUNTS_FILE)?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let a: AccountLine = serde_json::from_str(l).with_context(|| {
+                format!("{}: unreadable line", dir.join(ACCOUNTS_FILE).display())
+            })?;
+            Ok(OrgAccount {
+                account: Account {
+                    id: a.account_id,
+                    name: a.name,
+                    email: a.email,
+                    status: a.status,
+                    joined_method: a.joined_method,
+                    joined_at: a
+                        .joined_at
+                        .and_then(|t| NaiveDateTime::parse_from_str(&t, "%Y-%m-%d %H:%M:%S").ok()),
+                },
+                ou_id: a.ou_id,
+                ou_path: a.ou_path,
+                tags: a.tags,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let units = lines(UNITS_FILE)?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let u: UnitLine = serde_json::from_str(l)
+                .with_context(|| format!("{}: unreadable line", dir.join(UNITS_FILE).display()))?;
+            Ok(Unit {
+                id: u.ou_id,
+                name: u.name,
+                path: u.path,
+                parent_id: u.parent_id,
+                depth: u.depth,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Snapshot {
+        info,
+        units,
+        accounts,
+    })
+}
+
+impl Snapshot {
+    /// The accounts under any of `ous` (OU or root ids like `ou-ab12-cdef3456`, or OU paths like
+    /// `Root/Workloads`), nested units included. An OU the snapshot does not know is an error
+    /// naming it and the known paths.
+    pub fn accounts_under(
+        &self,
+        ous: &[String],
+    ) -> anyhow::Result<std::collections::BTreeSet<String>> {
+        let mut paths = Vec::new();
+        for ou in ous {
+            let unit = self
+                .units
+                .iter()
+                .find(|u| &u.id == ou || u.path.eq_ignore_ascii_case(ou.trim_end_matches('/')));
+            match unit {
+                Some(u) => paths.push(u.path.clone()),
+                None => anyhow::bail!(
+                    "organizational unit `{ou}` is not in the Organization snapshot of {} UTC; known units: {} (refresh with --refresh-org)",
+                    self.info.taken_at.format("%Y-%m-%d %H:%M"),
+                    self.units
+                        .iter()
+                        .map(|u| format!("{} ({})", u.path, u.id))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        }
+        Ok(self
+            .accounts
+            .iter()
+            .filter(|a| {
+                paths
+                    .iter()
+                    .any(|p| a.ou_path == *p || a.ou_path.starts_with(&format!("{p}/")))
+            })
+            .map(|a| a.account.id.clone())
+            .collect())
+    }
+
+    /// Account id -> its OU path.
+    pub fn ou_paths(&self) -> BTreeMap<String, String> {
+        self.accounts
+            .iter()
+            .map(|a| (a.account.id.clone(), a.ou_path.clone()))
+            .collect()
+    }
+}
+
 /// The snapshot folder below a cache root.
 pub fn local_dir(cache_root: &Path) -> PathBuf {
     cache_root.join("org")
@@ -433,5 +562,19 @@ mod tests {
         s.write(dir.path()).unwrap();
         assert_eq!(read_info(dir.path()), Some(s.info.clone()));
         assert!(dir.path().join(ACCOUNTS_FILE).is_file());
+        assert_eq!(load(dir.path()).unwrap(), s, "what is written reads back");
+
+        let under =
+            |ous: &[&str]| s.accounts_under(&ous.iter().map(|o| o.to_string()).collect::<Vec<_>>());
+        assert_eq!(under(&["Root/Prod"]).unwrap().len(), 1);
+        assert_eq!(under(&["ou-ab12-11111111"]).unwrap().len(), 1);
+        assert_eq!(under(&["r-ab12"]).unwrap().len(), 2, "nested units count");
+        assert_eq!(under(&["root/prod/"]).unwrap().len(), 1);
+        let err = under(&["Root/Dev"]).unwrap_err().to_string();
+        assert!(
+            err.contains("`Root/Dev` is not in the Organization snapshot"),
+            "{err}"
+        );
+        assert!(err.contains("Root/Prod (ou-ab12-11111111)"), "{err}");
     }
 }

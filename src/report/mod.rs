@@ -437,10 +437,16 @@ fn deployment_rows(rs: &ResultSet) -> anyhow::Result<Vec<Row>> {
                         i if i == ou && !shown.is_empty() => Some(format!("#ou={shown}")),
                         _ => None,
                     };
+                    let numeric = matches!(
+                        rs.columns[i].ty,
+                        ColumnType::Integer | ColumnType::Float
+                    );
                     let class = if i == version && shown.starts_with("unknown") {
                         Some("unknown")
                     } else if i == age && (value == &Value::Null || integer(value) >= STALE_HOURS) {
-                        Some("stale")
+                        Some("num stale")
+                    } else if numeric {
+                        Some("num")
                     } else {
                         None
                     };
@@ -556,11 +562,14 @@ pub fn render(inputs: &Inputs) -> anyhow::Result<String> {
         history_days => history::WINDOW_DAYS,
         deployments => table("deployments-by-ou", &inputs.deployments),
         deployment_rows => deployment_rows(&inputs.deployments)?,
-        filters => vec![
+        filters => [
             filter(&inputs.deployments, "OU", "ou_path")?,
             filter(&inputs.deployments, "Region", "region")?,
             filter(&inputs.deployments, "Version", "version")?,
-        ],
+        ]
+        .into_iter()
+        .filter(|f| !f.values.is_empty())
+        .collect::<Vec<_>>(),
         queries => QUERIES.iter().filter(|q| **q != "coverage" || inputs.coverage.is_some()).collect::<Vec<_>>(),
         css => CSS,
         js => SCRIPT,
@@ -568,6 +577,80 @@ pub fn render(inputs: &Inputs) -> anyhow::Result<String> {
         script_hash => csp_hash(SCRIPT),
     };
     Ok(template.render(page)?)
+}
+
+/// The age bands of the `freshness` query, reused for backups (`missing` instead of `unknown`).
+const BANDS: [&str; 8] = [
+    "in the future",
+    "under 1h",
+    "1h to 6h",
+    "6h to 24h",
+    "1d to 7d",
+    "7d to 30d",
+    "over 30d",
+    "missing",
+];
+
+fn band(age: chrono::Duration) -> usize {
+    match age.num_minutes() {
+        m if m < 0 => 0,
+        m if m < 60 => 1,
+        m if m < 6 * 60 => 2,
+        m if m < 24 * 60 => 3,
+        m if m < 7 * 24 * 60 => 4,
+        m if m < 30 * 24 * 60 => 5,
+        _ => 6,
+    }
+}
+
+/// Deployments per age band of their latest backups (the older of the two), read from the
+/// `backups/` folder of a local copy of `P` (a mirror keeps S3's LastModified as the file time),
+/// as `band`, `age`, `deployments` (every band listed).
+pub fn backup_bands(
+    backups_dir: &std::path::Path,
+    deployments: &ResultSet,
+    now: DateTime<Utc>,
+) -> anyhow::Result<ResultSet> {
+    use crate::bucket::layout::{BackupKind, Partition, latest_backup_path};
+    let (a, r, g) = (
+        column(deployments, "account_id")?,
+        column(deployments, "region")?,
+        column(deployments, "group_name")?,
+    );
+    let mut counts = [0i64; BANDS.len()];
+    for row in &deployments.rows {
+        let p = Partition::new(&text(&row[a]), &text(&row[r]), &text(&row[g]));
+        let oldest = BackupKind::ALL
+            .iter()
+            .map(|kind| {
+                std::fs::metadata(latest_backup_path(backups_dir, &p, *kind))
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .map(DateTime::<Utc>::from)
+            })
+            .collect::<Option<Vec<_>>>()
+            .and_then(|times| times.into_iter().min());
+        counts[oldest.map_or(BANDS.len() - 1, |t| band(now - t))] += 1;
+    }
+    Ok(ResultSet {
+        columns: vec![
+            crate::rows::Column::new("band", ColumnType::Integer),
+            crate::rows::Column::new("age", ColumnType::String),
+            crate::rows::Column::new("deployments", ColumnType::Integer),
+        ],
+        rows: BANDS
+            .iter()
+            .zip(counts)
+            .enumerate()
+            .map(|(i, (label, n))| {
+                vec![
+                    Value::Int(i as i64),
+                    Value::Str((*label).to_string()),
+                    Value::Int(n),
+                ]
+            })
+            .collect(),
+    })
 }
 
 /// This run's summary line for the history file.
