@@ -23,13 +23,15 @@ use serde_json::json;
 use crate::aws::{describe, error_code};
 use crate::org::accounts::{Account, AccountsError, convert};
 
-/// Every AWS action a snapshot calls (checked against `iam/*.json` by a test).
+/// Every AWS action a snapshot calls, its upload for Athena included (checked against
+/// `iam/*.json` by a test).
 pub const ACTIONS: &[&str] = &[
     "organizations:DescribeOrganization",
     "organizations:ListRoots",
     "organizations:ListOrganizationalUnitsForParent",
     "organizations:ListAccountsForParent",
     "organizations:ListTagsForResource",
+    "s3:PutObject",
 ];
 
 /// Tag requests in flight at once (Organizations allows a few per second per account).
@@ -90,12 +92,9 @@ fn call_error(action: &'static str, detail: String) -> AccountsError {
 pub async fn take(config: &SdkConfig, now: NaiveDateTime) -> Result<Snapshot, AccountsError> {
     // The tables keep whole seconds.
     let now = now.with_nanosecond(0).unwrap_or(now);
-    let org = Client::from_conf(
-        aws_sdk_organizations::config::Builder::from(config)
-            .retry_config(RetryConfig::adaptive().with_max_attempts(ATTEMPTS))
-            .build(),
-    );
-    let organization = match org.describe_organization().send().await {
+    // The first call with the usual retries: an unreachable endpoint or missing access shows
+    // at once; the walk that follows may meet throttling and backs off longer.
+    let organization = match Client::new(config).describe_organization().send().await {
         Ok(out) => out.organization,
         Err(err) if error_code(&err) == Some("AWSOrganizationsNotInUseException") => {
             return Err(AccountsError::NoOrganization {
@@ -121,6 +120,11 @@ pub async fn take(config: &SdkConfig, now: NaiveDateTime) -> Result<Snapshot, Ac
         .unwrap_or_default()
         .to_string();
 
+    let org = Client::from_conf(
+        aws_sdk_organizations::config::Builder::from(config)
+            .retry_config(RetryConfig::adaptive().with_max_attempts(ATTEMPTS))
+            .build(),
+    );
     let mut units = Vec::new();
     let mut pages = org.list_roots().into_paginator().send();
     while let Some(page) = pages.next().await {

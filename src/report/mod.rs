@@ -437,10 +437,8 @@ fn deployment_rows(rs: &ResultSet) -> anyhow::Result<Vec<Row>> {
                         i if i == ou && !shown.is_empty() => Some(format!("#ou={shown}")),
                         _ => None,
                     };
-                    let numeric = matches!(
-                        rs.columns[i].ty,
-                        ColumnType::Integer | ColumnType::Float
-                    );
+                    let numeric =
+                        matches!(rs.columns[i].ty, ColumnType::Integer | ColumnType::Float);
                     let class = if i == version && shown.starts_with("unknown") {
                         Some("unknown")
                     } else if i == age && (value == &Value::Null || integer(value) >= STALE_HOURS) {

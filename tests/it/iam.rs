@@ -40,6 +40,7 @@ fn set(actions: &[&str]) -> BTreeSet<String> {
 fn every_action_the_code_calls_is_granted_and_nothing_more() {
     let called: BTreeSet<String> = [
         org::accounts::ACTIONS,
+        org::snapshot::ACTIONS,
         org::fanout::ACTIONS,
         org::deployments::ACTIONS,
         org::export::ACTIONS,

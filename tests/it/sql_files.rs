@@ -27,7 +27,7 @@ fn ddl_and_queries_parse_as_athena_sql() {
     );
     assert_eq!(
         report.lines().filter(|l| l.starts_with("ok")).count(),
-        6 + 12 * 2,
+        8 + 19 * 2,
         "{report}"
     );
 }

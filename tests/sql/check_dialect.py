@@ -16,7 +16,7 @@ failures = 0
 files = [(f, ["athena"]) for f in sorted(glob.glob(os.path.join(root, "ddl", "*.sql")))]
 files += [(f, ["athena", "trino"]) for f in sorted(glob.glob(os.path.join(root, "queries", "*.sql")))]
 for path, dialects in files:
-    text = open(path, encoding="utf-8").read().replace("${metadata_path}", "s3://bucket/prefix")
+    text = open(path, encoding="utf-8").read().replace("${metadata_path}", "s3://bucket/prefix").replace("${org_path}", "s3://bucket/prefix/cs-cmdb/org")
     for dialect in dialects:
         try:
             statements = [s for s in sqlglot.parse(text, read=dialect, error_level=sqlglot.ErrorLevel.RAISE) if s]
