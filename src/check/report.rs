@@ -205,6 +205,33 @@ impl Report<'_> {
         }
     }
 
+    /// This run's line in the fleet's history: deployments checked and violations per severity
+    /// (below `--fail-on` too).
+    pub fn history_entry(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> crate::report::history::Entry {
+        let mut violations: BTreeMap<String, u64> = BTreeMap::new();
+        for r in &self.results {
+            if !r.violations.is_empty() {
+                *violations
+                    .entry(r.rule.severity.as_str().to_string())
+                    .or_default() += r.violations.len() as u64;
+            }
+        }
+        crate::report::history::Entry {
+            at,
+            command: "check".into(),
+            deployments: self.deployments as u64,
+            accounts: None,
+            instances: None,
+            running: None,
+            stale: None,
+            versions: BTreeMap::new(),
+            violations: Some(violations),
+        }
+    }
+
     /// `check: 8 rules (1 skipped) over 24 deployments: 5 violations (1 critical, 4 low), 2 exempted, 1 expired exemption; FAILED at --fail-on low`
     pub fn summary(&self) -> String {
         let rules = self.results.len();

@@ -11,6 +11,7 @@ use aws_sdk_s3::config::ProvideCredentials;
 use crate::check::eval::{self, Evaluation};
 use crate::check::policy::{self, Kind, Severity};
 use crate::check::report;
+use crate::commands::history_args::HistoryArgs;
 use crate::commands::org_args::{OrgArgs, Scope};
 use crate::commands::source_args::SourceArgs;
 use crate::exit::Outcome;
@@ -51,6 +52,9 @@ pub struct Args {
 
     #[command(flatten)]
     pub org: OrgArgs,
+
+    #[command(flatten)]
+    pub history: HistoryArgs,
 }
 
 impl clap::ValueEnum for Severity {
@@ -126,6 +130,12 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
         String::new()
     };
     printer.summary(&format!("{}{timing}", report.summary()));
+    if let Some(file) = args
+        .history
+        .file(&options.cache_root, options.source.as_deref())
+    {
+        crate::report::history::append(&file, &report.history_entry(crate::time::now()?))?;
+    }
     Ok(if report.failing() > 0 {
         Outcome::Failures
     } else {

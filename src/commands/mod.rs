@@ -13,6 +13,7 @@ pub mod completions;
 pub mod discover;
 pub mod export;
 pub mod fanout_args;
+pub mod history_args;
 pub mod install;
 pub mod man;
 pub mod mirror;

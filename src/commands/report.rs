@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::commands::check::{self, Inputs};
+use crate::commands::history_args::HistoryArgs;
 use crate::commands::org_args::OrgArgs;
 use crate::commands::source_args::SourceArgs;
 use crate::engine::{Engine, QueryEngine};
@@ -37,14 +38,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 
-    /// The history file this run appends to and the page charts [default: one per source in
-    /// <cache dir>/cs-cmdb/history/].
-    #[arg(long, value_name = "FILE")]
-    pub history: Option<PathBuf>,
-
-    /// Neither read nor append the history.
-    #[arg(long, conflicts_with = "history")]
-    pub no_history: bool,
+    #[command(flatten)]
+    pub history: HistoryArgs,
 
     #[command(flatten)]
     pub source: SourceArgs,
@@ -180,16 +175,9 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
             })
         }
     };
-    let history_file = if args.no_history {
-        None
-    } else {
-        Some(args.history.clone().unwrap_or_else(|| {
-            history::path(
-                &options.cache_root,
-                options.source.as_deref().unwrap_or("athena"),
-            )
-        }))
-    };
+    let history_file = args
+        .history
+        .file(&options.cache_root, options.source.as_deref());
     let mut inputs = report::Inputs {
         generated_at: now,
         source: options

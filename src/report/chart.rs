@@ -227,7 +227,8 @@ pub fn heat_map(
 pub struct Series {
     pub name: String,
     pub class: &'static str,
-    pub points: Vec<f64>,
+    /// One per x label; `None` is a gap in the line.
+    pub points: Vec<Option<f64>>,
 }
 
 /// Lines over shared x labels (dates), oldest first.
@@ -236,7 +237,7 @@ pub fn lines(id: &str, title: &str, x_labels: &[String], series: &[Series]) -> S
     let (top, bottom, left, right) = (20, 40, 40, 20);
     let max = series
         .iter()
-        .flat_map(|s| s.points.iter().copied())
+        .flat_map(|s| s.points.iter().flatten().copied())
         .fold(0.0_f64, f64::max)
         .max(1.0);
     let n = x_labels.len().max(1);
@@ -257,7 +258,7 @@ pub fn lines(id: &str, title: &str, x_labels: &[String], series: &[Series]) -> S
                 s.name,
                 s.points
                     .iter()
-                    .map(|p| number(*p))
+                    .map(|p| p.map_or_else(|| "no value".to_string(), number))
                     .collect::<Vec<_>>()
                     .join(", ")
             )
@@ -277,31 +278,44 @@ pub fn lines(id: &str, title: &str, x_labels: &[String], series: &[Series]) -> S
         number(max)
     );
     for (k, s) in series.iter().enumerate() {
-        let points: Vec<String> = s
-            .points
-            .iter()
-            .enumerate()
-            .map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v)))
-            .collect();
+        // Runs of consecutive values are lines; a lone value is a dot.
+        let mut runs: Vec<Vec<(usize, f64)>> = vec![Vec::new()];
+        for (i, v) in s.points.iter().enumerate() {
+            match (v, runs.last_mut()) {
+                (Some(v), Some(run)) => run.push((i, *v)),
+                _ => runs.push(Vec::new()),
+            }
+        }
+        for run in runs.iter().filter(|r| !r.is_empty()) {
+            if let [(i, v)] = run.as_slice() {
+                let _ = write!(
+                    svg,
+                    r#"<circle class="{}" cx="{:.1}" cy="{:.1}" r="3"/>"#,
+                    s.class,
+                    x(*i),
+                    y(*v)
+                );
+            } else {
+                let points: Vec<String> = run
+                    .iter()
+                    .map(|(i, v)| format!("{:.1},{:.1}", x(*i), y(*v)))
+                    .collect();
+                let _ = write!(
+                    svg,
+                    r#"<polyline class="{}" fill="none" points="{}"/>"#,
+                    s.class,
+                    points.join(" ")
+                );
+            }
+        }
         let _ = write!(
             svg,
-            r#"<polyline class="{}" fill="none" points="{}"/><text class="legend {}" x="{}" y="{}">{}</text>"#,
-            s.class,
-            points.join(" "),
+            r#"<text class="legend {}" x="{}" y="{}">{}</text>"#,
             s.class,
             left + 10 + k as u32 * 170,
             height - 8,
             xml(&s.name)
         );
-        if s.points.len() == 1 {
-            let _ = write!(
-                svg,
-                r#"<circle class="{}" cx="{:.1}" cy="{:.1}" r="3"/>"#,
-                s.class,
-                x(0),
-                y(s.points[0])
-            );
-        }
     }
     if let (Some(first), Some(last)) = (x_labels.first(), x_labels.last()) {
         let _ = write!(
@@ -372,7 +386,7 @@ mod tests {
             &[Series {
                 name: "deployments".into(),
                 class: "s1",
-                points: vec![3.0, 4.0],
+                points: vec![Some(3.0), Some(4.0)],
             }],
         );
         assert!(history.contains("<polyline class=\"s1\""));

@@ -21,11 +21,16 @@ pub struct Entry {
     /// `report` or `check`.
     pub command: String,
     pub deployments: u64,
-    pub accounts: u64,
-    pub instances: u64,
-    pub running: u64,
+    /// The figures only a report computes (a `check` line has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<u64>,
     /// Deployments whose last export is older than a day (or unknown).
-    pub stale: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale: Option<u64>,
     /// Deployments per version as the `versions` query shows them.
     #[serde(default)]
     pub versions: BTreeMap<String, u64>,
@@ -79,13 +84,21 @@ pub fn recent(file: &Path, now: DateTime<Utc>) -> (Vec<Entry>, usize) {
     (entries, bad)
 }
 
-/// One point a day (the day's last run), for the trend chart.
-pub fn daily(entries: &[Entry]) -> Vec<&Entry> {
-    let mut by_day: BTreeMap<chrono::NaiveDate, &Entry> = BTreeMap::new();
+/// The days of `entries` and, per day, the last value `pick` finds that day (a gap where no run
+/// of the day had it: a `check` line carries no stale count, a report without policy no
+/// violations).
+pub fn daily(
+    entries: &[Entry],
+    pick: impl Fn(&Entry) -> Option<u64>,
+) -> BTreeMap<chrono::NaiveDate, Option<u64>> {
+    let mut by_day: BTreeMap<chrono::NaiveDate, Option<u64>> = BTreeMap::new();
     for e in entries {
-        by_day.insert(e.at.date_naive(), e);
+        let day = by_day.entry(e.at.date_naive()).or_default();
+        if let Some(v) = pick(e) {
+            *day = Some(v);
+        }
     }
-    by_day.into_values().collect()
+    by_day
 }
 
 #[cfg(test)]
@@ -97,10 +110,10 @@ mod tests {
             at: at.parse().unwrap(),
             command: "report".into(),
             deployments,
-            accounts: 1,
-            instances: 2,
-            running: 1,
-            stale: 0,
+            accounts: Some(1),
+            instances: Some(2),
+            running: Some(1),
+            stale: if deployments == 3 { None } else { Some(0) },
             versions: BTreeMap::new(),
             violations: None,
         }
@@ -129,7 +142,19 @@ mod tests {
         let (entries, bad) = recent(&file, now);
         assert_eq!(bad, 1);
         assert_eq!(entries.len(), 3, "the June run is out of the window");
-        let days: Vec<u64> = daily(&entries).iter().map(|e| e.deployments).collect();
-        assert_eq!(days, [2, 4], "the day's last run stands for the day");
+        let days: Vec<Option<u64>> = daily(&entries, |e| Some(e.deployments))
+            .into_values()
+            .collect();
+        assert_eq!(
+            days,
+            [Some(2), Some(4)],
+            "the day's last run stands for the day"
+        );
+        let stale: Vec<Option<u64>> = daily(&entries, |e| e.stale).into_values().collect();
+        assert_eq!(
+            stale,
+            [Some(0), Some(0)],
+            "a run without the figure leaves the day's value"
+        );
     }
 }

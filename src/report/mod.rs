@@ -382,31 +382,35 @@ fn violations_chart(v: &Violations) -> String {
 }
 
 fn trend_chart(entries: &[history::Entry]) -> Option<String> {
-    let days = history::daily(entries);
-    if days.is_empty() {
+    if entries.is_empty() {
         return None;
     }
-    let labels: Vec<String> = days.iter().map(|e| e.at.date_naive().to_string()).collect();
+    let as_f64 = |m: BTreeMap<chrono::NaiveDate, Option<u64>>| {
+        m.into_values()
+            .map(|v| v.map(|n| n as f64))
+            .collect::<Vec<_>>()
+    };
+    let deployments = history::daily(entries, |e| Some(e.deployments));
+    let labels: Vec<String> = deployments.keys().map(|d| d.to_string()).collect();
     let mut series = vec![
         Series {
             name: "deployments".into(),
             class: "s1",
-            points: days.iter().map(|e| e.deployments as f64).collect(),
+            points: as_f64(deployments),
         },
         Series {
             name: "stale exports".into(),
             class: "s3",
-            points: days.iter().map(|e| e.stale as f64).collect(),
+            points: as_f64(history::daily(entries, |e| e.stale)),
         },
     ];
-    if days.iter().any(|e| e.violations.is_some()) {
+    if entries.iter().any(|e| e.violations.is_some()) {
         series.push(Series {
             name: "violations".into(),
             class: "s2",
-            points: days
-                .iter()
-                .map(|e| e.violations.as_ref().map_or(0, |v| v.values().sum::<u64>()) as f64)
-                .collect(),
+            points: as_f64(history::daily(entries, |e| {
+                e.violations.as_ref().map(|v| v.values().sum())
+            })),
         });
     }
     Some(chart::lines(
@@ -663,15 +667,16 @@ pub fn history_entry(inputs: &Inputs, command: &str) -> anyhow::Result<history::
         at: inputs.generated_at,
         command: command.to_string(),
         deployments: d.rows.len() as u64,
-        accounts: d
-            .rows
-            .iter()
-            .map(|r| text(&r[account]))
-            .collect::<BTreeSet<_>>()
-            .len() as u64,
-        instances: sum(d, "instances")? as u64,
-        running: sum(d, "running")? as u64,
-        stale: inputs.stale.rows.len() as u64,
+        accounts: Some(
+            d.rows
+                .iter()
+                .map(|r| text(&r[account]))
+                .collect::<BTreeSet<_>>()
+                .len() as u64,
+        ),
+        instances: Some(sum(d, "instances")? as u64),
+        running: Some(sum(d, "running")? as u64),
+        stale: Some(inputs.stale.rows.len() as u64),
         versions: inputs
             .versions
             .rows

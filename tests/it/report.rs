@@ -581,3 +581,32 @@ fn the_page_names_the_canned_queries_it_is_made_of() {
         "--no-history writes nothing"
     );
 }
+
+#[test]
+fn check_runs_join_the_trend_the_report_charts() {
+    let home = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    for now in ["2026-11-24T09:00:00Z", "2026-11-25T09:00:00Z"] {
+        let check = cs_cmdb(home.path())
+            .env("CS_CMDB_NOW", now)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .args(["check", "--cache-dir", "cache", "--policy"])
+            .arg(example.join("policy.toml"))
+            .arg("--source")
+            .arg(&example)
+            .output()
+            .unwrap();
+        assert_eq!(check.status.code(), Some(1), "{}", stderr_of(&check));
+    }
+    report(home.path(), &example, "trend.html", &[]);
+    let page = std::fs::read_to_string(home.path().join("trend.html")).unwrap();
+    // Three days: two check runs (violations, no stale count) and this report (no policy).
+    assert!(page.contains("deployments: 9, 9, 9"), "{page}");
+    assert!(page.contains("stale exports: no value, no value, 3"));
+    let violations = Regex::new(r"violations: (\d+), (\d+), no value")
+        .unwrap()
+        .captures(&page)
+        .expect("violations per day");
+    assert!(violations[1].parse::<u32>().unwrap() > 0);
+}
