@@ -92,4 +92,6 @@
   window.addEventListener("hashchange", fromHash);
   fromHash();
   document.documentElement.setAttribute("data-ready", "1");
+  // Milliseconds from navigation start until the table is interactive (for bench/report.sh).
+  document.documentElement.setAttribute("data-ready-ms", String(Math.round(performance.now())));
 })();
