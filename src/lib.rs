@@ -11,6 +11,7 @@ pub mod bucket;
 pub mod catalog;
 pub mod check;
 pub mod cli;
+pub mod codec;
 pub mod engine;
 pub mod errors;
 pub mod exit;
