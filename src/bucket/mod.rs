@@ -4,3 +4,4 @@
 pub mod layout;
 pub mod lifecycle;
 pub mod list;
+pub mod manifest;

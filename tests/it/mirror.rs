@@ -180,7 +180,7 @@ fn cold_mirror_noop_change_and_delete() {
     assert_eq!(count(&err, "listed"), tree.len(), "{err}");
     assert_eq!(count(&err, "fetched"), expected.len(), "{err}");
     assert_eq!(count(&err, "deleted"), 0, "{err}");
-    assert!(dir.join(".cs-cmdb-mirror.json").is_file());
+    assert!(dir.join(".cs-cmdb-mirror").is_file());
     assert!(!dir.join(".staging").exists());
 
     // Each file's modification time is the object's LastModified.
@@ -264,7 +264,7 @@ fn interrupted_runs_leave_a_consistent_tree() {
         mirrored_view(&dir).is_empty(),
         "files placed before all downloads ended"
     );
-    assert!(!dir.join(".cs-cmdb-mirror.json").exists());
+    assert!(!dir.join(".cs-cmdb-mirror").exists());
     let (_, err) = mirror_ok(&moto, home.path());
     assert_eq!(mirrored_view(&dir), v1, "{err}");
 
@@ -498,6 +498,38 @@ fn errors_name_the_bucket_and_what_to_do() {
         err.contains("no mirror of") && err.contains("cs-cmdb mirror"),
         "{err}"
     );
+}
+
+#[test]
+fn an_empty_prefix_is_an_error_naming_bucket_and_prefix() {
+    let (moto, _, _, _) = seeded_bucket(2);
+    let home = tempfile::tempdir().unwrap();
+    let wrong = format!("s3://{BUCKET}/not-{PREFIX}");
+    let out = cs_cmdb(home.path())
+        .args(["--endpoint-url", &moto.endpoint, "--metadata-path", &wrong])
+        .args(["mirror", "--cache-dir"])
+        .arg(home.path().join("cache"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(&format!("s3://{BUCKET}/not-{PREFIX}/ holds no object")),
+        "{err}"
+    );
+    assert!(err.contains("--metadata-path"), "{err}");
+    assert!(stdout_of(&out).is_empty());
+
+    // A query of it must not answer "no deployments".
+    let out = cs_cmdb(home.path())
+        .args(["--endpoint-url", &moto.endpoint, "query", "deployments"])
+        .args(["--source", &wrong])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(err.contains("holds no object"), "{err}");
+    assert!(stdout_of(&out).is_empty());
 }
 
 #[test]
