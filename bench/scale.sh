@@ -148,6 +148,7 @@ declare -A FIG
       printf "%-12s %8s %8s %9s %8s %10s\n" query cold_s warm_s changed_s peak_MB warm/floor
       for q in "${QUERIES[@]}"; do
         mapfile -t A < <(args_of "$q")
+        rm -rf "$MCACHE/local"
         read -r cold crss < <(timed "$BIN" "$MCACHE" "$SRC" "${A[@]}" --offline)
         read -r w wrss < <(warm "$BIN" "$MCACHE" "$SRC" "${A[@]}" --offline)
         # One object changes in the bucket; the mirror brings it; the query parses it alone.
