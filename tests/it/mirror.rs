@@ -121,6 +121,11 @@ fn put(client: &Client, key: &str, body: &[u8]) {
     .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
 }
 
+fn delete(client: &Client, key: &str) {
+    block_on(client.delete_object().bucket(BUCKET).key(key).send())
+        .unwrap_or_else(|e| panic!("delete {key}: {e:?}"));
+}
+
 fn mirror_cmd(moto: &Moto, home: &Path) -> assert_cmd::Command {
     let mut cmd = cs_cmdb(home);
     cmd.args([
@@ -219,13 +224,7 @@ fn cold_mirror_noop_change_and_delete() {
         &format!("{PREFIX}/{changed}"),
         b"{\"AccountId\": \"changed\"}\n",
     );
-    block_on(
-        s3.delete_object()
-            .bucket(BUCKET)
-            .key(format!("{PREFIX}/{deleted}"))
-            .send(),
-    )
-    .unwrap();
+    delete(&s3, &format!("{PREFIX}/{deleted}"));
     let added = "metadata/discovery/accountid=999999999999/region=eu-west-1/groupname=new/999999999999-eu-west-1-discovery-cs-new.json";
     put(&s3, &format!("{PREFIX}/{added}"), b"{}\n");
     let (_, err) = mirror_ok(&moto, home.path());
@@ -626,13 +625,7 @@ fn a_mirror_source_rereads_exactly_the_changed_files() {
         &format!("{PREFIX}/{instances}"),
         b"{\"InstanceId\": \"i-1\", \"State\": {\"Name\": \"running\"}}",
     );
-    block_on(
-        s3.delete_object()
-            .bucket(BUCKET)
-            .key(format!("{PREFIX}/{gone}"))
-            .send(),
-    )
-    .unwrap();
+    delete(&s3, &format!("{PREFIX}/{gone}"));
     let added = "discovery/accountid=999999999999/region=eu-west-1/groupname=new/999999999999-eu-west-1-discovery-cs-new.json";
     put(
         &s3,
