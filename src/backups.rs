@@ -13,14 +13,11 @@ use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 
+use crate::bucket::S3Path;
 use crate::bucket::layout::{self, BackupFile, BackupKind, Partition, Table};
 use crate::bucket::lifecycle;
 use crate::bucket::list::{self, S3Object};
-use crate::cli::BackupsArgs;
-use crate::exit::Outcome;
-use crate::mirror;
 use crate::rows::{Column, ColumnType, ResultSet, Value};
-use crate::settings::{S3Path, Settings};
 
 /// The backups of one deployment (account × region × group).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -129,7 +126,7 @@ pub async fn inventory(config: &SdkConfig, path: &S3Path) -> anyhow::Result<Inve
     inventory_with(&client, path, list::DEFAULT_CONCURRENCY).await
 }
 
-async fn inventory_with(
+pub async fn inventory_with(
     client: &aws_sdk_s3::Client,
     path: &S3Path,
     concurrency: usize,
@@ -189,6 +186,21 @@ async fn restore_check_one(
     yaml_rust2::YamlLoader::load_from_str(text)
         .map(|_| ())
         .map_err(|e| format!("invalid YAML: {e}"))
+}
+
+/// For every deployment of `inventory`, in order: `ok`, or what keeps its latest backups from
+/// being restored (each is downloaded and parsed as YAML).
+pub async fn restore_checks(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    inventory: &Inventory,
+    concurrency: usize,
+) -> Vec<String> {
+    stream::iter(&inventory.deployments)
+        .map(|d| restore_check(client, bucket, d))
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
 }
 
 /// `ok`, or what keeps each latest backup of `d` from being restored.
@@ -267,70 +279,4 @@ pub fn to_result_set(
         })
         .collect();
     ResultSet { columns, rows }
-}
-
-/// `cs-cmdb backups`.
-pub async fn run(args: BackupsArgs, settings: &Settings) -> anyhow::Result<Outcome> {
-    let path = mirror::required_metadata_path(settings)?;
-    let config = crate::aws::sdk_config(&settings.aws).await?;
-    let client = crate::aws::s3_client(&config);
-    let now = crate::time::now()?;
-    let concurrency = usize::from(args.concurrency.max(1));
-    let inventory = inventory_with(&client, path, concurrency).await?;
-
-    let restore: Option<Vec<String>> = if args.restore_check {
-        Some(
-            stream::iter(&inventory.deployments)
-                .map(|d| restore_check(&client, &path.bucket, d))
-                .buffered(concurrency)
-                .collect()
-                .await,
-        )
-    } else {
-        None
-    };
-    let rs = to_result_set(&inventory, now, args.stale_hours, restore.as_deref());
-    crate::render::to_stdout(&rs, settings.format, settings.color)?;
-
-    let archives = layout::backups_prefix(path);
-    let quiet = !tracing::enabled!(tracing::Level::WARN);
-    let verdict = lifecycle::archives(&client, path, Some(&inventory.archive_keys), concurrency)
-        .await
-        .map(|(_, verdict)| verdict.rule_ids());
-    match verdict {
-        Ok(Some(id)) if !quiet => eprintln!(
-            "lifecycle: rule `{id}` of bucket `{}` expires the backup archives under {archives}",
-            path.bucket
-        ),
-        Ok(None) if !quiet => eprintln!(
-            "lifecycle: NO rule of bucket `{}` expires the backup archives under {archives}: they grow forever; add an enabled rule with an Expiration on that prefix (as CloneSquad recommends)",
-            path.bucket
-        ),
-        Ok(_) => {}
-        Err(e) => tracing::warn!("lifecycle: {}", crate::errors::report(&e.into())),
-    }
-    if !quiet {
-        let missing = inventory
-            .deployments
-            .iter()
-            .filter(|d| d.latest_configuration.is_none() || d.latest_scheduler.is_none())
-            .count();
-        let archived: u64 = inventory.deployments.iter().map(|d| d.archive_bytes).sum();
-        eprintln!(
-            "{} deployments, {missing} with a missing latest backup, {} archive objects ({})",
-            inventory.deployments.len(),
-            inventory.archive_keys.len(),
-            mirror::human_bytes(archived)
-        );
-    }
-    let failed = restore
-        .as_ref()
-        .map_or(0, |r| r.iter().filter(|s| *s != "ok").count());
-    if failed > 0 {
-        eprintln!(
-            "restore check: {failed} deployment(s) cannot be restored from their latest backups"
-        );
-        return Ok(Outcome::Failures);
-    }
-    Ok(Outcome::Success)
 }

@@ -19,19 +19,18 @@
 //! - Keys are mapped to paths safely: `..`, `.`, empty segments (absolute keys, `//`), control
 //!   characters and backslashes are refused with a warning naming the key.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use anyhow::Context;
+use futures::{StreamExt, stream};
+
+use crate::bucket::S3Path;
 use crate::bucket::layout;
 use crate::bucket::list::{self, ListError};
 use crate::bucket::manifest::{ETag, Entry, Manifest};
-use crate::cli::MirrorArgs;
-use crate::exit::Outcome;
 use crate::hash::fnv1a;
-use crate::settings::{S3Path, Settings};
-use anyhow::Context;
-use futures::{StreamExt, stream};
+use crate::reporter::Reporter;
 
 /// Downloads land here before they are renamed into place.
 const STAGING: &str = ".staging";
@@ -39,9 +38,6 @@ const STAGING: &str = ".staging";
 const LOCK: &str = ".lock";
 /// The folders below the metadata path that are mirrored.
 const TOP_FOLDERS: [&str; 2] = [layout::METADATA, layout::BACKUPS];
-/// Test-only: `fetch:N` or `rename:N` aborts the process after N downloads or renames, to prove
-/// that an interrupted run leaves a consistent tree. Not a user setting.
-const ABORT_ENV: &str = "CS_CMDB_TEST_MIRROR_ABORT";
 
 /// What can go wrong, for callers that match on it.
 #[derive(Debug, thiserror::Error)]
@@ -205,10 +201,20 @@ enum Fate {
     Placed,
 }
 
+/// Fault injection for the test suite, compiled only with the `test-hooks` feature:
+/// `CS_CMDB_TEST_MIRROR_ABORT=fetch:N` (or `rename:N`) aborts the process after N downloads (or
+/// renames), to prove that an interrupted run leaves a consistent tree. Not a user setting.
+#[cfg(feature = "test-hooks")]
 fn abort_point(kind: &str) -> Option<usize> {
-    let value = std::env::var(ABORT_ENV).ok()?;
+    let value = std::env::var("CS_CMDB_TEST_MIRROR_ABORT").ok()?;
     let (k, n) = value.split_once(':')?;
     if k == kind { n.parse().ok() } else { None }
+}
+
+/// Without the `test-hooks` feature (every build but the test suite's), no fault is injected.
+#[cfg(not(feature = "test-hooks"))]
+fn abort_point(_: &str) -> Option<usize> {
+    None
 }
 
 fn system_time(ms: i64) -> SystemTime {
@@ -341,22 +347,22 @@ fn intact(dir: &Path, rel: &str, entry: &Entry) -> bool {
 
 /// The manifest of the mirror in `dir` when it is one of `source`, else an empty one; and whether
 /// it must be written again even if nothing changes (it was another format or missing).
-fn read_manifest(dir: &Path, source: &str) -> (Manifest, bool) {
+fn read_manifest(dir: &Path, source: &str, reporter: &dyn Reporter) -> (Manifest, bool) {
     match Manifest::read(dir) {
         Ok(Some(m)) if m.source == source => {
             let current = dir.join(crate::bucket::manifest::FILE).is_file();
             (m, !current)
         }
         Ok(Some(_)) => {
-            tracing::warn!(
+            reporter.warn(&format!(
                 "the mirror in {} is of another source; mirroring from scratch",
                 dir.display()
-            );
+            ));
             (Manifest::new(source), true)
         }
         Ok(None) => (Manifest::new(source), true),
         Err(why) => {
-            tracing::warn!("{why}; mirroring from scratch");
+            reporter.warn(&format!("{why}; mirroring from scratch"));
             (Manifest::new(source), true)
         }
     }
@@ -438,7 +444,7 @@ fn sweep(dir: &Path, keep: &Manifest) -> Result<usize, MirrorError> {
 }
 
 /// Take the directory's lock, waiting (with a message) while another run holds it.
-async fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
+async fn lock(dir: &Path, reporter: &dyn Reporter) -> anyhow::Result<std::fs::File> {
     let path = dir.join(LOCK);
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -449,10 +455,10 @@ async fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => {
-            eprintln!(
+            reporter.notice(&format!(
                 "waiting for another cs-cmdb mirror of {} to finish...",
                 dir.display()
-            );
+            ));
             tokio::task::spawn_blocking(move || file.lock().map(|()| file))
                 .await
                 .context("the lock waiter stopped")?
@@ -471,14 +477,15 @@ pub async fn mirror(
     path: &S3Path,
     dir: &Path,
     concurrency: usize,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<MirrorReport> {
     let started = Instant::now();
     let concurrency = concurrency.max(1);
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the mirror directory {}", dir.display()))?;
-    let _lock = lock(dir).await?;
+    let _lock = lock(dir, reporter).await?;
     let source = path.to_string();
-    let (mut known, rewrite) = read_manifest(dir, &source);
+    let (mut known, rewrite) = read_manifest(dir, &source, reporter);
     let staging = dir.join(STAGING);
     if staging.exists() {
         std::fs::remove_dir_all(&staging)
@@ -515,10 +522,10 @@ pub async fn mirror(
                 continue;
             }
             if let Some(reason) = unsafe_reason(rel) {
-                tracing::warn!(
+                reporter.warn(&format!(
                     "refused s3://{bucket}/{}: the key holds {reason}; it is not mirrored",
                     list::printable(&object.key)
-                );
+                ));
                 stats.skipped += 1;
                 continue;
             }
@@ -568,6 +575,7 @@ pub async fn mirror(
     let abort_fetch = abort_point("fetch");
     let mut done = 0usize;
     let mut failures = Vec::new();
+    let progress = reporter.progress(todo.len() as u64, "objects");
     let mut downloads = stream::iter(todo.iter().enumerate())
         .map(|(t, item)| {
             let key = format!("{root}{}", rel_of(item.slot));
@@ -579,11 +587,13 @@ pub async fn mirror(
     while let Some((t, result)) = downloads.next().await {
         match result {
             Ok(entry) => {
+                progress.item_done(false);
                 stats.bytes += entry.size;
                 results.push((t, entry));
             }
             Err(e) => {
-                tracing::warn!("{e}");
+                progress.item_done(true);
+                reporter.warn(&e.to_string());
                 failures.push(e.to_string());
             }
         }
@@ -593,6 +603,7 @@ pub async fn mirror(
         }
     }
     drop(downloads);
+    progress.finish();
     for (t, entry) in results {
         todo[t].entry = entry;
         todo[t].fetched = true;
@@ -619,7 +630,7 @@ pub async fn mirror(
                     "s3://{bucket}/{root}{} is not mirrored: {e}",
                     list::printable(&rel)
                 );
-                tracing::warn!("{message}");
+                reporter.warn(&message);
                 failures.push(message);
             }
         }
@@ -734,36 +745,19 @@ pub fn summary(path: &S3Path, report: &MirrorReport) -> String {
     line
 }
 
-/// `--metadata-path` (or its environment / config-file twin), required.
-pub fn required_metadata_path(settings: &Settings) -> anyhow::Result<&S3Path> {
-    settings.metadata_path.as_ref().context(
-        "no metadata path: pass --metadata-path s3://bucket/prefix (CloneSquad's MetadataAndBackupS3Path), set CS_CMDB_METADATA_PATH, or set `metadata-path` in cs-cmdb.toml",
-    )
-}
-
-/// The cache root: the flag, else `cache-dir` of the config file, else `<user cache dir>/cs-cmdb`.
-pub fn cache_root(flag: Option<PathBuf>, settings: &Settings) -> PathBuf {
-    flag.or_else(|| settings.cache_dir.clone())
-        .or_else(|| dirs::cache_dir().map(|d| d.join("cs-cmdb")))
-        .unwrap_or_else(|| PathBuf::from(".cs-cmdb-cache"))
-}
-
-/// Mirror `path` into `dir` with the settings' AWS configuration; the summary and any failed
-/// download go to stderr.
+/// Mirror `path` into `dir` with `config`'s credentials and endpoint. A listing of nothing
+/// under the prefix is an error: a wrong `--metadata-path` must not look like an empty, healthy
+/// fleet.
 pub async fn sync(
-    settings: &Settings,
+    config: &aws_config::SdkConfig,
     path: &S3Path,
     dir: &Path,
     concurrency: usize,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<MirrorReport> {
-    let config = crate::aws::sdk_config(&settings.aws).await?;
-    let client = crate::aws::s3_client(&config);
-    let report = mirror(&client, path, dir, concurrency).await?;
-    if tracing::enabled!(tracing::Level::WARN) {
-        eprintln!("{}", summary(path, &report));
-    }
+    let client = crate::aws::s3_client(config);
+    let report = mirror(&client, path, dir, concurrency, reporter).await?;
     if report.stats.listed == 0 {
-        // A wrong --metadata-path must not look like an empty, healthy fleet.
         return Err(MirrorError::NothingListed {
             bucket: path.bucket.clone(),
             prefix: layout::root_prefix(path),
@@ -771,21 +765,6 @@ pub async fn sync(
         .into());
     }
     Ok(report)
-}
-
-/// `cs-cmdb mirror`: prints the mirror directory on stdout (a `--source` for `query`).
-pub async fn run(args: MirrorArgs, settings: &Settings) -> anyhow::Result<Outcome> {
-    let path = required_metadata_path(settings)?;
-    let dir = mirror_dir(&cache_root(args.cache_dir, settings), path);
-    let report = sync(settings, path, &dir, usize::from(args.concurrency)).await?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", report.dir.display())?;
-    out.flush()?;
-    Ok(if report.stats.failed > 0 {
-        Outcome::Failures
-    } else {
-        Outcome::Success
-    })
 }
 
 #[cfg(test)]

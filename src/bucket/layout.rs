@@ -16,7 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::settings::S3Path;
+use crate::bucket::S3Path;
 
 /// The metadata tables' root below `P`.
 pub const METADATA: &str = "metadata";

@@ -17,9 +17,9 @@
 
 use aws_sdk_s3::types::{ExpirationStatus, LifecycleRule};
 
+use crate::bucket::S3Path;
 use crate::bucket::layout::{self, BackupFile, Partition};
 use crate::bucket::list::{self, ListError};
-use crate::settings::S3Path;
 
 /// A lifecycle rule reduced to what bounding the archives depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]

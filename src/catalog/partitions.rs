@@ -11,9 +11,9 @@ use aws_sdk_glue::types::{PartitionInput, PartitionValueList, StorageDescriptor}
 use futures::{StreamExt, TryStreamExt};
 
 use crate::aws::{describe, error_code};
+use crate::bucket::S3Path;
 use crate::bucket::{layout, list};
 use crate::catalog::ddl::TableDef;
-use crate::settings::S3Path;
 
 /// Glue's limits per call.
 pub const CREATE_BATCH: usize = 100;

@@ -9,13 +9,13 @@ use anyhow::{Context as _, bail};
 use aws_config::SdkConfig;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+use crate::bucket::S3Path;
 use crate::bucket::layout::{self, BackupKind, Partition};
 use crate::bucket::lifecycle::{self, Verdict};
 use crate::check::policy::{Age, Rule, Spec, UnknownVersion, Version};
 use crate::engine::{Param, QueryEngine};
 use crate::org::accounts::{self, AccountFilter, AccountsError};
 use crate::rows::{ResultSet, Value};
-use crate::settings::S3Path;
 
 /// One deployment, as the discovery table describes it.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,7 +12,26 @@ use toml::Spanned;
 
 use crate::bucket::layout;
 
-use crate::cli::Severity;
+/// How serious a policy violation is, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
 
 /// The rule kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -415,7 +434,7 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Policy> {
                 if regions.is_empty() {
                     return Err(err("`regions` is empty: list the allowed regions, e.g. regions = [\"eu-west-1\"]".into()));
                 }
-                if let Some(bad) = regions.iter().find(|r| !valid_region(r)) {
+                if let Some(bad) = regions.iter().find(|r| !crate::aws::valid_region(r)) {
                     return Err(err(format!(
                         "`{bad}` is not an AWS region name (like eu-west-1)"
                     )));
@@ -425,7 +444,7 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Policy> {
             Kind::ArchiveLifecycle => Spec::ArchiveLifecycle,
             Kind::Coverage => {
                 let exclude = raw.exclude_accounts.clone().unwrap_or_default();
-                if let Some(bad) = exclude.iter().find(|a| !valid_account(a)) {
+                if let Some(bad) = exclude.iter().find(|a| !crate::aws::valid_account_id(a)) {
                     return Err(err(format!(
                         "exclude_accounts: `{bad}` is not an AWS account id (12 digits)"
                     )));
@@ -459,13 +478,13 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Policy> {
                     raw.name
                 )
             };
-            if !valid_account(&e.account) {
+            if !crate::aws::valid_account_id(&e.account) {
                 return Err(ex_err(format!(
                     "account `{}` is not an AWS account id (12 digits)",
                     e.account
                 )));
             }
-            if let Some(r) = e.region.as_deref().filter(|r| !valid_region(r)) {
+            if let Some(r) = e.region.as_deref().filter(|r| !crate::aws::valid_region(r)) {
                 return Err(ex_err(format!(
                     "`{r}` is not an AWS region name (like eu-west-1)"
                 )));
@@ -570,23 +589,6 @@ fn valid_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
-pub fn valid_account(id: &str) -> bool {
-    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn valid_region(region: &str) -> bool {
-    let parts: Vec<&str> = region.split('-').collect();
-    parts.len() >= 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
-        && parts
-            .last()
-            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]

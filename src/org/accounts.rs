@@ -74,7 +74,7 @@ pub enum AccountsError {
 
 /// Check the shape of an account id (12 digits).
 pub fn validate_account_id(id: &str) -> Result<(), AccountsError> {
-    if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) {
+    if crate::aws::valid_account_id(id) {
         Ok(())
     } else {
         Err(AccountsError::BadAccountId(id.to_string()))

@@ -5,7 +5,7 @@ use aws_sdk_lambda::primitives::Blob;
 use serde_json::Value as Json;
 
 use crate::bucket::layout;
-use crate::org::fanout::{FailClass, Failure, TargetCtx};
+use crate::org::fanout::{FailClass, Failure, SKIP_NO_DEPLOYMENT, TargetCtx, TargetOutcome};
 use crate::rows::{Column, ColumnType, ResultSet, Value};
 
 /// Every AWS action this module calls (checked against `iam/*.json` by a test).
@@ -141,6 +141,32 @@ pub fn truncate(text: &str) -> String {
         end -= 1;
     }
     format!("{}…", &text[..end])
+}
+
+/// `discover` in one target: its deployments, and the target's outcome (skipped when it has
+/// none; failed, with every message, when describing one of them failed).
+pub async fn discover_target(
+    ctx: &TargetCtx,
+    describe_them: bool,
+    only: &[String],
+) -> (TargetOutcome, Vec<Deployment>) {
+    match discover(ctx, describe_them, only).await {
+        Err(f) => (TargetOutcome::Failed(f), Vec::new()),
+        Ok((found, failures)) if found.is_empty() => {
+            debug_assert!(failures.is_empty());
+            (TargetOutcome::Skipped(SKIP_NO_DEPLOYMENT.into()), found)
+        }
+        Ok((found, failures)) => match failures.first() {
+            None => (TargetOutcome::Ok, found),
+            Some(first) => {
+                let messages: Vec<&str> = failures.iter().map(|f| f.message.as_str()).collect();
+                (
+                    TargetOutcome::Failed(Failure::new(first.class, messages.join("; "))),
+                    found,
+                )
+            }
+        },
+    }
 }
 
 /// Find (and optionally describe) the deployments of a target. A failed description keeps the

@@ -12,11 +12,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 
+use crate::bucket::S3Path;
 use crate::bucket::layout::{self, Partition};
 use crate::org::deployments::{self, Description, truncate};
 use crate::org::fanout::{FailClass, Failure, SKIP_NO_DEPLOYMENT, TargetCtx, TargetOutcome};
 use crate::rows::{Column, ColumnType, ResultSet, Value};
-use crate::settings::S3Path;
 
 /// Every AWS action this module calls (checked against `iam/*.json` by a test).
 pub const ACTIONS: &[&str] = &[
@@ -28,7 +28,7 @@ pub const ACTIONS: &[&str] = &[
 ];
 
 /// How the `backup` operation is called.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
     /// Synchronous invoke of `CloneSquad-Interact-<group>` with an API-Gateway-shaped event (works
     /// with PRIVATE gateways).

@@ -47,6 +47,7 @@ use crate::codec::{Decoder, Encoder};
 use crate::engine::local::hive::{FileIssues, TimestampFormats};
 use crate::engine::local::json::RowsBuilder;
 use crate::hash::fnv1a;
+use crate::reporter::Reporter;
 
 /// Bump when the cache layout or the loader's reading of values changes.
 const CACHE_FORMAT: u64 = 4;
@@ -245,6 +246,7 @@ pub fn refresh(
     cache_dir: &Path,
     table: &TableDef,
     freshness: &Freshness,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<Loaded> {
     let started = Instant::now();
     let schema = table.arrow_schema();
@@ -274,7 +276,9 @@ pub fn refresh(
                 dirs: Vec::new(),
                 listed: false,
             };
-            return update(&folder, cache_dir, table, schema, previous, source);
+            return update(
+                &folder, cache_dir, table, schema, previous, source, reporter,
+            );
         }
         // The mirror's manifest cannot be read: prove the cache file by file.
     }
@@ -298,7 +302,9 @@ pub fn refresh(
         dirs: listing.dirs,
         listed: true,
     };
-    update(&folder, cache_dir, table, schema, previous, source)
+    update(
+        &folder, cache_dir, table, schema, previous, source, reporter,
+    )
 }
 
 /// What the tree holds now, as listed or as the mirror says.
@@ -318,6 +324,7 @@ fn update(
     schema: SchemaRef,
     previous: Option<Manifest>,
     source: Source,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<Loaded> {
     let started = Instant::now();
     let manifest_path = cache_dir.join(format!("{}.manifest", table.name));
@@ -366,7 +373,10 @@ fn update(
             match read_ipc(&cache_dir.join(&previous.data), None) {
                 Ok(batches) => Some(OldRows::new(batches)),
                 Err(err) => {
-                    tracing::warn!("{err:#}; table {} is rebuilt from its files", table.name);
+                    reporter.warn(&format!(
+                        "{err:#}; table {} is rebuilt from its files",
+                        table.name
+                    ));
                     None
                 }
             }
@@ -1184,7 +1194,14 @@ mod tests {
         let root = tree.join("metadata");
         let def = table("clonesquad_instances");
         let build = |cache: &str| {
-            refresh(&root, &tmp.path().join(cache), &def, &Freshness::Stamps).unwrap()
+            refresh(
+                &root,
+                &tmp.path().join(cache),
+                &def,
+                &Freshness::Stamps,
+                &crate::reporter::Silent,
+            )
+            .unwrap()
         };
         let first = build("a");
         assert!(first.parsed > 3 * 4, "several jobs");

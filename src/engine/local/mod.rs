@@ -35,6 +35,7 @@ use crate::bucket::layout;
 use crate::catalog::ddl::{self, TableDef};
 use crate::engine::{Param, QueryEngine};
 use crate::hash::fnv1a;
+use crate::reporter::{Reporter, Silent};
 use crate::rows::{Column, ColumnType, ResultSet, Value};
 
 /// How many files with issues are listed per table before the rest are only counted.
@@ -51,6 +52,8 @@ pub struct LocalEngine {
     now: DateTime<Utc>,
     /// Refuse to answer when a table read holds a value Athena would refuse (`--strict`).
     strict: bool,
+    /// Where what Athena would refuse is reported.
+    reporter: Arc<dyn Reporter>,
 }
 
 impl LocalEngine {
@@ -108,6 +111,7 @@ impl LocalEngine {
             tables,
             now,
             strict: false,
+            reporter: Arc::new(Silent),
         })
     }
 
@@ -115,6 +119,13 @@ impl LocalEngine {
     /// line or a value Athena would fail on or read differently.
     pub fn strict(mut self, strict: bool) -> Self {
         self.strict = strict;
+        self
+    }
+
+    /// Report malformed lines and values Athena would refuse or read differently here (once
+    /// per file, on every query reading the table); by default they are only counted.
+    pub fn reporter(mut self, reporter: Arc<dyn Reporter>) -> Self {
+        self.reporter = reporter;
         self
     }
 
@@ -168,16 +179,22 @@ impl LocalEngine {
             },
         );
         let refreshes = defs.iter().map(|def| {
-            let (root, cache_dir, def) =
-                (self.root.clone(), self.cache_dir.clone(), (*def).clone());
+            let (root, cache_dir, def, reporter) = (
+                self.root.clone(),
+                self.cache_dir.clone(),
+                (*def).clone(),
+                self.reporter.clone(),
+            );
             let freshness = freshness.clone();
-            tokio::task::spawn_blocking(move || cache::refresh(&root, &cache_dir, &def, &freshness))
+            tokio::task::spawn_blocking(move || {
+                cache::refresh(&root, &cache_dir, &def, &freshness, reporter.as_ref())
+            })
         });
         let loaded_all = futures::future::join_all(refreshes).await;
         let mut refused = Vec::new();
         for (def, loaded) in defs.into_iter().zip(loaded_all) {
             let loaded = loaded.context("the loader stopped")??;
-            let issues = report_issues(def, &self.root, &loaded);
+            let issues = report_issues(def, &self.root, &loaded, self.reporter.as_ref());
             if issues > 0 {
                 refused.push(format!("{} ({issues})", def.name));
             }
@@ -242,7 +259,12 @@ impl QueryEngine for LocalEngine {
 
 /// Say, once per file, what in a table Athena would refuse or read differently; returns the
 /// number of offending lines and values.
-fn report_issues(def: &TableDef, root: &Path, loaded: &cache::Loaded) -> u64 {
+fn report_issues(
+    def: &TableDef,
+    root: &Path,
+    loaded: &cache::Loaded,
+    reporter: &dyn Reporter,
+) -> u64 {
     let files: Vec<_> = loaded.files_with_issues().collect();
     if files.is_empty() {
         return 0;
@@ -254,11 +276,11 @@ fn report_issues(def: &TableDef, root: &Path, loaded: &cache::Loaded) -> u64 {
     let fails = sum(|f| f.issues.athena_fails);
     let otherwise = sum(|f| f.issues.athena_reads_otherwise);
     let folder = layout::table_dir(root, &def.folder);
-    tracing::warn!(
+    reporter.warn(&format!(
         "{}: {} file(s) with {malformed} malformed line(s) (skipped here, they fail an Athena query), {fails} value(s) Athena fails the query on, {otherwise} value(s) Athena reads differently",
         def.name,
         files.len(),
-    );
+    ));
     for file in files.iter().take(FILES_SHOWN) {
         let path = folder.join(&file.path);
         let path = path.to_string_lossy();
@@ -269,11 +291,14 @@ fn report_issues(def: &TableDef, root: &Path, loaded: &cache::Loaded) -> u64 {
             String::new()
         };
         if let Some(first) = file.issues.samples.first() {
-            tracing::warn!("  {}:{first}{more}", crate::text::escape(&path));
+            reporter.warn(&format!("  {path}:{first}{more}"));
         }
     }
     if files.len() > FILES_SHOWN {
-        tracing::warn!("  ... and {} more file(s)", files.len() - FILES_SHOWN);
+        reporter.warn(&format!(
+            "  ... and {} more file(s)",
+            files.len() - FILES_SHOWN
+        ));
     }
     malformed + fails + otherwise
 }
