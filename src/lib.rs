@@ -14,6 +14,7 @@ pub mod bucket;
 pub mod catalog;
 pub mod check;
 pub mod cli;
+pub mod codec;
 pub mod commands;
 pub mod engine;
 pub mod errors;

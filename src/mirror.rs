@@ -2,8 +2,13 @@
 //! into a local directory laid out exactly like the bucket below the metadata path, so the
 //! embedded engine reads it unchanged.
 //!
-//! - Incremental: a manifest maps each mirrored path to the object's ETag, size and
-//!   LastModified; only new or changed objects are downloaded, removed ones are deleted.
+//! - Incremental: a manifest ([`crate::bucket::manifest`]) maps each mirrored path to the object's
+//!   ETag, size and LastModified as listed, and to the generation that wrote it; only new or
+//!   changed objects are downloaded, removed ones are deleted. Every run that changes the tree
+//!   moves the generation on: the embedded engine learns from it what changed without a `stat`.
+//! - At scale: the listing is consumed page by page as it arrives (nothing of it is kept but the
+//!   classification), against the compact manifest: a million keys list and diff in a few
+//!   hundred MB.
 //! - Never a half-written tree: every object is downloaded into `.staging/` first; only when all
 //!   downloads are done are they renamed into place, removed files deleted, and the manifest
 //!   committed last. An interrupted run therefore leaves the previous tree (interrupted while
@@ -14,29 +19,25 @@
 //! - Keys are mapped to paths safely: `..`, `.`, empty segments (absolute keys, `//`), control
 //!   characters and backslashes are refused with a warning naming the key.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use futures::{StreamExt, TryStreamExt, stream};
-use serde::{Deserialize, Serialize};
+use futures::{StreamExt, stream};
 
 use crate::bucket::S3Path;
 use crate::bucket::layout;
 use crate::bucket::list::{self, ListError};
+use crate::bucket::manifest::{ETag, Entry, Manifest};
 use crate::hash::fnv1a;
 use crate::reporter::Reporter;
 
-/// The manifest, at the top of the mirror directory (the engine ignores dot files).
-pub const MANIFEST: &str = ".cs-cmdb-mirror.json";
 /// Downloads land here before they are renamed into place.
 const STAGING: &str = ".staging";
 /// Held (exclusively) while a mirror runs, so two runs never interleave.
 const LOCK: &str = ".lock";
 /// The folders below the metadata path that are mirrored.
 const TOP_FOLDERS: [&str; 2] = [layout::METADATA, layout::BACKUPS];
-const MANIFEST_VERSION: u32 = 1;
 
 /// What can go wrong, for callers that match on it.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +68,10 @@ pub enum MirrorError {
         "no mirror of {source_path} in {dir}: run `cs-cmdb mirror --metadata-path {source_path}` first, or drop --offline"
     )]
     NoMirror { source_path: String, dir: PathBuf },
+    #[error(
+        "s3://{bucket}/{prefix} holds no object under metadata/ or backups/: check --metadata-path (it must be CloneSquad's MetadataAndBackupS3Path, the folder holding metadata/), the bucket and the region; the mirror is empty"
+    )]
+    NothingListed { bucket: String, prefix: String },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> MirrorError + '_ {
@@ -74,24 +79,6 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> MirrorError + '_ {
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// What the manifest remembers of one mirrored object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
-    pub etag: String,
-    pub size: u64,
-    /// LastModified, milliseconds since the epoch; also the file's modification time.
-    pub last_modified_ms: i64,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Manifest {
-    version: u32,
-    /// `s3://bucket/prefix` the tree is a copy of.
-    source: String,
-    /// Path below the mirror directory (`metadata/...`, `backups/...`) → object.
-    objects: BTreeMap<String, Entry>,
 }
 
 /// Counts of one run.
@@ -131,7 +118,7 @@ pub fn mirror_dir(cache_root: &Path, path: &S3Path) -> PathBuf {
 
 /// Whether `dir` holds a committed mirror (a manifest).
 pub fn has_mirror(dir: &Path) -> bool {
-    dir.join(MANIFEST).is_file()
+    crate::bucket::manifest::exists(dir)
 }
 
 /// Check that `dir` holds a mirror, for `--offline`.
@@ -167,10 +154,51 @@ pub fn unsafe_reason(rel: &str) -> Option<&'static str> {
     None
 }
 
-struct Fetched {
-    rel: String,
-    staged: PathBuf,
+/// The paths of objects new to the mirror, back to back in one string.
+#[derive(Default)]
+struct PathArena {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl PathArena {
+    fn push(&mut self, path: &str) -> usize {
+        self.text.push_str(path);
+        self.ends.push(self.text.len());
+        self.ends.len() - 1
+    }
+
+    fn get(&self, i: usize) -> &str {
+        let start = i.checked_sub(1).map_or(0, |p| self.ends[p]);
+        &self.text[start..self.ends[i]]
+    }
+}
+
+/// Where a download's entry goes: an object the manifest knows (by index), or a new one (by
+/// index in the arena of new paths).
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Known(usize),
+    New(usize),
+}
+
+/// One object to download: what the listing said of it, then what was downloaded.
+struct Todo {
+    slot: Slot,
     entry: Entry,
+    fetched: bool,
+}
+
+/// What became of an object the manifest knew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Not in the listing (gone from the bucket, or now refused): deleted.
+    Gone,
+    /// Listed as is: kept if the local copy is intact.
+    Same,
+    /// Listed, changed or damaged: downloaded (placed) or not (failed).
+    Fetch,
+    Placed,
 }
 
 /// Fault injection for the test suite, compiled only with the `test-hooks` feature:
@@ -205,14 +233,34 @@ fn mtime_ms(meta: &std::fs::Metadata) -> Option<i64> {
     })
 }
 
+/// What the listing says of an object, as a manifest entry (generation set when placed).
+fn listed_entry(object: &list::S3Object) -> Entry {
+    Entry {
+        etag: ETag::parse(&object.etag),
+        size: object.size,
+        last_modified_ms: object.last_modified.map_or(0, |t| t.timestamp_millis()),
+        generation: 0,
+    }
+}
+
+/// Whether the listing describes the object the manifest remembers. Stores that list no ETag
+/// are compared by size and LastModified.
+fn same_object(known: &Entry, listed: &Entry) -> bool {
+    known.etag == listed.etag
+        && known.size == listed.size
+        && (!listed.etag.is_empty() || known.last_modified_ms == listed.last_modified_ms)
+}
+
 /// Download one object into `staged`, with the object's LastModified as its modification time.
+/// Returns what the manifest records: the listing's description when the object downloaded is
+/// the one listed (the next listing is compared with it), else the download's own.
 async fn fetch(
     client: &aws_sdk_s3::Client,
     bucket: &str,
-    object: &list::S3Object,
+    key: &str,
+    listed: &Entry,
     staged: PathBuf,
-) -> Result<(PathBuf, Entry), MirrorError> {
-    let key = object.key.as_str();
+) -> Result<Entry, MirrorError> {
     let get_err = |message: String| MirrorError::Get {
         bucket: bucket.to_string(),
         key: list::printable(key),
@@ -232,17 +280,8 @@ async fn fetch(
             },
             _ => get_err(crate::aws::describe(&e)),
         })?;
-    let etag = response.e_tag().unwrap_or(&object.etag).to_string();
-    // The listing's LastModified has milliseconds, GetObject's only seconds: prefer the listing's
-    // when it describes the same object.
-    let last_modified = if etag == object.etag {
-        object
-            .last_modified
-            .or_else(|| response.last_modified().and_then(list::to_chrono))
-    } else {
-        response.last_modified().and_then(list::to_chrono)
-    };
-    let last_modified_ms = last_modified.map_or(0, |t| t.timestamp_millis());
+    let etag = response.e_tag().map(ETag::parse);
+    let response_modified = response.last_modified().and_then(list::to_chrono);
     let body = response
         .body
         .collect()
@@ -250,32 +289,43 @@ async fn fetch(
         .map_err(|e| get_err(format!("the download broke off: {e}")))?
         .into_bytes();
     let size = body.len() as u64;
-    let path = staged.clone();
+    // The listing's LastModified has milliseconds, GetObject's only seconds: keep the listing's
+    // when the object is the one listed.
+    let as_listed = size == listed.size
+        && (listed.etag.is_empty() || etag.as_ref().is_none_or(|e| *e == listed.etag));
+    let entry = if as_listed {
+        listed.clone()
+    } else {
+        Entry {
+            etag: etag.unwrap_or_else(|| listed.etag.clone()),
+            size,
+            last_modified_ms: response_modified.map_or(0, |t| t.timestamp_millis()),
+            generation: 0,
+        }
+    };
+    let modified = system_time(entry.last_modified_ms);
+    let path = staged;
     tokio::task::spawn_blocking(move || -> Result<(), MirrorError> {
         let file = std::fs::File::create(&path).map_err(io_err(&path))?;
         std::io::Write::write_all(&mut &file, &body).map_err(io_err(&path))?;
-        file.set_modified(system_time(last_modified_ms))
-            .map_err(io_err(&path))?;
+        file.set_modified(modified).map_err(io_err(&path))?;
         Ok(())
     })
     .await
     .map_err(|e| get_err(format!("the writer stopped: {e}")))??;
-    Ok((
-        staged,
-        Entry {
-            etag,
-            size,
-            last_modified_ms,
-        },
-    ))
+    Ok(entry)
 }
 
 /// Move one download into place. A key that is also the folder of other keys (`a` and `a/b`)
-/// cannot be both a file and a folder: the one that comes second fails.
-fn place(dir: &Path, f: &Fetched) -> std::io::Result<()> {
-    let target = dir.join(&f.rel);
-    if let Some(parent) = target.parent() {
+/// cannot be both a file and a folder: the one that comes second fails. `made` remembers the
+/// last folder created, so a run of files in one folder creates it once.
+fn place(dir: &Path, rel: &str, staged: &Path, made: &mut PathBuf) -> std::io::Result<()> {
+    let target = dir.join(rel);
+    if let Some(parent) = target.parent()
+        && parent != made.as_path()
+    {
         std::fs::create_dir_all(parent)?;
+        *made = parent.to_path_buf();
     }
     if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
         return Err(std::io::Error::other(format!(
@@ -283,7 +333,7 @@ fn place(dir: &Path, f: &Fetched) -> std::io::Result<()> {
             target.display()
         )));
     }
-    std::fs::rename(&f.staged, &target)
+    std::fs::rename(staged, &target)
 }
 
 /// Whether the local copy of `rel` is the one the manifest describes.
@@ -295,50 +345,70 @@ fn intact(dir: &Path, rel: &str, entry: &Entry) -> bool {
     })
 }
 
-fn read_manifest(dir: &Path, source: &str, reporter: &dyn Reporter) -> Manifest {
-    let path = dir.join(MANIFEST);
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Manifest::default();
-    };
-    match serde_json::from_str::<Manifest>(&text) {
-        Ok(m) if m.version == MANIFEST_VERSION && m.source == source => m,
-        Ok(_) => {
-            reporter.warn(&format!(
-                "{} is from another version or source; mirroring from scratch",
-                path.display()
-            ));
-            Manifest::default()
+/// The manifest of the mirror in `dir` when it is one of `source`, else an empty one; and whether
+/// it must be written again even if nothing changes (it was another format or missing).
+fn read_manifest(dir: &Path, source: &str, reporter: &dyn Reporter) -> (Manifest, bool) {
+    match Manifest::read(dir) {
+        Ok(Some(m)) if m.source == source => {
+            let current = dir.join(crate::bucket::manifest::FILE).is_file();
+            (m, !current)
         }
-        Err(e) => {
+        Ok(Some(_)) => {
             reporter.warn(&format!(
-                "{} is unreadable ({e}); mirroring from scratch",
-                path.display()
+                "the mirror in {} is of another source; mirroring from scratch",
+                dir.display()
             ));
-            Manifest::default()
+            (Manifest::new(source), true)
+        }
+        Ok(None) => (Manifest::new(source), true),
+        Err(why) => {
+            reporter.warn(&format!("{why}; mirroring from scratch"));
+            (Manifest::new(source), true)
         }
     }
 }
 
-fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), MirrorError> {
-    let path = dir.join(MANIFEST);
-    let tmp = dir.join(format!("{MANIFEST}.tmp"));
-    let text = serde_json::to_vec(manifest).map_err(|e| MirrorError::Io {
-        path: path.clone(),
-        source: std::io::Error::other(e),
-    })?;
-    let file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-    std::io::Write::write_all(&mut &file, &text).map_err(io_err(&tmp))?;
-    file.sync_all().map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io_err(&path))
+/// The indices of `candidates` (flags over the manifest) whose local copy is not intact, checked
+/// on every core.
+fn damaged(dir: &Path, manifest: &Manifest, candidates: &[Fate]) -> Vec<usize> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(manifest.len().div_ceil(4096))
+        .max(1);
+    let chunk = manifest.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    let (start, end) = (t * chunk, ((t + 1) * chunk).min(manifest.len()));
+                    let mut cursor = manifest.cursor_at(start);
+                    let mut out = Vec::new();
+                    while let Some((i, rel)) = cursor.next() {
+                        if i >= end {
+                            break;
+                        }
+                        if candidates[i] == Fate::Same && !intact(dir, rel, manifest.entry(i)) {
+                            out.push(i);
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
 }
 
-/// Delete files under the mirrored folders that the manifest does not list (left by an
-/// interrupted run, or by hand), then empty folders.
-fn sweep(dir: &Path, keep: &BTreeMap<String, Entry>) -> Result<usize, MirrorError> {
+/// Delete files under the mirrored folders that the manifest does not list (gone from the bucket,
+/// left by an interrupted run, or by hand), then empty folders.
+fn sweep(dir: &Path, keep: &Manifest) -> Result<usize, MirrorError> {
     fn walk(
         dir: &Path,
         rel: &str,
-        keep: &BTreeMap<String, Entry>,
+        keep: &Manifest,
         removed: &mut usize,
     ) -> Result<bool, MirrorError> {
         let mut empty = true;
@@ -354,7 +424,7 @@ fn sweep(dir: &Path, keep: &BTreeMap<String, Entry>) -> Result<usize, MirrorErro
                 } else {
                     empty = false;
                 }
-            } else if keep.contains_key(&child) {
+            } else if keep.find(&child).is_some() {
                 empty = false;
             } else {
                 std::fs::remove_file(&path).map_err(io_err(&path))?;
@@ -415,7 +485,7 @@ pub async fn mirror(
         .with_context(|| format!("cannot create the mirror directory {}", dir.display()))?;
     let _lock = lock(dir, reporter).await?;
     let source = path.to_string();
-    let mut manifest = read_manifest(dir, &source, reporter);
+    let (mut known, rewrite) = read_manifest(dir, &source, reporter);
     let staging = dir.join(STAGING);
     if staging.exists() {
         std::fs::remove_dir_all(&staging)
@@ -424,78 +494,102 @@ pub async fn mirror(
     std::fs::create_dir_all(&staging)
         .with_context(|| format!("cannot create {}", staging.display()))?;
 
-    // List metadata/ with one parallel branch per table, and backups/ in one pass alongside.
+    // List metadata/ with one parallel branch per table, and backups/ alongside, and sort each
+    // object out as its page arrives: nothing of the listing is kept but what must be fetched.
     // (Deeper fan-out, per account, pays off on a huge bucket but costs a call per account, and
     // every call scans the whole bucket on some S3-compatible stores and emulators.)
     let root = layout::root_prefix(path);
     let bucket = path.bucket.as_str();
-    let listings: Vec<Vec<list::S3Object>> = stream::iter(TOP_FOLDERS)
+    let mut listing = stream::iter(TOP_FOLDERS)
         .map(|top| {
             let depth = usize::from(top == layout::METADATA);
-            list::list_tree(client, bucket, format!("{root}{top}/"), depth, concurrency)
+            list::pages(client, bucket, format!("{root}{top}/"), depth, concurrency)
         })
-        .buffered(2)
-        .try_collect()
-        .await
-        .with_context(|| format!("cannot list {source}"))?;
+        .flatten_unordered(2);
     let mut stats = MirrorStats::default();
-    let mut wanted: BTreeMap<String, list::S3Object> = BTreeMap::new();
-    for object in listings.into_iter().flatten() {
-        stats.listed += 1;
-        let Some(rel) = object.key.strip_prefix(&root) else {
-            continue;
-        };
-        if rel.ends_with('/') && object.size == 0 {
-            tracing::debug!(key = %list::printable(&object.key), "folder marker, ignored");
-            continue;
-        }
-        if let Some(reason) = unsafe_reason(rel) {
-            reporter.warn(&format!(
-                "refused s3://{bucket}/{}: the key holds {reason}; it is not mirrored",
-                list::printable(&object.key)
-            ));
-            stats.skipped += 1;
-            continue;
-        }
-        if layout::is_mirrored(rel) {
-            wanted.insert(rel.to_string(), object);
+    let mut fates = vec![Fate::Gone; known.len()];
+    let mut added = PathArena::default();
+    let mut todo: Vec<Todo> = Vec::new();
+    while let Some(page) = listing.next().await {
+        let page = page.with_context(|| format!("cannot list {source}"))?;
+        for object in page {
+            stats.listed += 1;
+            let Some(rel) = object.key.strip_prefix(&root) else {
+                continue;
+            };
+            if rel.ends_with('/') && object.size == 0 {
+                tracing::debug!(key = %list::printable(&object.key), "folder marker, ignored");
+                continue;
+            }
+            if let Some(reason) = unsafe_reason(rel) {
+                reporter.warn(&format!(
+                    "refused s3://{bucket}/{}: the key holds {reason}; it is not mirrored",
+                    list::printable(&object.key)
+                ));
+                stats.skipped += 1;
+                continue;
+            }
+            if !layout::is_mirrored(rel) {
+                continue;
+            }
+            stats.selected += 1;
+            let listed = listed_entry(&object);
+            let slot = match known.find(rel) {
+                Some(i) if fates[i] != Fate::Gone => continue, // listed twice
+                Some(i) if same_object(known.entry(i), &listed) => {
+                    fates[i] = Fate::Same;
+                    continue;
+                }
+                Some(i) => {
+                    fates[i] = Fate::Fetch;
+                    Slot::Known(i)
+                }
+                None => Slot::New(added.push(rel)),
+            };
+            todo.push(Todo {
+                slot,
+                entry: listed,
+                fetched: false,
+            });
         }
     }
-    stats.selected = wanted.len();
+    drop(listing);
+    // Unchanged objects whose local copy was damaged are fetched again.
+    for i in damaged(dir, &known, &fates) {
+        fates[i] = Fate::Fetch;
+        todo.push(Todo {
+            slot: Slot::Known(i),
+            entry: known.entry(i).clone(),
+            fetched: false,
+        });
+    }
+    stats.unchanged = fates.iter().filter(|f| **f == Fate::Same).count();
+    let rel_of = |slot: Slot| -> String {
+        match slot {
+            Slot::Known(i) => known.path(i),
+            Slot::New(j) => added.get(j).to_string(),
+        }
+    };
 
     // Download what is new or changed into the staging folder.
-    let todo: Vec<(usize, String, list::S3Object)> = wanted
-        .iter()
-        .filter(|(rel, object)| {
-            let keep = manifest.objects.get(*rel).is_some_and(|entry| {
-                entry.etag == object.etag && entry.size == object.size && intact(dir, rel, entry)
-            });
-            !keep
-        })
-        .enumerate()
-        .map(|(i, (rel, object))| (i, rel.clone(), object.clone()))
-        .collect();
-    stats.unchanged = wanted.len() - todo.len();
     let abort_fetch = abort_point("fetch");
     let mut done = 0usize;
-    let mut fetched: Vec<Fetched> = Vec::with_capacity(todo.len());
     let mut failures = Vec::new();
     let progress = reporter.progress(todo.len() as u64, "objects");
-    let mut downloads = stream::iter(todo)
-        .map(|(i, rel, object)| {
-            let staged = staging.join(i.to_string());
-            async move {
-                let result = fetch(client, bucket, &object, staged).await;
-                (rel, result)
-            }
+    let mut downloads = stream::iter(todo.iter().enumerate())
+        .map(|(t, item)| {
+            let key = format!("{root}{}", rel_of(item.slot));
+            let staged = staging.join(t.to_string());
+            async move { (t, fetch(client, bucket, &key, &item.entry, staged).await) }
         })
         .buffer_unordered(concurrency);
-    while let Some((rel, result)) = downloads.next().await {
+    let mut results = Vec::new();
+    while let Some((t, result)) = downloads.next().await {
         match result {
-            Ok((staged, entry)) => {
+            Ok(entry) => {
                 progress.item_done(false);
                 stats.bytes += entry.size;
-                fetched.push(Fetched { rel, staged, entry });
+                results.push((t, entry));
             }
             Err(e) => {
                 progress.item_done(true);
@@ -510,20 +604,31 @@ pub async fn mirror(
     }
     drop(downloads);
     progress.finish();
+    for (t, entry) in results {
+        todo[t].entry = entry;
+        todo[t].fetched = true;
+    }
 
     // Apply: rename the downloads into place, delete what is gone, commit the manifest last.
+    let generation = known.stamp.generation + 1;
     let abort_rename = abort_point("rename");
     let mut placed = 0usize;
-    for f in &fetched {
-        match place(dir, f) {
+    let mut made = PathBuf::new();
+    for (t, item) in todo.iter_mut().enumerate() {
+        if !item.fetched {
+            continue;
+        }
+        let rel = rel_of(item.slot);
+        match place(dir, &rel, &staging.join(t.to_string()), &mut made) {
             Ok(()) => {
-                manifest.objects.insert(f.rel.clone(), f.entry.clone());
+                item.entry.generation = generation;
                 placed += 1;
             }
             Err(e) => {
+                item.fetched = false;
                 let message = format!(
                     "s3://{bucket}/{root}{} is not mirrored: {e}",
-                    list::printable(&f.rel)
+                    list::printable(&rel)
                 );
                 reporter.warn(&message);
                 failures.push(message);
@@ -535,16 +640,63 @@ pub async fn mirror(
     }
     stats.fetched = placed;
     stats.failed = failures.len();
-    // Objects gone from the bucket (or now refused) leave the manifest. A failed download keeps
-    // its previous entry (and file), so the next run retries it.
-    manifest
-        .objects
-        .retain(|rel, entry| wanted.contains_key(rel) && intact(dir, rel, entry));
-    stats.deleted = sweep(dir, &manifest.objects)
-        .with_context(|| format!("cannot clean up {}", dir.display()))?;
-    manifest.version = MANIFEST_VERSION;
-    manifest.source = source;
-    write_manifest(dir, &manifest)?;
+
+    // The new manifest: known objects still listed (updated when fetched; a failed download keeps
+    // its previous entry when the previous copy is intact, so the next run retries it), and the
+    // new ones placed, merged in path order.
+    let mut new_order: Vec<usize> = Vec::new();
+    for (t, item) in todo.iter().enumerate() {
+        match item.slot {
+            Slot::Known(i) if item.fetched => {
+                fates[i] = Fate::Placed;
+                *known.entry_mut(i) = item.entry.clone();
+            }
+            Slot::Known(_) => {}
+            Slot::New(_) if item.fetched => new_order.push(t),
+            Slot::New(_) => {}
+        }
+    }
+    let new_rel = |t: usize| match todo[t].slot {
+        Slot::New(j) => added.get(j),
+        Slot::Known(_) => "",
+    };
+    new_order.sort_by(|a, b| new_rel(*a).cmp(new_rel(*b)));
+    let mut next = known.successor(generation);
+    let mut kept = 0usize;
+    let mut cursor = known.cursor();
+    let mut fresh = new_order.iter().peekable();
+    while let Some((i, rel)) = cursor.next() {
+        while let Some(&&t) = fresh.peek()
+            && new_rel(t) < rel
+        {
+            next.push(new_rel(t), todo[t].entry.clone());
+            fresh.next();
+        }
+        let keep = match fates[i] {
+            Fate::Gone => false,
+            Fate::Same | Fate::Placed => true,
+            Fate::Fetch => intact(dir, rel, known.entry(i)),
+        };
+        if keep {
+            next.push(rel, known.entry(i).clone());
+            kept += 1;
+        }
+    }
+    for &t in fresh {
+        next.push(new_rel(t), todo[t].entry.clone());
+    }
+    drop(todo);
+    let changed = placed > 0 || kept != known.len();
+    if !changed {
+        // Nothing moved: the generation stays, so readers keep their caches.
+        next = known;
+    }
+    stats.deleted =
+        sweep(dir, &next).with_context(|| format!("cannot clean up {}", dir.display()))?;
+    if changed || rewrite {
+        next.write(dir)
+            .map_err(io_err(&dir.join(crate::bucket::manifest::FILE)))?;
+    }
     let _ = std::fs::remove_dir_all(&staging);
     stats.elapsed = started.elapsed();
     Ok(MirrorReport {
@@ -593,7 +745,9 @@ pub fn summary(path: &S3Path, report: &MirrorReport) -> String {
     line
 }
 
-/// Mirror `path` into `dir` with `config`'s credentials and endpoint.
+/// Mirror `path` into `dir` with `config`'s credentials and endpoint. A listing of nothing
+/// under the prefix is an error: a wrong `--metadata-path` must not look like an empty, healthy
+/// fleet.
 pub async fn sync(
     config: &aws_config::SdkConfig,
     path: &S3Path,
@@ -602,7 +756,15 @@ pub async fn sync(
     reporter: &dyn Reporter,
 ) -> anyhow::Result<MirrorReport> {
     let client = crate::aws::s3_client(config);
-    mirror(&client, path, dir, concurrency, reporter).await
+    let report = mirror(&client, path, dir, concurrency, reporter).await?;
+    if report.stats.listed == 0 {
+        return Err(MirrorError::NothingListed {
+            bucket: path.bucket.clone(),
+            prefix: layout::root_prefix(path),
+        }
+        .into());
+    }
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use aws_sdk_s3::error::SdkError;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt, stream};
 
 /// Parallel S3 calls (listings, downloads) when the user does not say.
@@ -79,40 +80,85 @@ pub async fn list_level(
     prefix: &str,
     delimiter: bool,
 ) -> Result<(Vec<S3Object>, Vec<String>), ListError> {
+    let mut objects = Vec::new();
+    let mut prefixes = Vec::new();
+    let mut token = None;
+    loop {
+        let page = one_page(client, bucket, prefix, delimiter, token.take()).await?;
+        objects.extend(page.objects);
+        prefixes.extend(page.prefixes);
+        match page.next {
+            Some(next) => token = Some(next),
+            None => return Ok((objects, prefixes)),
+        }
+    }
+}
+
+/// One answer of ListObjectsV2.
+struct Page {
+    objects: Vec<S3Object>,
+    prefixes: Vec<String>,
+    /// The continuation token, when more pages follow.
+    next: Option<String>,
+}
+
+/// One page of a listing from `token` on.
+async fn one_page(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    delimiter: bool,
+    token: Option<String>,
+) -> Result<Page, ListError> {
     // URL-encoded keys: a key holding control characters would otherwise make the XML response
     // unreadable and fail the whole listing.
     let mut request = client
         .list_objects_v2()
         .bucket(bucket)
         .prefix(prefix)
-        .encoding_type(aws_sdk_s3::types::EncodingType::Url);
+        .encoding_type(aws_sdk_s3::types::EncodingType::Url)
+        .set_continuation_token(token.clone());
     if delimiter {
         request = request.delimiter("/");
     }
-    let mut pages = request.into_paginator().send();
-    let mut objects = Vec::new();
-    let mut prefixes = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| classify(&e, bucket, prefix))?;
-        for object in page.contents() {
-            let Some(key) = object.key() else { continue };
-            objects.push(S3Object {
-                key: url_decode(key),
-                size: object
-                    .size()
-                    .and_then(|s| u64::try_from(s).ok())
-                    .unwrap_or(0),
-                etag: object.e_tag().unwrap_or_default().to_string(),
-                last_modified: object.last_modified().and_then(to_chrono),
-            });
-        }
-        prefixes.extend(
-            page.common_prefixes()
-                .iter()
-                .filter_map(|p| p.prefix().map(url_decode)),
-        );
+    let page = request
+        .send()
+        .await
+        .map_err(|e| classify(&e, bucket, prefix))?;
+    let next = page
+        .next_continuation_token()
+        .filter(|_| page.is_truncated() == Some(true))
+        .map(str::to_string);
+    if next.is_some() && next == token {
+        return Err(ListError::Other {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+            message: "the store answered the same continuation token twice".into(),
+        });
     }
-    Ok((objects, prefixes))
+    Ok(Page {
+        objects: page
+            .contents()
+            .iter()
+            .filter_map(|object| {
+                Some(S3Object {
+                    key: url_decode(object.key()?),
+                    size: object
+                        .size()
+                        .and_then(|s| u64::try_from(s).ok())
+                        .unwrap_or(0),
+                    etag: object.e_tag().unwrap_or_default().to_string(),
+                    last_modified: object.last_modified().and_then(to_chrono),
+                })
+            })
+            .collect(),
+        prefixes: page
+            .common_prefixes()
+            .iter()
+            .filter_map(|p| p.prefix().map(url_decode))
+            .collect(),
+        next,
+    })
 }
 
 /// A key of a listing made with `encoding-type=url`: `%XX` escapes, and `+` for a space.
@@ -167,6 +213,46 @@ pub fn list_tree<'a>(
         objects.extend(nested.into_iter().flatten());
         Ok(objects)
     })
+}
+
+/// Every object under `prefix`, page by page as the pages arrive (nothing is kept: a listing of
+/// a million keys costs the memory of the pages in flight). As with [`list_tree`], the first
+/// `depth` levels are listed with a delimiter and their sub-prefixes listed side by side (at most
+/// `concurrency` at once); pages of different sub-prefixes come interleaved.
+pub fn pages(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: String,
+    depth: usize,
+    concurrency: usize,
+) -> BoxStream<'static, Result<Vec<S3Object>, ListError>> {
+    let (client, bucket) = (client.clone(), bucket.to_string());
+    if depth == 0 {
+        // State: what to list, the token to go on from, whether the last page came.
+        let start = (client, bucket, prefix, None::<String>, false);
+        return stream::unfold(start, |(client, bucket, prefix, token, done)| async move {
+            if done {
+                return None;
+            }
+            match one_page(&client, &bucket, &prefix, false, token).await {
+                Ok(page) => {
+                    let done = page.next.is_none();
+                    Some((Ok(page.objects), (client, bucket, prefix, page.next, done)))
+                }
+                Err(e) => Some((Err(e), (client, bucket, prefix, None, true))),
+            }
+        })
+        .boxed();
+    }
+    stream::once(async move {
+        let (objects, prefixes) = list_level(&client, &bucket, &prefix, true).await?;
+        let nested = stream::iter(prefixes)
+            .map(move |p| pages(&client, &bucket, p, depth - 1, concurrency))
+            .flatten_unordered(concurrency.max(1));
+        Ok::<_, ListError>(stream::once(async move { Ok(objects) }).chain(nested))
+    })
+    .try_flatten()
+    .boxed()
 }
 
 /// The key, printable on one line whatever it holds.

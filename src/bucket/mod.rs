@@ -9,6 +9,7 @@ use anyhow::bail;
 pub mod layout;
 pub mod lifecycle;
 pub mod list;
+pub mod manifest;
 
 /// An `s3://bucket/prefix` location, normalised without a trailing slash.
 #[derive(Debug, Clone, PartialEq, Eq)]

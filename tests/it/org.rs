@@ -527,3 +527,74 @@ fn an_old_snapshot_is_used_with_its_age_when_no_credentials_are_at_hand() {
         stderr_of(&refresh)
     );
 }
+
+/// Every file below `dir`, by path relative to it.
+fn files_below(dir: &Path, rel: &str, out: &mut Vec<(String, std::path::PathBuf)>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let rel = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        if entry.path().is_dir() {
+            files_below(&entry.path(), &rel, out);
+        } else {
+            out.push((rel, entry.path()));
+        }
+    }
+}
+
+#[test]
+fn a_mirror_source_joins_the_snapshot_too() {
+    // The mirror's own manifest proves the CloneSquad tables current; the snapshot's tables are
+    // proved by their stamps, and must not read as empty under a mirror.
+    let moto = Moto::start();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/metadata");
+    let mut files = Vec::new();
+    files_below(&example, "", &mut files);
+    block_on(async {
+        let s3 = moto.s3();
+        s3.create_bucket()
+            .bucket("cmdb-bucket")
+            .send()
+            .await
+            .unwrap();
+        for (rel, path) in files {
+            s3.put_object()
+                .bucket("cmdb-bucket")
+                .key(format!("clonesquad/metadata/{rel}"))
+                .body(std::fs::read(path).unwrap().into())
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let home = tempfile::tempdir().unwrap();
+    example_snapshot(&home.path().join("cache"));
+    for _ in 0..2 {
+        let out = cs_cmdb(home.path())
+            .env("CS_CMDB_NOW", NOW)
+            .args([
+                "--endpoint-url",
+                &moto.endpoint,
+                "query",
+                "fleet-by-ou",
+                "--cache-dir",
+                "cache",
+                "--format",
+                "json",
+                "--source",
+                "s3://cmdb-bucket/clonesquad",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        let rows: Vec<Value> = serde_json::from_str(&stdout_of(&out)).unwrap();
+        let paths: Vec<&str> = rows
+            .iter()
+            .map(|r| r["ou_path"].as_str().unwrap())
+            .collect();
+        assert_eq!(paths, ["Root", "Root/Workloads/Dev", "Root/Workloads/Prod"]);
+    }
+}

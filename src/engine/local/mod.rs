@@ -44,6 +44,9 @@ const FILES_SHOWN: usize = 10;
 /// DataFusion over `<root>/<table folder>/accountid=*/region=*/groupname=*/`.
 pub struct LocalEngine {
     root: PathBuf,
+    /// The mirror directory when the source is a mirror (`cs-cmdb mirror`): its manifest says
+    /// what changed, so no file is checked one by one.
+    mirror: Option<PathBuf>,
     cache_dir: PathBuf,
     tables: Vec<TableDef>,
     now: DateTime<Utc>,
@@ -100,8 +103,13 @@ impl LocalEngine {
             "{label}-{:016x}",
             fnv1a(canonical.as_os_str().as_encoded_bytes())
         );
+        let mirror = root
+            .parent()
+            .filter(|dir| root.ends_with(layout::METADATA) && crate::bucket::manifest::exists(dir))
+            .map(Path::to_path_buf);
         Ok(Self {
             root,
+            mirror,
             cache_dir: cache_root.join("local").join(key),
             tables,
             now,
@@ -192,6 +200,15 @@ impl LocalEngine {
                 )),
             )?;
         }
+        // The mirror's manifest proves the CloneSquad tables of a mirror current; the
+        // Organization snapshot's tables are proved by their stamps.
+        let mirrored = Arc::new(
+            match self.mirror.as_deref().and_then(cache::MirrorSource::open) {
+                Some(mirror) => cache::Freshness::Mirror(Arc::new(mirror)),
+                None => cache::Freshness::Stamps,
+            },
+        );
+        let stamps = Arc::new(cache::Freshness::Stamps);
         let refreshes = defs.iter().map(|def| {
             let (root, cache_dir, def, reporter) = (
                 self.root_of(def).unwrap_or_default(),
@@ -199,8 +216,12 @@ impl LocalEngine {
                 (*def).clone(),
                 self.reporter.clone(),
             );
+            let freshness = match def.base {
+                Base::Metadata => mirrored.clone(),
+                Base::Org => stamps.clone(),
+            };
             tokio::task::spawn_blocking(move || {
-                cache::refresh(&root, &cache_dir, &def, reporter.as_ref())
+                cache::refresh(&root, &cache_dir, &def, &freshness, reporter.as_ref())
             })
         });
         let loaded_all = futures::future::join_all(refreshes).await;
