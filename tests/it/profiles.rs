@@ -5,14 +5,8 @@
 //! key signed the calls.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::Response;
-
-use crate::support::http::LoopbackServer;
+use crate::support::server::{Reply, Server};
 use crate::support::{MAIN_ACCOUNT, Moto, cs_cmdb, stderr_of, stdout_of};
 
 /// Two IAM users on the emulator: `alice` (in the AWS files as profile `alice`) and `bob` (whose
@@ -244,20 +238,6 @@ fn an_assume_role_profile_starts_from_its_source_profile() {
     );
 }
 
-/// A loopback server that counts the requests it gets (and answers each with a 500).
-fn counting_server() -> (LoopbackServer, Arc<AtomicUsize>) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let server =
-        LoopbackServer::start(1, hits.clone(), |hits: Arc<AtomicUsize>, _req| async move {
-            hits.fetch_add(1, Ordering::SeqCst);
-            Response::builder()
-                .status(500)
-                .body(Full::new(Bytes::from_static(b"unexpected call")))
-                .unwrap()
-        });
-    (server, hits)
-}
-
 #[test]
 fn an_unknown_profile_stops_the_run_before_any_aws_call() {
     let home = tempfile::tempdir().unwrap();
@@ -266,7 +246,8 @@ fn an_unknown_profile_stops_the_run_before_any_aws_call() {
         "[profile governance]\nregion = eu-west-1\n\n[profile other-org]\nregion = eu-west-1\n",
         "[default]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = x\n",
     );
-    let (server, hits) = counting_server();
+    // Records every request it gets (and answers each with a 500).
+    let server = Server::start(|_| async { Reply::new(500, "text/plain", "unexpected call") });
     let run = |args: &[&str], env: &[(&str, &str)]| {
         let mut cmd = cs_cmdb(home.path());
         cmd.args(["--endpoint-url", &server.endpoint]);
@@ -274,10 +255,11 @@ fn an_unknown_profile_stops_the_run_before_any_aws_call() {
             cmd.env(k, v);
         }
         let out = cmd.args(args).output().unwrap();
-        assert_eq!(
-            hits.load(Ordering::SeqCst),
-            0,
-            "an AWS call was made: {}",
+        let calls = server.exchanges();
+        assert!(
+            calls.is_empty(),
+            "an AWS call was made ({:?}): {}",
+            calls.first().map(|c| c.uri.to_string()),
             stderr_of(&out)
         );
         assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));

@@ -1,9 +1,12 @@
 //! Test support: the moto emulator as a real HTTP server on 127.0.0.1, and the binary run with a
-//! clean, fixed environment (no ambient credentials, no metadata-service probing).
+//! clean, fixed environment (no ambient credentials, no metadata-service probing). Beside it:
+//! - `server`: the one loopback HTTP server (stand in, forward, rewrite, and record every request);
+//! - `proxy`: a fault-injecting handler in front of moto, `standin`: a synthetic AWS endpoint;
+//! - `org`: a simulated Organization with CloneSquad deployments on moto;
+//! - `tree`: metadata trees in CloneSquad's exact layout (hand-written or generated);
+//! - `snapshot`: whole-run snapshots (`cs_snapshot!`).
 
 #![allow(dead_code)]
-
-pub mod rewrite;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -241,10 +244,14 @@ pub fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-pub mod http;
+pub mod athena;
 pub mod org;
 pub mod proxy;
+pub mod server;
+#[macro_use]
+pub mod snapshot;
 pub mod standin;
+pub mod tree;
 
 /// Like [`cs_cmdb`], as a `std::process::Command` (for tests that spawn and signal the process).
 pub fn cs_cmdb_spawnable(home: &Path) -> Command {
@@ -271,4 +278,13 @@ pub fn cs_cmdb_spawnable(home: &Path) -> Command {
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .current_dir(home);
     cmd
+}
+
+/// Send SIGINT (Ctrl-C) to a spawned binary.
+pub fn interrupt(child: &std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -INT {}", child.id());
 }
