@@ -130,16 +130,18 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Outcom
                 let n = catalog::install::repair(&athena, &args.tables).await?;
                 eprintln!("MSCK REPAIR TABLE run on {n} table(s)");
             } else {
-                print_partition_reports(
-                    &catalog::install::sync_partitions(
-                        &config,
-                        &options.database,
-                        path,
-                        &args.tables,
-                        args.prune,
-                    )
-                    .await?,
-                );
+                let reports = catalog::install::sync_partitions(
+                    &config,
+                    &options.database,
+                    path,
+                    &args.tables,
+                    args.prune,
+                )
+                .await?;
+                print_partition_reports(&reports);
+                if reports.iter().any(|(_, r)| !r.prune_errors.is_empty()) {
+                    return Ok(Outcome::Failures);
+                }
             }
             Ok(Outcome::Success)
         }
@@ -202,6 +204,9 @@ fn print_partition_reports(reports: &[(String, catalog::partitions::SyncReport)]
             "{table}: {} partition(s) in the bucket, {} in the catalog; added {}, pruned {} ({} Glue call(s))",
             r.in_bucket, r.in_catalog, r.added, r.pruned, r.glue_calls
         );
+        for error in &r.prune_errors {
+            eprintln!("error: {error}");
+        }
     }
 }
 

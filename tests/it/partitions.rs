@@ -4,8 +4,11 @@
 
 use std::collections::BTreeSet;
 
+use bytes::Bytes;
+use serde_json::{Value, json};
+
 use crate::support::athena::{bucket_with, glue_partitions, glue_tables, parts, statements};
-use crate::support::server::Server;
+use crate::support::server::{Server, Upstream};
 use crate::support::snapshot::Filters;
 use crate::support::tree::Part;
 use crate::support::{Moto, block_on, cs_cmdb, stderr_of};
@@ -122,6 +125,73 @@ fn two_thousand_partitions_in_twenty_calls_then_prune() {
         .map(|(values, _)| values)
         .collect();
     assert_eq!(left, all[30..].iter().map(values).collect());
+}
+
+/// Glue answers BatchDeletePartition with per-partition errors (HTTP 200): what it refused is
+/// neither counted as pruned nor silent, and the run exits 1.
+#[test]
+fn what_glue_refuses_to_drop_is_reported_not_counted() {
+    let moto = Moto::start();
+    let all = parts(6);
+    bucket_with(&moto, BUCKET, "clonesquad", &all);
+    glue_tables(&moto, "cs_cmdb", PATH, false);
+    let home = tempfile::tempdir().unwrap();
+    let out = cmd(&moto.endpoint, home.path())
+        .args(["partitions", "--table", "discovery"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    delete_from_bucket(&moto, &all[..3]);
+
+    // A proxy that keeps the first partition of each BatchDeletePartition from Glue and answers
+    // for it with an error entry, as Glue does for a partition it cannot drop.
+    let upstream = Upstream::new(&moto.endpoint);
+    let proxy = Server::start(move |req| {
+        let upstream = upstream.clone();
+        async move {
+            if req.action() != "BatchDeletePartition" {
+                return upstream.send(&req).await;
+            }
+            let mut body = req.json();
+            let kept = body["PartitionsToDelete"].as_array_mut().unwrap().remove(0);
+            let reply = upstream
+                .send_body(&req, Bytes::from(body.to_string()))
+                .await;
+            reply.map_json(|answer| {
+                let errors = answer
+                    .as_object_mut()
+                    .unwrap()
+                    .entry("Errors")
+                    .or_insert(json!([]));
+                errors.as_array_mut().unwrap().push(json!({
+                    "PartitionValues": kept["Values"],
+                    "ErrorDetail": {
+                        "ErrorCode": "AccessDeniedException",
+                        "ErrorMessage": "User is not authorized to perform: glue:BatchDeletePartition"
+                    }
+                }));
+            })
+        }
+    });
+    let out = cs_snapshot!(
+        Filters::new(),
+        cmd(&proxy.endpoint, home.path()).args(["partitions", "--table", "discovery", "--prune"])
+    );
+    assert_eq!(out.status.code(), Some(1));
+    // Glue still holds the refused partition, and only it of the three.
+    let kept: Vec<Value> = proxy.calls("BatchDeletePartition")[0].json()["PartitionsToDelete"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(kept.len(), 3);
+    let refused: Vec<String> = serde_json::from_value(kept[0]["Values"].clone()).unwrap();
+    let left: BTreeSet<Vec<String>> = glue_partitions(&moto, "cs_cmdb", "clonesquad_discovery")
+        .into_iter()
+        .map(|(values, _)| values)
+        .collect();
+    let mut expected: BTreeSet<Vec<String>> = all[3..].iter().map(values).collect();
+    expected.insert(refused);
+    assert_eq!(left, expected);
 }
 
 #[test]
