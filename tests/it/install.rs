@@ -4,7 +4,7 @@
 
 use aws_sdk_glue::types::{Column, TableInput};
 
-use crate::support::athena::{bucket_with, glue_tables, parts, statements};
+use crate::support::athena::{bucket_with, create_work_group, glue_tables, parts, statements};
 use crate::support::server::Server;
 use crate::support::snapshot::Filters;
 use crate::support::{Moto, block_on, cs_cmdb, stderr_of, stdout_of};
@@ -78,13 +78,7 @@ fn install_print_needs_no_aws_and_fills_every_location() {
 fn install_is_idempotent_and_replace_recreates() {
     let moto = Moto::start();
     bucket_with(&moto, BUCKET, "clonesquad", &parts(3));
-    block_on(
-        aws_sdk_athena::Client::new(&moto.sdk_config())
-            .create_work_group()
-            .name("governance")
-            .send(),
-    )
-    .expect("create work group");
+    create_work_group(&moto, "governance");
     let proxy = Server::recording(&moto.endpoint);
     let home = tempfile::tempdir().unwrap();
     let out = cmd(&proxy.endpoint, home.path())

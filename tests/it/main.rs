@@ -4,18 +4,22 @@
 mod support;
 
 mod accounts;
+mod backups;
 mod bench;
 mod check;
 mod cli;
 mod ddl_conformance;
-mod fanout;
+mod discover;
+mod export;
 mod iam;
 mod install;
 mod mirror;
+mod output;
 mod partitions;
 mod profiles;
 mod query;
 mod query_athena;
 mod sample;
+mod settings;
 mod sql_files;
 mod whoami;

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::athena::{executions, queries_keep_running, queue_results};
+use crate::support::athena::{create_work_group, executions, queries_keep_running, queue_results};
 use crate::support::server::{Server, Upstream};
 use crate::support::snapshot::Filters;
-use crate::support::{Moto, block_on, cs_cmdb, cs_cmdb_spawnable, stderr_of, stdout_of};
+use crate::support::{Moto, cs_cmdb, stderr_of, stdout_of};
 
 fn cmd(endpoint: &str, home: &std::path::Path) -> assert_cmd::Command {
     let mut c = cs_cmdb(home);
@@ -52,13 +52,7 @@ fn stale_result(moto: &Moto) {
 fn canned_queries_run_on_athena_with_bound_parameters() {
     let moto = Moto::start();
     stale_result(&moto);
-    block_on(
-        aws_sdk_athena::Client::new(&moto.sdk_config())
-            .create_work_group()
-            .name("governance")
-            .send(),
-    )
-    .expect("create work group");
+    create_work_group(&moto, "governance");
     let proxy = Server::recording(&moto.endpoint);
     let home = tempfile::tempdir().unwrap();
     let out = cmd(&proxy.endpoint, home.path())
@@ -271,8 +265,9 @@ fn ctrl_c_stops_the_athena_query() {
     queries_keep_running(&moto);
     let proxy = Server::recording(&moto.endpoint);
     let home = tempfile::tempdir().unwrap();
-    let mut child = cs_cmdb_spawnable(home.path())
-        .args([
+    let mut child = crate::support::spawn(
+        home.path(),
+        &[
             "--endpoint-url",
             &proxy.endpoint,
             "query",
@@ -280,11 +275,8 @@ fn ctrl_c_stops_the_athena_query() {
             "SELECT 1",
             "--engine",
             "athena",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+    );
     // The binary listens for Ctrl-C from its first wait on the query: once it polls the
     // execution a second time, it is waiting on a query still in progress.
     let polling = proxy.wait_for(Duration::from_secs(60), |log| {

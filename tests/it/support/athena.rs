@@ -188,3 +188,14 @@ pub fn queries_keep_running(moto: &Moto) {
         r#"{"model_name": "athena::execution", "transition": {"progression": "manual", "times": 1000}}"#,
     );
 }
+
+/// An Athena workgroup (for tests that name one).
+pub fn create_work_group(moto: &Moto, name: &str) {
+    block_on(
+        aws_sdk_athena::Client::new(&moto.sdk_config())
+            .create_work_group()
+            .name(name)
+            .send(),
+    )
+    .expect("create work group");
+}

@@ -185,6 +185,68 @@ impl Moto {
     }
 }
 
+/// Buckets and objects, for fixtures.
+impl Moto {
+    pub fn create_bucket(&self, bucket: &str) {
+        block_on(self.s3().create_bucket().bucket(bucket).send()).expect("create bucket");
+    }
+
+    pub fn put(&self, bucket: &str, key: &str, body: &[u8]) {
+        block_on(
+            self.s3()
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(body.to_vec().into())
+                .send(),
+        )
+        .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
+    }
+
+    pub fn delete(&self, bucket: &str, key: &str) {
+        block_on(self.s3().delete_object().bucket(bucket).key(key).send())
+            .unwrap_or_else(|e| panic!("delete {key}: {e:?}"));
+    }
+
+    /// The bucket's lifecycle configuration: (rule id, prefix, enabled), each expiring objects
+    /// after 30 days.
+    pub fn put_lifecycle(&self, bucket: &str, rules: &[(&str, &str, bool)]) {
+        use aws_sdk_s3::types::{
+            BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+            LifecycleRuleFilter,
+        };
+        let rules = rules
+            .iter()
+            .map(|(id, prefix, enabled)| {
+                LifecycleRule::builder()
+                    .id(*id)
+                    .filter(LifecycleRuleFilter::builder().prefix(*prefix).build())
+                    .status(if *enabled {
+                        ExpirationStatus::Enabled
+                    } else {
+                        ExpirationStatus::Disabled
+                    })
+                    .expiration(LifecycleExpiration::builder().days(30).build())
+                    .build()
+                    .unwrap()
+            })
+            .collect::<Vec<_>>();
+        block_on(
+            self.s3()
+                .put_bucket_lifecycle_configuration()
+                .bucket(bucket)
+                .lifecycle_configuration(
+                    BucketLifecycleConfiguration::builder()
+                        .set_rules(Some(rules))
+                        .build()
+                        .unwrap(),
+                )
+                .send(),
+        )
+        .expect("put lifecycle");
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -278,6 +340,17 @@ pub fn cs_cmdb_spawnable(home: &Path) -> Command {
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .current_dir(home);
     cmd
+}
+
+/// Start the binary with `args` (stdout and stderr piped), for a test that signals it.
+pub fn spawn(home: &Path, args: &[&str]) -> std::process::Child {
+    cs_cmdb_spawnable(home)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start cs-cmdb")
 }
 
 /// Send SIGINT (Ctrl-C) to a spawned binary.

@@ -3,13 +3,15 @@
 //! functions and Interact queues.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use aws_sdk_organizations::types::OrganizationFeatureSet;
 use aws_sdk_sts::config::Credentials;
 
-use super::{MAIN_ACCOUNT, Moto, block_on, sdk_config_with};
+use super::proxy::Proxy;
+use super::{MAIN_ACCOUNT, Moto, block_on, cs_cmdb, sdk_config_with, stderr_of, stdout_of};
 
 pub const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
 pub const GROUPS: [&str; 3] = ["web-front", "batch-workers-2", "ci-runners"];
@@ -201,4 +203,87 @@ pub fn interact_ok() -> String {
 
 pub fn main_account() -> &'static str {
     MAIN_ACCOUNT
+}
+
+/// Every region of [`REGIONS`] enabled by default, and af-south-1 (an opt-in region) disabled.
+pub fn default_regions() -> Vec<(String, String)> {
+    let mut r: Vec<(String, String)> = REGIONS
+        .iter()
+        .map(|r| (r.to_string(), "ENABLED_BY_DEFAULT".to_string()))
+        .collect();
+    r.push(("af-south-1".into(), "DISABLED".into()));
+    r
+}
+
+/// Queue, in each target, one answer list per deployment (groups in the order the tool visits them).
+pub fn queue_per_target(moto: &Moto, sim: &SimOrg, answers: impl Fn(&Dep) -> Vec<String>) {
+    for (account, region) in sim.targets_with_deployments() {
+        let mut all = Vec::new();
+        let mut deps = sim.in_target(&account, &region);
+        deps.sort_by(|a, b| a.group.cmp(&b.group));
+        for d in deps {
+            all.extend(answers(d));
+        }
+        queue_answers(moto, &account, &region, &all);
+    }
+}
+
+/// `cs-cmdb --endpoint-url <proxy> --format json ARGS`.
+pub fn run(home: &std::path::Path, proxy: &Proxy, args: &[&str]) -> std::process::Output {
+    cs_cmdb(home)
+        .args(["--endpoint-url", &proxy.endpoint, "--format", "json"])
+        .args(args)
+        .timeout(Duration::from_secs(300))
+        .output()
+        .unwrap()
+}
+
+/// The JSON rows on stdout (the test fails when stdout is not a JSON array).
+pub fn rows(out: &std::process::Output) -> Vec<serde_json::Value> {
+    serde_json::from_str(&stdout_of(out)).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            stdout_of(out),
+            stderr_of(out)
+        )
+    })
+}
+
+/// `failed <account>/<region>: <class>: ...` lines of the summary, by target.
+pub fn failed_targets(stderr: &str) -> BTreeMap<(String, String), String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("failed "))
+        .filter_map(|l| {
+            let (target, rest) = l.split_once(": ")?;
+            let (account, region) = target.split_once('/')?;
+            let class = rest.split(':').next()?.to_string();
+            Some(((account.to_string(), region.to_string()), class))
+        })
+        .collect()
+}
+
+/// (account, region, group) -> (status, class) of the rows.
+pub fn status_of(
+    rows: &[serde_json::Value],
+) -> BTreeMap<(String, String, String), (String, String)> {
+    rows.iter()
+        .map(|r| {
+            (
+                (
+                    r["account_id"].as_str().unwrap().to_string(),
+                    r["region"].as_str().unwrap().to_string(),
+                    r["group_name"].as_str().unwrap().to_string(),
+                ),
+                (
+                    r["status"].as_str().unwrap().to_string(),
+                    r["class"].as_str().unwrap_or("").to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+pub fn key(d: &Dep) -> (String, String, String) {
+    (d.account.clone(), d.region.clone(), d.group.clone())
 }

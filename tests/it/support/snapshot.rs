@@ -122,6 +122,36 @@ pub fn run(cmd: &mut assert_cmd::Command, filters: &Filters) -> (String, std::pr
     (format(&output, filters), output)
 }
 
+/// Several runs in one snapshot, each under a title: a table of cases (input errors, say) that
+/// reads as one document.
+pub struct Runs {
+    filters: Filters,
+    text: String,
+}
+
+impl Runs {
+    pub fn new(filters: Filters) -> Self {
+        Self {
+            filters,
+            text: String::new(),
+        }
+    }
+
+    /// Run `cmd`, add its snapshot under `title`, return its output.
+    pub fn run(&mut self, title: &str, cmd: &mut assert_cmd::Command) -> std::process::Output {
+        let (snapshot, output) = run(cmd, &self.filters);
+        if !self.text.is_empty() {
+            self.text.push('\n');
+        }
+        self.text.push_str(&format!("=== {title}\n{snapshot}"));
+        output
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
 /// Run a command and snapshot its exit code, stdout and stderr; evaluates to the
 /// `std::process::Output` for further targeted asserts.
 ///

@@ -47,6 +47,15 @@ impl StandIn {
         })
     }
 
+    /// Every ListFunctions answers after `latency` (an hour: it hangs).
+    pub fn slow_listing(accounts: usize, latency: Duration) -> Self {
+        Self::with(Spec {
+            accounts,
+            list_latency: latency,
+            ..Spec::default()
+        })
+    }
+
     pub fn with(spec: Spec) -> Self {
         let server = Server::with_workers(1, move |req| handle(spec.clone(), req));
         Self {
@@ -66,6 +75,13 @@ impl StandIn {
             })
             .count()
     }
+}
+
+/// Whether a request is Lambda ListFunctions (how `discover` finds the deployments of a target).
+pub fn is_list_functions(req: &Request) -> bool {
+    req.path()
+        .trim_end_matches('/')
+        .ends_with("/2015-03-31/functions")
 }
 
 async fn handle(spec: Spec, req: Request) -> Reply {
@@ -135,10 +151,7 @@ async fn handle(spec: Spec, req: Request) -> Reply {
         }
         _ => {}
     }
-    if path
-        .trim_end_matches('/')
-        .ends_with("/2015-03-31/functions")
-    {
+    if is_list_functions(&req) {
         if !spec.list_latency.is_zero() {
             tokio::time::sleep(spec.list_latency).await;
         }

@@ -221,13 +221,8 @@ impl Deployment<'_> {
 }
 
 /// A generated tree under `dir`: `deployments` deployments of about `instances` instances each,
-/// exported at [`GENERATED_AT`]. Returns its files.
-pub fn generate(
-    dir: &Path,
-    deployments: usize,
-    instances: usize,
-    seed: u64,
-) -> BTreeMap<String, Vec<u8>> {
+/// exported at [`GENERATED_AT`] (what `CS_CMDB_NOW=<GENERATED_AT> cs-cmdb sample` writes).
+pub fn generate(dir: &Path, deployments: usize, instances: usize, seed: u64) {
     let spec = cs_cmdb::sample::SampleSpec {
         deployments,
         instances,
@@ -237,7 +232,6 @@ pub fn generate(
             .naive_utc(),
     };
     cs_cmdb::sample::generate(dir, &spec).expect("generate a sample tree");
-    files(dir)
 }
 
 /// Every file under `dir`, by path relative to it with `/` separators (none when `dir` is absent).
