@@ -6,7 +6,8 @@
 # Generates a tree (default 10,000 deployments, ~20 instances each), then times the whole
 # `cs-cmdb query` command: cold (cache built from the JSON tree) and warm (cache present, median
 # of 5), with peak RSS, for deployments / stale / versions / hostnames and a discovery x instances
-# join; then an incremental run after one deployment changes. Prints a table and warm/cold ratios.
+# join; then an incremental run after one deployment changes. Prints a table with cold/warm (both
+# measured in this run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEPLOYMENTS="${1:-10000}"

@@ -12,10 +12,11 @@
 # awscli is installed into the venv on first use. BENCH_PROFILE=debug uses the debug binary
 # (default: release); BENCH_DIR keeps the work files; CONCURRENCY sets `mirror --concurrency`.
 #
-# Measured 2026-11-26, release build, 2 cores, 10,000 objects (10.9 MiB):
+# What this script printed on 2026-11-26, release build, 2 cores, 10,000 objects (10.9 MiB):
 #   cold: cs-cmdb 44.70 s, aws s3 sync 58.81 s (1.3x); no-op: 3.12 s against 8.24 s (2.6x).
 # The emulator is the bottleneck: moto_server spent 40.5 s of CPU serving the 47.3 s cold mirror
-# (cs-cmdb itself 9.0 s of CPU), so no client can be 3x faster than aws s3 sync here.
+# (cs-cmdb itself 9.0 s of CPU; read from the process table during that run, not printed here),
+# so no client can be 3x faster than aws s3 sync here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OBJECTS="${1:-10000}"
