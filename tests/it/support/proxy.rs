@@ -1,4 +1,5 @@
-//! A loopback HTTP proxy in front of moto that injects faults, plus the stand-ins moto lacks:
+//! A fault-injecting handler in front of moto, on the one loopback [`Server`] (so every request
+//! the binary sends is also recorded: `proxy.server`), plus the stand-ins moto lacks:
 //! - deny sts:AssumeRole into chosen accounts (403 AccessDenied);
 //! - throttle every Lambda call of chosen targets (429 TooManyRequestsException), and once in a
 //!   while a single call of the others (the SDK's retry absorbs it);
