@@ -27,7 +27,39 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_types::os_shim_internal::{Env, Fs};
 
-use crate::settings::AwsSettings;
+use crate::reporter::Reporter;
+
+/// Settings for building AWS clients.
+#[derive(Debug, Clone, Default)]
+pub struct AwsSettings {
+    /// An explicit profile (`--profile`, `CS_CMDB_PROFILE` or `profile` in cs-cmdb.toml): it beats
+    /// credentials in the environment, as the AWS CLI's `--profile` does.
+    pub profile: Option<String>,
+    /// Where [`Self::profile`] was set, for messages (`--profile`, `` `profile` in cs-cmdb.toml ``).
+    pub profile_origin: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// Whether `id` can be an AWS account id: 12 digits.
+pub fn valid_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether `name` can be an AWS region: lowercase words and digits joined by hyphens, three or
+/// more, the last a number (`eu-west-1`, `us-gov-west-1`).
+pub fn valid_region(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
 
 /// Attempts per call (first try included) under the SDK's standard retry with backoff.
 const MAX_ATTEMPTS: u32 = 4;
@@ -211,8 +243,12 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// Decide where credentials come from and check that a named profile exists. No AWS call.
-pub async fn credential_source(settings: &AwsSettings) -> Result<CredentialSource, ProfileError> {
+/// Decide where credentials come from and check that a named profile exists. No AWS call. An
+/// `AWS_PROFILE` that the environment's keys override is reported once per run.
+pub async fn credential_source(
+    settings: &AwsSettings,
+    reporter: &dyn Reporter,
+) -> Result<CredentialSource, ProfileError> {
     let aws_profile = env_var("AWS_PROFILE");
     let source = CredentialSource::decide(
         settings.profile.as_deref(),
@@ -254,9 +290,9 @@ pub async fn credential_source(settings: &AwsSettings) -> Result<CredentialSourc
     {
         static WARNED: Once = Once::new();
         WARNED.call_once(|| {
-            tracing::warn!(
+            reporter.warn(&format!(
                 "using the AWS keys in the environment (AWS_ACCESS_KEY_ID); AWS_PROFILE={name} is ignored for credentials, as the AWS CLI does; pass --profile {name} to use that profile"
-            );
+            ));
         });
     }
     Ok(source)
@@ -271,13 +307,19 @@ pub struct AwsContext {
 
 /// Build the shared SDK configuration: profile, region, endpoint override, standard retry and
 /// timeouts. A missing region is an error naming the ways to set one.
-pub async fn sdk_config(settings: &AwsSettings) -> anyhow::Result<SdkConfig> {
-    Ok(context(settings).await?.config)
+pub async fn sdk_config(
+    settings: &AwsSettings,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<SdkConfig> {
+    Ok(context(settings, reporter).await?.config)
 }
 
 /// [`sdk_config`], with the credential source it settled on.
-pub async fn context(settings: &AwsSettings) -> anyhow::Result<AwsContext> {
-    let source = credential_source(settings).await?;
+pub async fn context(
+    settings: &AwsSettings,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<AwsContext> {
+    let source = credential_source(settings, reporter).await?;
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         .timeout_config(
@@ -371,6 +413,19 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_ids_and_region_names() {
+        assert!(valid_account_id("123456789012"));
+        assert!(!valid_account_id("12345678901"));
+        assert!(!valid_account_id("12345678901x"));
+        for ok in ["eu-west-1", "us-gov-west-1", "ap-southeast-2"] {
+            assert!(valid_region(ok), "{ok}");
+        }
+        for bad in ["eu-west", "eu-west-x", "EU-west-1", "eu--1", "all"] {
+            assert!(!valid_region(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn an_explicit_profile_beats_environment_keys_and_aws_profile_does_not() {

@@ -3,7 +3,12 @@
 
 use std::path::PathBuf;
 
+use clap::builder::PossibleValue;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+use crate::commands;
+use crate::render::Format;
+use crate::settings::Flags;
 
 /// Governance CMDB for CloneSquad deployments across an AWS Organization.
 ///
@@ -73,400 +78,57 @@ pub struct GlobalArgs {
     pub no_color: bool,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// List the Organization's accounts (needs the management or a delegated-admin account).
-    Accounts(AccountsArgs),
-    /// Show the AWS identity in use: account, ARN, where the credentials come from, region, and
-    /// the Organization (id, management account).
-    Whoami,
-    /// Run a canned CMDB query, or ad-hoc SQL, on the embedded engine or Athena.
-    Query(QueryArgs),
-    /// Create the Athena database and the six CloneSquad tables, then register their partitions.
-    Install(InstallArgs),
-    /// Register the partitions present in the bucket and missing from the catalog (exact, batched).
-    Partitions(PartitionsArgs),
-    /// Find the CloneSquad deployments in every account × region of the Organization.
-    Discover(DiscoverArgs),
-    /// Trigger the `backup` export of every CloneSquad deployment, optionally verifying it landed.
-    Export(ExportArgs),
-    /// Copy the shared bucket's metadata and latest backups into a local cache, incrementally.
-    Mirror(MirrorArgs),
-    /// One row per deployment: latest backups, their age, the archive's size; and whether a
-    /// lifecycle rule bounds the archive.
-    Backups(BackupsArgs),
-    /// Write a synthetic metadata tree in CloneSquad's exact layout (for trials and benchmarks).
-    Sample(SampleArgs),
-    /// Check the fleet against a compliance policy (a CI gate: exit 1 on violations).
-    Check(CheckArgs),
-    /// Print a shell completion script to stdout.
-    Completions {
-        /// The shell to generate for.
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
-    /// Print the man page (roff) to stdout, or write one page per command into a directory.
-    Man {
-        /// Write cs-cmdb.1 and cs-cmdb-<command>.1 into this directory instead of stdout.
-        #[arg(long, value_name = "DIR")]
-        out_dir: Option<PathBuf>,
-    },
-}
-
-#[derive(Debug, Args)]
-pub struct AccountsArgs {
-    /// Only accounts under this organizational unit, nested OUs included (repeatable; a root id works too).
-    #[arg(long = "ou", value_name = "OU_ID")]
-    pub ous: Vec<String>,
-
-    /// Leave this account out (repeatable).
-    #[arg(long = "exclude-account", value_name = "ACCOUNT_ID")]
-    pub exclude: Vec<String>,
-
-    /// Also list suspended and closed accounts (default: active ones only).
-    #[arg(long)]
-    pub include_suspended: bool,
-}
-
-/// Which targets (account × region) a fan-out visits, and how.
-#[derive(Debug, Args)]
-pub struct FanoutArgs {
-    /// Only accounts under this organizational unit, nested OUs included (repeatable).
-    #[arg(long = "ou", value_name = "OU_ID")]
-    pub ous: Vec<String>,
-
-    /// Leave this account out (repeatable).
-    #[arg(long = "exclude-account", value_name = "ACCOUNT_ID")]
-    pub exclude: Vec<String>,
-
-    /// Only these accounts (comma-separated ids; they must be active members of the Organization).
-    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
-    pub accounts: Vec<String>,
-
-    /// Regions to visit in every account, comma-separated, or `all` for each account's enabled
-    /// regions (opt-in regions it has not enabled are reported as skipped) [default: --region].
-    #[arg(
-        long,
-        value_delimiter = ',',
-        value_name = "REGION,...|all",
-        env = "CS_CMDB_REGIONS"
-    )]
-    pub regions: Vec<String>,
-
-    /// Role assumed in each member account: arn:aws:iam::<account>:role/<NAME>.
-    #[arg(
-        long,
-        default_value = "OrganizationAccountAccessRole",
-        env = "CS_CMDB_ROLE_NAME",
-        value_name = "NAME"
-    )]
-    pub role_name: String,
-
-    /// External id passed to AssumeRole.
-    #[arg(long, env = "CS_CMDB_EXTERNAL_ID", value_name = "ID")]
-    pub external_id: Option<String>,
-
-    /// Session name of the assumed roles (shows in the members' CloudTrail).
-    #[arg(long, default_value = "cs-cmdb", value_name = "NAME")]
-    pub session_name: String,
-
-    /// Assume this role first, then the member roles from it (a role chain's first hop).
-    #[arg(long, value_name = "ARN")]
-    pub via_role: Option<String>,
-
-    /// Targets worked on at once (Lambda and STS quotas allow far more; stay polite).
-    #[arg(
-        long,
-        default_value_t = 16,
-        env = "CS_CMDB_CONCURRENCY",
-        value_name = "N"
-    )]
-    pub concurrency: usize,
-
-    /// Cap on AWS calls per second across the run.
-    #[arg(long, value_name = "PER_SECOND")]
-    pub rate: Option<f64>,
-
-    /// Timeout of one attempt of one AWS call (the SDK retries throttling and timeouts with backoff).
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = crate::org::fanout::parse_duration)]
-    pub call_timeout: std::time::Duration,
-
-    /// Stop starting new targets once this many have failed (the others are reported as skipped).
-    #[arg(long, value_name = "N")]
-    pub max_failures: Option<usize>,
-
-    /// Only deployments of this CloneSquad group (repeatable).
-    #[arg(long = "group", value_name = "GROUP")]
-    pub groups: Vec<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct DiscoverArgs {
-    #[command(flatten)]
-    pub fanout: FanoutArgs,
-
-    /// Also invoke CloneSquad-Discovery-<group> for the version, metadata path and API URL.
-    #[arg(long)]
-    pub describe: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct ExportArgs {
-    #[command(flatten)]
-    pub fanout: FanoutArgs,
-
-    /// How to call the `backup` operation.
-    #[arg(long, value_enum, default_value = "lambda")]
-    pub via: crate::org::export::Via,
-
-    /// List what would be triggered, trigger nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// After triggering, wait until each deployment's discovery object under --metadata-path is
-    /// rewritten (needs --metadata-path).
-    #[arg(long)]
-    pub verify: bool,
-
-    /// How long --verify waits per deployment.
-    #[arg(long, default_value = "120s", value_name = "DURATION", value_parser = crate::org::fanout::parse_duration)]
-    pub verify_timeout: std::time::Duration,
-}
-
-#[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("what").args(["name", "list", "sql", "file"]).required(true))]
-pub struct QueryArgs {
-    /// Name of a canned query (see --list).
-    pub name: Option<String>,
-
-    /// List the canned queries with their descriptions and parameters.
-    #[arg(long)]
-    pub list: bool,
-
-    /// Run this ad-hoc SQL instead of a canned query.
-    #[arg(long, value_name = "SQL")]
-    pub sql: Option<String>,
-
-    /// Run the SQL in this file (a header of `-- param:` lines is honoured like a canned query's).
-    #[arg(long, value_name = "FILE")]
-    pub file: Option<PathBuf>,
-
-    /// A query parameter, bound (never spliced into the SQL); repeatable.
-    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
-    pub params: Vec<String>,
-
-    /// Where the metadata is: a local copy of <MetadataAndBackupS3Path> (holding metadata/), or
-    /// s3://bucket/prefix, mirrored into the cache first (see `cs-cmdb mirror`).
-    #[arg(long, env = "CS_CMDB_SOURCE", value_name = "DIR")]
-    pub source: Option<String>,
-
-    /// Which engine runs the SQL [default: local].
-    #[arg(long, env = "CS_CMDB_ENGINE", value_enum)]
-    pub engine: Option<EngineKind>,
-
-    /// A directory of extra .sql queries; a file with a canned query's name overrides it.
-    #[arg(long, env = "CS_CMDB_QUERIES_DIR", value_name = "DIR")]
-    pub queries_dir: Option<PathBuf>,
-
-    /// Where the embedded engine keeps its columnar cache [default: <cache dir>/cs-cmdb].
-    #[arg(long, env = "CS_CMDB_CACHE_DIR", value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-
-    #[command(flatten)]
-    pub athena: AthenaArgs,
-
-    /// Athena: reuse the results of an identical query run within this many minutes.
-    #[arg(long, value_name = "MINUTES", value_parser = clap::value_parser!(i32).range(1..=10080))]
-    pub reuse_minutes: Option<i32>,
-
-    /// With --source s3://...: query the existing mirror as is, without contacting S3.
-    #[arg(long)]
-    pub offline: bool,
-
-    /// Embedded engine: refuse to answer (exit 2) when a table the query reads holds a malformed
-    /// line or a value Athena would fail on or read differently (they are listed either way).
-    #[arg(long)]
-    pub strict: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct MirrorArgs {
-    /// Cache root; the mirror goes to <root>/mirror/<bucket>/<prefix hash> [default: <cache dir>/cs-cmdb].
-    #[arg(long, env = "CS_CMDB_CACHE_DIR", value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-
-    /// Parallel S3 calls (listings and downloads).
-    #[arg(long, default_value_t = crate::mirror::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=512))]
-    pub concurrency: u16,
-}
-
-#[derive(Debug, Args)]
-pub struct BackupsArgs {
-    /// Download every latest backup and confirm it parses as YAML (exit 1 when one is missing or does not).
-    #[arg(long)]
-    pub restore_check: bool,
-
-    /// A deployment whose latest backup is this many hours old (or older) is flagged `stale`.
-    #[arg(long, default_value_t = 24, value_name = "HOURS")]
-    pub stale_hours: i64,
-
-    /// Parallel S3 calls (listings and downloads).
-    #[arg(long, default_value_t = crate::mirror::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=512))]
-    pub concurrency: u16,
-}
-
-/// Where Athena runs (install, partitions, query --engine athena).
-#[derive(Debug, Clone, Default, Args)]
-pub struct AthenaArgs {
-    /// Athena database holding the CloneSquad tables [default: cs_cmdb].
-    #[arg(long, env = "CS_CMDB_DATABASE", value_name = "NAME")]
-    pub database: Option<String>,
-
-    /// Athena workgroup [default: the workgroup's account default, primary].
-    #[arg(long, env = "CS_CMDB_WORKGROUP", value_name = "NAME")]
-    pub workgroup: Option<String>,
-
-    /// Where Athena writes results (s3://...), unless the workgroup enforces one.
-    #[arg(long, env = "CS_CMDB_OUTPUT_LOCATION", value_name = "S3_PATH")]
-    pub output_location: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct InstallArgs {
-    #[command(flatten)]
-    pub athena: AthenaArgs,
-
-    /// Drop and recreate tables that already exist.
-    #[arg(long)]
-    pub replace: bool,
-
-    /// Write the DDL to stdout instead of running it (needs no AWS access).
-    #[arg(long)]
-    pub print: bool,
-
-    /// Do not register partitions after creating the tables.
-    #[arg(long)]
-    pub no_partitions: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct PartitionsArgs {
-    #[command(flatten)]
-    pub athena: AthenaArgs,
-
-    /// Only this table (repeatable; `instances` or `clonesquad_instances`).
-    #[arg(long = "table", value_name = "NAME")]
-    pub tables: Vec<String>,
-
-    /// Also drop catalog partitions whose folder is gone from the bucket.
-    #[arg(long)]
-    pub prune: bool,
-
-    /// Run MSCK REPAIR TABLE instead (a full scan of the prefix: slow and costly at scale).
-    #[arg(long, conflicts_with = "prune")]
-    pub repair: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct SampleArgs {
-    /// Directory to write into; it receives metadata/ and backups/ like <MetadataAndBackupS3Path>.
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
-
-    /// Number of deployments (account × region × group).
-    #[arg(long, default_value_t = 12)]
-    pub deployments: usize,
-
-    /// Average number of managed instances per deployment.
-    #[arg(long, default_value_t = 8)]
-    pub instances: usize,
-
-    /// Seed of the generator (same seed, same tree).
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-}
-
-#[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// The policy file (TOML): `[[rule]]` tables with name, kind, severity and kind-specific fields.
-    #[arg(long, env = "CS_CMDB_POLICY", value_name = "FILE")]
-    pub policy: PathBuf,
-
-    /// Exit 1 only for violations at or above this severity.
-    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = Severity::Low)]
-    pub fail_on: Severity,
-
-    /// Also write a JUnit XML report here (one testcase per rule and deployment checked).
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-
-    /// Also write a SARIF 2.1.0 report here.
-    #[arg(long, value_name = "FILE")]
-    pub sarif: Option<PathBuf>,
-
-    /// A rule that cannot be evaluated (no credentials, no --metadata-path) is an error, not a skip.
-    #[arg(long)]
-    pub strict: bool,
-
-    /// Where the metadata is: a local copy of <MetadataAndBackupS3Path> (holding metadata/ and backups/).
-    #[arg(long, env = "CS_CMDB_SOURCE", value_name = "DIR")]
-    pub source: Option<String>,
-
-    /// Which engine runs the SQL [default: local].
-    #[arg(long, env = "CS_CMDB_ENGINE", value_enum)]
-    pub engine: Option<EngineKind>,
-
-    /// Where the embedded engine keeps its columnar cache [default: <cache dir>/cs-cmdb].
-    #[arg(long, env = "CS_CMDB_CACHE_DIR", value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-
-    #[command(flatten)]
-    pub athena: AthenaArgs,
-}
-
-/// How serious a policy violation is, lowest first.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
+impl GlobalArgs {
+    /// The flags the settings are layered from (`-v` only steers logging).
+    pub fn flags(&self) -> Flags {
+        Flags {
+            config: self.config.clone(),
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            format: self.format,
+            metadata_path: self.metadata_path.clone(),
+            quiet: self.quiet,
+            no_color: self.no_color,
         }
     }
 }
 
-/// How data on stdout is formatted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// A table for people to read.
-    Table,
-    /// A JSON array of objects keyed by column name, typed values.
-    Json,
-    /// CSV with a header row.
-    Csv,
-    /// A GitHub-flavoured Markdown table.
-    Markdown,
+/// The subcommands: each one's help is its `Args`' doc comment, in `commands/<name>.rs`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Accounts(commands::accounts::Args),
+    Whoami(commands::whoami::Args),
+    Query(commands::query::Args),
+    Install(commands::install::Args),
+    Partitions(commands::partitions::Args),
+    Discover(commands::discover::Args),
+    Export(commands::export::Args),
+    Mirror(commands::mirror::Args),
+    Backups(commands::backups::Args),
+    Sample(commands::sample::Args),
+    Check(commands::check::Args),
+    Completions(commands::completions::Args),
+    Man(commands::man::Args),
 }
 
-/// Which query engine runs the SQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EngineKind {
-    /// The embedded engine (DataFusion) over a local metadata tree: no AWS account needed.
-    Local,
-    /// Amazon Athena over the shared bucket.
-    Athena,
+// The choices of enum flags, with their help: the enums live with the code they steer, without
+// clap; their names here are the ones the config file and the policy file use too.
+
+impl ValueEnum for Format {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Format::Table, Format::Json, Format::Csv, Format::Markdown]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            Format::Table => PossibleValue::new("table").help("A table for people to read"),
+            Format::Json => PossibleValue::new("json")
+                .help("A JSON array of objects keyed by column name, typed values"),
+            Format::Csv => PossibleValue::new("csv").help("CSV with a header row"),
+            Format::Markdown => {
+                PossibleValue::new("markdown").help("A GitHub-flavoured Markdown table")
+            }
+        })
+    }
 }

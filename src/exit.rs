@@ -31,7 +31,7 @@ pub fn code(result: anyhow::Result<Outcome>) -> ExitCode {
         Ok(Outcome::Failures) => ExitCode::from(FAILURES),
         Err(err) if is_broken_pipe(&err) => ExitCode::from(SUCCESS),
         Err(err) => {
-            eprintln!("error: {}", crate::errors::report(&err));
+            crate::printer::error(&crate::errors::report(&err));
             ExitCode::from(ERROR)
         }
     }

@@ -3,8 +3,9 @@
 use tracing_subscriber::EnvFilter;
 
 /// Initialise the global subscriber. `-v` raises the level (info, debug, trace), `-q` shows errors
-/// only; `CS_CMDB_LOG` (an `EnvFilter` directive such as `cs_cmdb=debug`) overrides both.
-pub fn init(verbose: u8, quiet: bool) {
+/// only; `CS_CMDB_LOG` (an `EnvFilter` directive such as `cs_cmdb=debug`) overrides both. These
+/// are diagnostics: what the user is told goes through the [`crate::printer::Printer`].
+pub fn init(verbose: u8, quiet: bool, no_color: bool) {
     let level = if quiet {
         "error"
     } else {
@@ -21,7 +22,7 @@ pub fn init(verbose: u8, quiet: bool) {
         _ => format!("{level},cs_cmdb={level}"),
     };
     let filter = EnvFilter::try_from_env("CS_CMDB_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let color = crate::render::stderr_color();
+    let color = crate::printer::stderr_color(no_color);
     // A second init (tests calling run twice) is harmless: keep the first subscriber.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

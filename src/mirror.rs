@@ -2,8 +2,13 @@
 //! into a local directory laid out exactly like the bucket below the metadata path, so the
 //! embedded engine reads it unchanged.
 //!
-//! - Incremental: a manifest maps each mirrored path to the object's ETag, size and
-//!   LastModified; only new or changed objects are downloaded, removed ones are deleted.
+//! - Incremental: a manifest ([`crate::bucket::manifest`]) maps each mirrored path to the object's
+//!   ETag, size and LastModified as listed, and to the generation that wrote it; only new or
+//!   changed objects are downloaded, removed ones are deleted. Every run that changes the tree
+//!   moves the generation on: the embedded engine learns from it what changed without a `stat`.
+//! - At scale: the listing is consumed page by page as it arrives (nothing of it is kept but the
+//!   classification), against the compact manifest: a million keys list and diff in a few
+//!   hundred MB.
 //! - Never a half-written tree: every object is downloaded into `.staging/` first; only when all
 //!   downloads are done are they renamed into place, removed files deleted, and the manifest
 //!   committed last. An interrupted run therefore leaves the previous tree (interrupted while
@@ -14,59 +19,31 @@
 //! - Keys are mapped to paths safely: `..`, `.`, empty segments (absolute keys, `//`), control
 //!   characters and backslashes are refused with a warning naming the key.
 
-use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use aws_sdk_s3::error::SdkError;
-use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
-use futures::{StreamExt, TryStreamExt, stream};
-use serde::{Deserialize, Serialize};
+use futures::{StreamExt, stream};
 
-use crate::cli::MirrorArgs;
-use crate::engine::cache::fnv1a;
-use crate::exit::Outcome;
-use crate::settings::{S3Path, Settings};
+use crate::bucket::S3Path;
+use crate::bucket::layout;
+use crate::bucket::list::{self, ListError};
+use crate::bucket::manifest::{ETag, Entry, Manifest};
+use crate::hash::fnv1a;
+use crate::reporter::Reporter;
 
-/// The manifest, at the top of the mirror directory (the engine ignores dot files).
-pub const MANIFEST: &str = ".cs-cmdb-mirror.json";
 /// Downloads land here before they are renamed into place.
 const STAGING: &str = ".staging";
 /// Held (exclusively) while a mirror runs, so two runs never interleave.
 const LOCK: &str = ".lock";
 /// The folders below the metadata path that are mirrored.
-const TOP_FOLDERS: [&str; 2] = ["metadata", "backups"];
-/// Parallel downloads when the user does not say.
-pub const DEFAULT_CONCURRENCY: usize = 16;
-/// Test-only: `fetch:N` or `rename:N` aborts the process after N downloads or renames, to prove
-/// that an interrupted run leaves a consistent tree. Not a user setting.
-const ABORT_ENV: &str = "CS_CMDB_TEST_MIRROR_ABORT";
-const MANIFEST_VERSION: u32 = 1;
+const TOP_FOLDERS: [&str; 2] = [layout::METADATA, layout::BACKUPS];
 
 /// What can go wrong, for callers that match on it.
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
-    #[error(
-        "bucket `{bucket}` does not exist (NoSuchBucket): check --metadata-path (CloneSquad's MetadataAndBackupS3Path) and --region"
-    )]
-    NoSuchBucket { bucket: String },
-    #[error(
-        "access denied listing s3://{bucket}/{prefix} ({code}): the caller needs s3:ListBucket on arn:aws:s3:::{bucket}"
-    )]
-    ListDenied {
-        bucket: String,
-        prefix: String,
-        code: String,
-    },
-    #[error("cannot list s3://{bucket}/{prefix}: {message}")]
-    List {
-        bucket: String,
-        prefix: String,
-        message: String,
-    },
+    #[error(transparent)]
+    List(#[from] ListError),
     #[error(
         "access denied reading s3://{bucket}/{key} ({code}): the caller needs s3:GetObject on arn:aws:s3:::{bucket}/*"
     )]
@@ -91,6 +68,10 @@ pub enum MirrorError {
         "no mirror of {source_path} in {dir}: run `cs-cmdb mirror --metadata-path {source_path}` first, or drop --offline"
     )]
     NoMirror { source_path: String, dir: PathBuf },
+    #[error(
+        "s3://{bucket}/{prefix} holds no object under metadata/ or backups/: check --metadata-path (it must be CloneSquad's MetadataAndBackupS3Path, the folder holding metadata/), the bucket and the region; the mirror is empty"
+    )]
+    NothingListed { bucket: String, prefix: String },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> MirrorError + '_ {
@@ -98,33 +79,6 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> MirrorError + '_ {
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// One object of a listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Object {
-    pub key: String,
-    pub size: u64,
-    pub etag: String,
-    pub last_modified: Option<DateTime<Utc>>,
-}
-
-/// What the manifest remembers of one mirrored object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
-    pub etag: String,
-    pub size: u64,
-    /// LastModified, milliseconds since the epoch; also the file's modification time.
-    pub last_modified_ms: i64,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Manifest {
-    version: u32,
-    /// `s3://bucket/prefix` the tree is a copy of.
-    source: String,
-    /// Path below the mirror directory (`metadata/...`, `backups/...`) → object.
-    objects: BTreeMap<String, Entry>,
 }
 
 /// Counts of one run.
@@ -164,7 +118,7 @@ pub fn mirror_dir(cache_root: &Path, path: &S3Path) -> PathBuf {
 
 /// Whether `dir` holds a committed mirror (a manifest).
 pub fn has_mirror(dir: &Path) -> bool {
-    dir.join(MANIFEST).is_file()
+    crate::bucket::manifest::exists(dir)
 }
 
 /// Check that `dir` holds a mirror, for `--offline`.
@@ -177,141 +131,6 @@ pub fn require_mirror(dir: &Path, path: &S3Path) -> Result<(), MirrorError> {
             dir: dir.to_path_buf(),
         })
     }
-}
-
-/// The key prefix of everything below the metadata path: `""` or `prefix/`.
-fn root_prefix(path: &S3Path) -> String {
-    if path.prefix.is_empty() {
-        String::new()
-    } else {
-        format!("{}/", path.prefix)
-    }
-}
-
-fn classify_list<E, R>(err: &SdkError<E, R>, bucket: &str, prefix: &str) -> MirrorError
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match crate::aws::error_code(err) {
-        Some("NoSuchBucket") => MirrorError::NoSuchBucket {
-            bucket: bucket.to_string(),
-        },
-        Some(code @ ("AccessDenied" | "AllAccessDisabled" | "InvalidAccessKeyId")) => {
-            MirrorError::ListDenied {
-                bucket: bucket.to_string(),
-                prefix: prefix.to_string(),
-                code: code.to_string(),
-            }
-        }
-        _ => MirrorError::List {
-            bucket: bucket.to_string(),
-            prefix: prefix.to_string(),
-            message: crate::aws::describe(err),
-        },
-    }
-}
-
-fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
-}
-
-/// One delimited (`/`) listing level, all pages: the objects directly under `prefix` and the
-/// sub-prefixes.
-async fn list_level(
-    client: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-    delimiter: bool,
-) -> Result<(Vec<S3Object>, Vec<String>), MirrorError> {
-    // URL-encoded keys: a key holding control characters would otherwise make the XML response
-    // unreadable and fail the whole listing.
-    let mut request = client
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .encoding_type(aws_sdk_s3::types::EncodingType::Url);
-    if delimiter {
-        request = request.delimiter("/");
-    }
-    let mut pages = request.into_paginator().send();
-    let mut objects = Vec::new();
-    let mut prefixes = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| classify_list(&e, bucket, prefix))?;
-        for object in page.contents() {
-            let Some(key) = object.key() else { continue };
-            objects.push(S3Object {
-                key: url_decode(key),
-                size: object
-                    .size()
-                    .and_then(|s| u64::try_from(s).ok())
-                    .unwrap_or(0),
-                etag: object.e_tag().unwrap_or_default().to_string(),
-                last_modified: object.last_modified().and_then(to_chrono),
-            });
-        }
-        prefixes.extend(
-            page.common_prefixes()
-                .iter()
-                .filter_map(|p| p.prefix().map(url_decode)),
-        );
-    }
-    Ok((objects, prefixes))
-}
-
-/// A key of a listing made with `encoding-type=url`: `%XX` escapes, and `+` for a space.
-fn url_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Every object under `prefix`. The first `depth` levels are listed with a delimiter and their
-/// sub-prefixes listed in parallel (at most `concurrency` calls at once), so a big tree lists in
-/// a fraction of the time of one long sequential pagination.
-pub fn list_tree<'a>(
-    client: &'a aws_sdk_s3::Client,
-    bucket: &'a str,
-    prefix: String,
-    depth: usize,
-    concurrency: usize,
-) -> BoxFuture<'a, Result<Vec<S3Object>, MirrorError>> {
-    Box::pin(async move {
-        if depth == 0 {
-            return list_level(client, bucket, &prefix, false)
-                .await
-                .map(|(o, _)| o);
-        }
-        let (mut objects, prefixes) = list_level(client, bucket, &prefix, true).await?;
-        let nested: Vec<Vec<S3Object>> = stream::iter(prefixes)
-            .map(|p| list_tree(client, bucket, p, depth - 1, concurrency))
-            .buffer_unordered(concurrency.max(1))
-            .try_collect()
-            .await?;
-        objects.extend(nested.into_iter().flatten());
-        Ok(objects)
-    })
 }
 
 /// Why `rel` (a key below the metadata path) cannot be a path below the mirror directory.
@@ -335,35 +154,67 @@ pub fn unsafe_reason(rel: &str) -> Option<&'static str> {
     None
 }
 
-/// Whether a path below the metadata path belongs in the mirror: all of `metadata/`, and the
-/// `latest-*` files of `backups/` (never the archives).
-fn selected(rel: &str) -> bool {
-    if rel.starts_with("metadata/") {
-        return true;
-    }
-    if let Some(rest) = rel.strip_prefix("backups/") {
-        let mut segments: Vec<&str> = rest.split('/').collect();
-        let file = segments.pop().unwrap_or_default();
-        return file.starts_with("latest-") && !segments.contains(&"archive");
-    }
-    false
+/// The paths of objects new to the mirror, back to back in one string.
+#[derive(Default)]
+struct PathArena {
+    text: String,
+    ends: Vec<usize>,
 }
 
-/// The key, printable on one line whatever it holds.
-pub fn printable(key: &str) -> String {
-    key.escape_debug().to_string()
+impl PathArena {
+    fn push(&mut self, path: &str) -> usize {
+        self.text.push_str(path);
+        self.ends.push(self.text.len());
+        self.ends.len() - 1
+    }
+
+    fn get(&self, i: usize) -> &str {
+        let start = i.checked_sub(1).map_or(0, |p| self.ends[p]);
+        &self.text[start..self.ends[i]]
+    }
 }
 
-struct Fetched {
-    rel: String,
-    staged: PathBuf,
+/// Where a download's entry goes: an object the manifest knows (by index), or a new one (by
+/// index in the arena of new paths).
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Known(usize),
+    New(usize),
+}
+
+/// One object to download: what the listing said of it, then what was downloaded.
+struct Todo {
+    slot: Slot,
     entry: Entry,
+    fetched: bool,
 }
 
+/// What became of an object the manifest knew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Not in the listing (gone from the bucket, or now refused): deleted.
+    Gone,
+    /// Listed as is: kept if the local copy is intact.
+    Same,
+    /// Listed, changed or damaged: downloaded (placed) or not (failed).
+    Fetch,
+    Placed,
+}
+
+/// Fault injection for the test suite, compiled only with the `test-hooks` feature:
+/// `CS_CMDB_TEST_MIRROR_ABORT=fetch:N` (or `rename:N`) aborts the process after N downloads (or
+/// renames), to prove that an interrupted run leaves a consistent tree. Not a user setting.
+#[cfg(feature = "test-hooks")]
 fn abort_point(kind: &str) -> Option<usize> {
-    let value = std::env::var(ABORT_ENV).ok()?;
+    let value = std::env::var("CS_CMDB_TEST_MIRROR_ABORT").ok()?;
     let (k, n) = value.split_once(':')?;
     if k == kind { n.parse().ok() } else { None }
+}
+
+/// Without the `test-hooks` feature (every build but the test suite's), no fault is injected.
+#[cfg(not(feature = "test-hooks"))]
+fn abort_point(_: &str) -> Option<usize> {
+    None
 }
 
 fn system_time(ms: i64) -> SystemTime {
@@ -382,17 +233,37 @@ fn mtime_ms(meta: &std::fs::Metadata) -> Option<i64> {
     })
 }
 
+/// What the listing says of an object, as a manifest entry (generation set when placed).
+fn listed_entry(object: &list::S3Object) -> Entry {
+    Entry {
+        etag: ETag::parse(&object.etag),
+        size: object.size,
+        last_modified_ms: object.last_modified.map_or(0, |t| t.timestamp_millis()),
+        generation: 0,
+    }
+}
+
+/// Whether the listing describes the object the manifest remembers. Stores that list no ETag
+/// are compared by size and LastModified.
+fn same_object(known: &Entry, listed: &Entry) -> bool {
+    known.etag == listed.etag
+        && known.size == listed.size
+        && (!listed.etag.is_empty() || known.last_modified_ms == listed.last_modified_ms)
+}
+
 /// Download one object into `staged`, with the object's LastModified as its modification time.
+/// Returns what the manifest records: the listing's description when the object downloaded is
+/// the one listed (the next listing is compared with it), else the download's own.
 async fn fetch(
     client: &aws_sdk_s3::Client,
     bucket: &str,
-    object: &S3Object,
+    key: &str,
+    listed: &Entry,
     staged: PathBuf,
-) -> Result<(PathBuf, Entry), MirrorError> {
-    let key = object.key.as_str();
+) -> Result<Entry, MirrorError> {
     let get_err = |message: String| MirrorError::Get {
         bucket: bucket.to_string(),
-        key: printable(key),
+        key: list::printable(key),
         message,
     };
     let response = client
@@ -404,22 +275,13 @@ async fn fetch(
         .map_err(|e| match crate::aws::error_code(&e) {
             Some(code @ "AccessDenied") => MirrorError::GetDenied {
                 bucket: bucket.to_string(),
-                key: printable(key),
+                key: list::printable(key),
                 code: code.to_string(),
             },
             _ => get_err(crate::aws::describe(&e)),
         })?;
-    let etag = response.e_tag().unwrap_or(&object.etag).to_string();
-    // The listing's LastModified has milliseconds, GetObject's only seconds: prefer the listing's
-    // when it describes the same object.
-    let last_modified = if etag == object.etag {
-        object
-            .last_modified
-            .or_else(|| response.last_modified().and_then(to_chrono))
-    } else {
-        response.last_modified().and_then(to_chrono)
-    };
-    let last_modified_ms = last_modified.map_or(0, |t| t.timestamp_millis());
+    let etag = response.e_tag().map(ETag::parse);
+    let response_modified = response.last_modified().and_then(list::to_chrono);
     let body = response
         .body
         .collect()
@@ -427,32 +289,43 @@ async fn fetch(
         .map_err(|e| get_err(format!("the download broke off: {e}")))?
         .into_bytes();
     let size = body.len() as u64;
-    let path = staged.clone();
+    // The listing's LastModified has milliseconds, GetObject's only seconds: keep the listing's
+    // when the object is the one listed.
+    let as_listed = size == listed.size
+        && (listed.etag.is_empty() || etag.as_ref().is_none_or(|e| *e == listed.etag));
+    let entry = if as_listed {
+        listed.clone()
+    } else {
+        Entry {
+            etag: etag.unwrap_or_else(|| listed.etag.clone()),
+            size,
+            last_modified_ms: response_modified.map_or(0, |t| t.timestamp_millis()),
+            generation: 0,
+        }
+    };
+    let modified = system_time(entry.last_modified_ms);
+    let path = staged;
     tokio::task::spawn_blocking(move || -> Result<(), MirrorError> {
         let file = std::fs::File::create(&path).map_err(io_err(&path))?;
         std::io::Write::write_all(&mut &file, &body).map_err(io_err(&path))?;
-        file.set_modified(system_time(last_modified_ms))
-            .map_err(io_err(&path))?;
+        file.set_modified(modified).map_err(io_err(&path))?;
         Ok(())
     })
     .await
     .map_err(|e| get_err(format!("the writer stopped: {e}")))??;
-    Ok((
-        staged,
-        Entry {
-            etag,
-            size,
-            last_modified_ms,
-        },
-    ))
+    Ok(entry)
 }
 
 /// Move one download into place. A key that is also the folder of other keys (`a` and `a/b`)
-/// cannot be both a file and a folder: the one that comes second fails.
-fn place(dir: &Path, f: &Fetched) -> std::io::Result<()> {
-    let target = dir.join(&f.rel);
-    if let Some(parent) = target.parent() {
+/// cannot be both a file and a folder: the one that comes second fails. `made` remembers the
+/// last folder created, so a run of files in one folder creates it once.
+fn place(dir: &Path, rel: &str, staged: &Path, made: &mut PathBuf) -> std::io::Result<()> {
+    let target = dir.join(rel);
+    if let Some(parent) = target.parent()
+        && parent != made.as_path()
+    {
         std::fs::create_dir_all(parent)?;
+        *made = parent.to_path_buf();
     }
     if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
         return Err(std::io::Error::other(format!(
@@ -460,7 +333,7 @@ fn place(dir: &Path, f: &Fetched) -> std::io::Result<()> {
             target.display()
         )));
     }
-    std::fs::rename(&f.staged, &target)
+    std::fs::rename(staged, &target)
 }
 
 /// Whether the local copy of `rel` is the one the manifest describes.
@@ -472,50 +345,70 @@ fn intact(dir: &Path, rel: &str, entry: &Entry) -> bool {
     })
 }
 
-fn read_manifest(dir: &Path, source: &str) -> Manifest {
-    let path = dir.join(MANIFEST);
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Manifest::default();
-    };
-    match serde_json::from_str::<Manifest>(&text) {
-        Ok(m) if m.version == MANIFEST_VERSION && m.source == source => m,
-        Ok(_) => {
-            tracing::warn!(
-                "{} is from another version or source; mirroring from scratch",
-                path.display()
-            );
-            Manifest::default()
+/// The manifest of the mirror in `dir` when it is one of `source`, else an empty one; and whether
+/// it must be written again even if nothing changes (it was another format or missing).
+fn read_manifest(dir: &Path, source: &str, reporter: &dyn Reporter) -> (Manifest, bool) {
+    match Manifest::read(dir) {
+        Ok(Some(m)) if m.source == source => {
+            let current = dir.join(crate::bucket::manifest::FILE).is_file();
+            (m, !current)
         }
-        Err(e) => {
-            tracing::warn!(
-                "{} is unreadable ({e}); mirroring from scratch",
-                path.display()
-            );
-            Manifest::default()
+        Ok(Some(_)) => {
+            reporter.warn(&format!(
+                "the mirror in {} is of another source; mirroring from scratch",
+                dir.display()
+            ));
+            (Manifest::new(source), true)
+        }
+        Ok(None) => (Manifest::new(source), true),
+        Err(why) => {
+            reporter.warn(&format!("{why}; mirroring from scratch"));
+            (Manifest::new(source), true)
         }
     }
 }
 
-fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), MirrorError> {
-    let path = dir.join(MANIFEST);
-    let tmp = dir.join(format!("{MANIFEST}.tmp"));
-    let text = serde_json::to_vec(manifest).map_err(|e| MirrorError::Io {
-        path: path.clone(),
-        source: std::io::Error::other(e),
-    })?;
-    let file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-    std::io::Write::write_all(&mut &file, &text).map_err(io_err(&tmp))?;
-    file.sync_all().map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io_err(&path))
+/// The indices of `candidates` (flags over the manifest) whose local copy is not intact, checked
+/// on every core.
+fn damaged(dir: &Path, manifest: &Manifest, candidates: &[Fate]) -> Vec<usize> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(manifest.len().div_ceil(4096))
+        .max(1);
+    let chunk = manifest.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    let (start, end) = (t * chunk, ((t + 1) * chunk).min(manifest.len()));
+                    let mut cursor = manifest.cursor_at(start);
+                    let mut out = Vec::new();
+                    while let Some((i, rel)) = cursor.next() {
+                        if i >= end {
+                            break;
+                        }
+                        if candidates[i] == Fate::Same && !intact(dir, rel, manifest.entry(i)) {
+                            out.push(i);
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
 }
 
-/// Delete files under the mirrored folders that the manifest does not list (left by an
-/// interrupted run, or by hand), then empty folders.
-fn sweep(dir: &Path, keep: &BTreeMap<String, Entry>) -> Result<usize, MirrorError> {
+/// Delete files under the mirrored folders that the manifest does not list (gone from the bucket,
+/// left by an interrupted run, or by hand), then empty folders.
+fn sweep(dir: &Path, keep: &Manifest) -> Result<usize, MirrorError> {
     fn walk(
         dir: &Path,
         rel: &str,
-        keep: &BTreeMap<String, Entry>,
+        keep: &Manifest,
         removed: &mut usize,
     ) -> Result<bool, MirrorError> {
         let mut empty = true;
@@ -531,7 +424,7 @@ fn sweep(dir: &Path, keep: &BTreeMap<String, Entry>) -> Result<usize, MirrorErro
                 } else {
                     empty = false;
                 }
-            } else if keep.contains_key(&child) {
+            } else if keep.find(&child).is_some() {
                 empty = false;
             } else {
                 std::fs::remove_file(&path).map_err(io_err(&path))?;
@@ -551,7 +444,7 @@ fn sweep(dir: &Path, keep: &BTreeMap<String, Entry>) -> Result<usize, MirrorErro
 }
 
 /// Take the directory's lock, waiting (with a message) while another run holds it.
-async fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
+async fn lock(dir: &Path, reporter: &dyn Reporter) -> anyhow::Result<std::fs::File> {
     let path = dir.join(LOCK);
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -562,10 +455,10 @@ async fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => {
-            eprintln!(
+            reporter.notice(&format!(
                 "waiting for another cs-cmdb mirror of {} to finish...",
                 dir.display()
-            );
+            ));
             tokio::task::spawn_blocking(move || file.lock().map(|()| file))
                 .await
                 .context("the lock waiter stopped")?
@@ -584,14 +477,15 @@ pub async fn mirror(
     path: &S3Path,
     dir: &Path,
     concurrency: usize,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<MirrorReport> {
     let started = Instant::now();
     let concurrency = concurrency.max(1);
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the mirror directory {}", dir.display()))?;
-    let _lock = lock(dir).await?;
+    let _lock = lock(dir, reporter).await?;
     let source = path.to_string();
-    let mut manifest = read_manifest(dir, &source);
+    let (mut known, rewrite) = read_manifest(dir, &source, reporter);
     let staging = dir.join(STAGING);
     if staging.exists() {
         std::fs::remove_dir_all(&staging)
@@ -600,79 +494,106 @@ pub async fn mirror(
     std::fs::create_dir_all(&staging)
         .with_context(|| format!("cannot create {}", staging.display()))?;
 
-    // List metadata/ with one parallel branch per table, and backups/ in one pass alongside.
+    // List metadata/ with one parallel branch per table, and backups/ alongside, and sort each
+    // object out as its page arrives: nothing of the listing is kept but what must be fetched.
     // (Deeper fan-out, per account, pays off on a huge bucket but costs a call per account, and
     // every call scans the whole bucket on some S3-compatible stores and emulators.)
-    let root = root_prefix(path);
+    let root = layout::root_prefix(path);
     let bucket = path.bucket.as_str();
-    let listings: Vec<Vec<S3Object>> = stream::iter(TOP_FOLDERS)
+    let mut listing = stream::iter(TOP_FOLDERS)
         .map(|top| {
-            let depth = usize::from(top == "metadata");
-            list_tree(client, bucket, format!("{root}{top}/"), depth, concurrency)
+            let depth = usize::from(top == layout::METADATA);
+            list::pages(client, bucket, format!("{root}{top}/"), depth, concurrency)
         })
-        .buffered(2)
-        .try_collect()
-        .await
-        .with_context(|| format!("cannot list {source}"))?;
+        .flatten_unordered(2);
     let mut stats = MirrorStats::default();
-    let mut wanted: BTreeMap<String, S3Object> = BTreeMap::new();
-    for object in listings.into_iter().flatten() {
-        stats.listed += 1;
-        let Some(rel) = object.key.strip_prefix(&root) else {
-            continue;
-        };
-        if rel.ends_with('/') && object.size == 0 {
-            tracing::debug!(key = %printable(&object.key), "folder marker, ignored");
-            continue;
-        }
-        if let Some(reason) = unsafe_reason(rel) {
-            tracing::warn!(
-                "refused s3://{bucket}/{}: the key holds {reason}; it is not mirrored",
-                printable(&object.key)
-            );
-            stats.skipped += 1;
-            continue;
-        }
-        if selected(rel) {
-            wanted.insert(rel.to_string(), object);
+    let mut fates = vec![Fate::Gone; known.len()];
+    let mut added = PathArena::default();
+    let mut todo: Vec<Todo> = Vec::new();
+    while let Some(page) = listing.next().await {
+        let page = page.with_context(|| format!("cannot list {source}"))?;
+        for object in page {
+            stats.listed += 1;
+            let Some(rel) = object.key.strip_prefix(&root) else {
+                continue;
+            };
+            if rel.ends_with('/') && object.size == 0 {
+                tracing::debug!(key = %list::printable(&object.key), "folder marker, ignored");
+                continue;
+            }
+            if let Some(reason) = unsafe_reason(rel) {
+                reporter.warn(&format!(
+                    "refused s3://{bucket}/{}: the key holds {reason}; it is not mirrored",
+                    list::printable(&object.key)
+                ));
+                stats.skipped += 1;
+                continue;
+            }
+            if !layout::is_mirrored(rel) {
+                continue;
+            }
+            stats.selected += 1;
+            let listed = listed_entry(&object);
+            let slot = match known.find(rel) {
+                Some(i) if fates[i] != Fate::Gone => continue, // listed twice
+                Some(i) if same_object(known.entry(i), &listed) => {
+                    fates[i] = Fate::Same;
+                    continue;
+                }
+                Some(i) => {
+                    fates[i] = Fate::Fetch;
+                    Slot::Known(i)
+                }
+                None => Slot::New(added.push(rel)),
+            };
+            todo.push(Todo {
+                slot,
+                entry: listed,
+                fetched: false,
+            });
         }
     }
-    stats.selected = wanted.len();
+    drop(listing);
+    // Unchanged objects whose local copy was damaged are fetched again.
+    for i in damaged(dir, &known, &fates) {
+        fates[i] = Fate::Fetch;
+        todo.push(Todo {
+            slot: Slot::Known(i),
+            entry: known.entry(i).clone(),
+            fetched: false,
+        });
+    }
+    stats.unchanged = fates.iter().filter(|f| **f == Fate::Same).count();
+    let rel_of = |slot: Slot| -> String {
+        match slot {
+            Slot::Known(i) => known.path(i),
+            Slot::New(j) => added.get(j).to_string(),
+        }
+    };
 
     // Download what is new or changed into the staging folder.
-    let todo: Vec<(usize, String, S3Object)> = wanted
-        .iter()
-        .filter(|(rel, object)| {
-            let keep = manifest.objects.get(*rel).is_some_and(|entry| {
-                entry.etag == object.etag && entry.size == object.size && intact(dir, rel, entry)
-            });
-            !keep
-        })
-        .enumerate()
-        .map(|(i, (rel, object))| (i, rel.clone(), object.clone()))
-        .collect();
-    stats.unchanged = wanted.len() - todo.len();
     let abort_fetch = abort_point("fetch");
     let mut done = 0usize;
-    let mut fetched: Vec<Fetched> = Vec::with_capacity(todo.len());
     let mut failures = Vec::new();
-    let mut downloads = stream::iter(todo)
-        .map(|(i, rel, object)| {
-            let staged = staging.join(i.to_string());
-            async move {
-                let result = fetch(client, bucket, &object, staged).await;
-                (rel, result)
-            }
+    let progress = reporter.progress(todo.len() as u64, "objects");
+    let mut downloads = stream::iter(todo.iter().enumerate())
+        .map(|(t, item)| {
+            let key = format!("{root}{}", rel_of(item.slot));
+            let staged = staging.join(t.to_string());
+            async move { (t, fetch(client, bucket, &key, &item.entry, staged).await) }
         })
         .buffer_unordered(concurrency);
-    while let Some((rel, result)) = downloads.next().await {
+    let mut results = Vec::new();
+    while let Some((t, result)) = downloads.next().await {
         match result {
-            Ok((staged, entry)) => {
+            Ok(entry) => {
+                progress.item_done(false);
                 stats.bytes += entry.size;
-                fetched.push(Fetched { rel, staged, entry });
+                results.push((t, entry));
             }
             Err(e) => {
-                tracing::warn!("{e}");
+                progress.item_done(true);
+                reporter.warn(&e.to_string());
                 failures.push(e.to_string());
             }
         }
@@ -682,22 +603,34 @@ pub async fn mirror(
         }
     }
     drop(downloads);
+    progress.finish();
+    for (t, entry) in results {
+        todo[t].entry = entry;
+        todo[t].fetched = true;
+    }
 
     // Apply: rename the downloads into place, delete what is gone, commit the manifest last.
+    let generation = known.stamp.generation + 1;
     let abort_rename = abort_point("rename");
     let mut placed = 0usize;
-    for f in &fetched {
-        match place(dir, f) {
+    let mut made = PathBuf::new();
+    for (t, item) in todo.iter_mut().enumerate() {
+        if !item.fetched {
+            continue;
+        }
+        let rel = rel_of(item.slot);
+        match place(dir, &rel, &staging.join(t.to_string()), &mut made) {
             Ok(()) => {
-                manifest.objects.insert(f.rel.clone(), f.entry.clone());
+                item.entry.generation = generation;
                 placed += 1;
             }
             Err(e) => {
+                item.fetched = false;
                 let message = format!(
                     "s3://{bucket}/{root}{} is not mirrored: {e}",
-                    printable(&f.rel)
+                    list::printable(&rel)
                 );
-                tracing::warn!("{message}");
+                reporter.warn(&message);
                 failures.push(message);
             }
         }
@@ -707,16 +640,63 @@ pub async fn mirror(
     }
     stats.fetched = placed;
     stats.failed = failures.len();
-    // Objects gone from the bucket (or now refused) leave the manifest. A failed download keeps
-    // its previous entry (and file), so the next run retries it.
-    manifest
-        .objects
-        .retain(|rel, entry| wanted.contains_key(rel) && intact(dir, rel, entry));
-    stats.deleted = sweep(dir, &manifest.objects)
-        .with_context(|| format!("cannot clean up {}", dir.display()))?;
-    manifest.version = MANIFEST_VERSION;
-    manifest.source = source;
-    write_manifest(dir, &manifest)?;
+
+    // The new manifest: known objects still listed (updated when fetched; a failed download keeps
+    // its previous entry when the previous copy is intact, so the next run retries it), and the
+    // new ones placed, merged in path order.
+    let mut new_order: Vec<usize> = Vec::new();
+    for (t, item) in todo.iter().enumerate() {
+        match item.slot {
+            Slot::Known(i) if item.fetched => {
+                fates[i] = Fate::Placed;
+                *known.entry_mut(i) = item.entry.clone();
+            }
+            Slot::Known(_) => {}
+            Slot::New(_) if item.fetched => new_order.push(t),
+            Slot::New(_) => {}
+        }
+    }
+    let new_rel = |t: usize| match todo[t].slot {
+        Slot::New(j) => added.get(j),
+        Slot::Known(_) => "",
+    };
+    new_order.sort_by(|a, b| new_rel(*a).cmp(new_rel(*b)));
+    let mut next = known.successor(generation);
+    let mut kept = 0usize;
+    let mut cursor = known.cursor();
+    let mut fresh = new_order.iter().peekable();
+    while let Some((i, rel)) = cursor.next() {
+        while let Some(&&t) = fresh.peek()
+            && new_rel(t) < rel
+        {
+            next.push(new_rel(t), todo[t].entry.clone());
+            fresh.next();
+        }
+        let keep = match fates[i] {
+            Fate::Gone => false,
+            Fate::Same | Fate::Placed => true,
+            Fate::Fetch => intact(dir, rel, known.entry(i)),
+        };
+        if keep {
+            next.push(rel, known.entry(i).clone());
+            kept += 1;
+        }
+    }
+    for &t in fresh {
+        next.push(new_rel(t), todo[t].entry.clone());
+    }
+    drop(todo);
+    let changed = placed > 0 || kept != known.len();
+    if !changed {
+        // Nothing moved: the generation stays, so readers keep their caches.
+        next = known;
+    }
+    stats.deleted =
+        sweep(dir, &next).with_context(|| format!("cannot clean up {}", dir.display()))?;
+    if changed || rewrite {
+        next.write(dir)
+            .map_err(io_err(&dir.join(crate::bucket::manifest::FILE)))?;
+    }
     let _ = std::fs::remove_dir_all(&staging);
     stats.elapsed = started.elapsed();
     Ok(MirrorReport {
@@ -765,50 +745,26 @@ pub fn summary(path: &S3Path, report: &MirrorReport) -> String {
     line
 }
 
-/// `--metadata-path` (or its environment / config-file twin), required.
-pub fn required_metadata_path(settings: &Settings) -> anyhow::Result<&S3Path> {
-    settings.metadata_path.as_ref().context(
-        "no metadata path: pass --metadata-path s3://bucket/prefix (CloneSquad's MetadataAndBackupS3Path), set CS_CMDB_METADATA_PATH, or set `metadata-path` in cs-cmdb.toml",
-    )
-}
-
-/// The cache root: the flag, else `cache-dir` of the config file, else `<user cache dir>/cs-cmdb`.
-pub fn cache_root(flag: Option<PathBuf>, settings: &Settings) -> PathBuf {
-    flag.or_else(|| settings.cache_dir.clone())
-        .or_else(|| dirs::cache_dir().map(|d| d.join("cs-cmdb")))
-        .unwrap_or_else(|| PathBuf::from(".cs-cmdb-cache"))
-}
-
-/// Mirror `path` into `dir` with the settings' AWS configuration; the summary and any failed
-/// download go to stderr.
+/// Mirror `path` into `dir` with `config`'s credentials and endpoint. A listing of nothing
+/// under the prefix is an error: a wrong `--metadata-path` must not look like an empty, healthy
+/// fleet.
 pub async fn sync(
-    settings: &Settings,
+    config: &aws_config::SdkConfig,
     path: &S3Path,
     dir: &Path,
     concurrency: usize,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<MirrorReport> {
-    let config = crate::aws::sdk_config(&settings.aws).await?;
-    let client = crate::aws::s3_client(&config);
-    let report = mirror(&client, path, dir, concurrency).await?;
-    if tracing::enabled!(tracing::Level::WARN) {
-        eprintln!("{}", summary(path, &report));
+    let client = crate::aws::s3_client(config);
+    let report = mirror(&client, path, dir, concurrency, reporter).await?;
+    if report.stats.listed == 0 {
+        return Err(MirrorError::NothingListed {
+            bucket: path.bucket.clone(),
+            prefix: layout::root_prefix(path),
+        }
+        .into());
     }
     Ok(report)
-}
-
-/// `cs-cmdb mirror`: prints the mirror directory on stdout (a `--source` for `query`).
-pub async fn run(args: MirrorArgs, settings: &Settings) -> anyhow::Result<Outcome> {
-    let path = required_metadata_path(settings)?;
-    let dir = mirror_dir(&cache_root(args.cache_dir, settings), path);
-    let report = sync(settings, path, &dir, usize::from(args.concurrency)).await?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", report.dir.display())?;
-    out.flush()?;
-    Ok(if report.stats.failed > 0 {
-        Outcome::Failures
-    } else {
-        Outcome::Success
-    })
 }
 
 #[cfg(test)]
@@ -839,32 +795,6 @@ mod tests {
         ] {
             assert_eq!(unsafe_reason(key), None, "{key:?} refused");
         }
-    }
-
-    #[test]
-    fn url_encoded_keys_decode() {
-        assert_eq!(
-            url_decode("a/2026-11-26+09%3A00%3A01%2B00%3A00-x.yaml"),
-            "a/2026-11-26 09:00:01+00:00-x.yaml"
-        );
-        assert_eq!(url_decode("a%01b%00c%2e%2E"), "a\u{1}b\u{0}c..");
-        assert_eq!(url_decode("100%"), "100%");
-        assert_eq!(url_decode("%zz%4"), "%zz%4");
-    }
-
-    #[test]
-    fn only_latest_backups_are_selected() {
-        assert!(selected("metadata/discovery/a/b.json"));
-        assert!(selected(
-            "backups/accountid=1/region=r/groupname=g/latest-1-r-configuration-cs-g.yaml"
-        ));
-        assert!(!selected(
-            "backups/accountid=1/region=r/groupname=g/archive/2026-11-26 09:00:01+00:00-1-r-configuration-cs-g.yaml"
-        ));
-        assert!(!selected(
-            "backups/accountid=1/region=r/groupname=g/archive/latest-x.yaml"
-        ));
-        assert!(!selected("other/x"));
     }
 
     #[test]

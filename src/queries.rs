@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use crate::engine::Param;
+use crate::rows::{Column, ColumnType, ResultSet, Value};
 
 /// The shipped queries.
 const BUILTIN: [(&str, &str); 12] = [
@@ -293,6 +294,39 @@ pub fn registry(extra_dir: Option<&Path>) -> anyhow::Result<BTreeMap<String, Que
         }
     }
     Ok(queries)
+}
+
+/// The registry as rows (`query --list`): name, description, parameters.
+pub fn to_result_set(registry: &BTreeMap<String, Query>) -> ResultSet {
+    let columns = vec![
+        Column::new("name", ColumnType::String),
+        Column::new("description", ColumnType::String),
+        Column::new("parameters", ColumnType::String),
+    ];
+    let rows = registry
+        .values()
+        .map(|q| {
+            let params = q
+                .params
+                .iter()
+                .map(|p| match &p.default {
+                    Some(d) => format!("{} {} = {d}", p.name, p.ty),
+                    None => format!("{} {} (required)", p.name, p.ty),
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            vec![
+                Value::Str(q.name.clone()),
+                Value::Str(q.description.clone()),
+                if params.is_empty() {
+                    Value::Null
+                } else {
+                    Value::Str(params)
+                },
+            ]
+        })
+        .collect();
+    ResultSet { columns, rows }
 }
 
 #[cfg(test)]

@@ -1,24 +1,24 @@
-//! Turning a result set into text on stdout: one place decides formats, colours and widths.
+//! Turning a result set into text: one place decides formats, colours and widths. The
+//! [`crate::printer::Printer`] sends it to stdout.
 
 use std::io::{self, IsTerminal, Write};
 
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table, presets};
 
-use crate::cli::Format;
-use crate::engine::{Column, ColumnType, ResultSet, Value};
+use crate::rows::{Column, ColumnType, ResultSet, Value};
 
-/// Whether stdout may carry colours: a terminal, and `NO_COLOR` unset.
-pub fn stdout_color() -> bool {
-    no_color_unset() && io::stdout().is_terminal()
-}
-
-/// Whether stderr may carry colours.
-pub fn stderr_color() -> bool {
-    no_color_unset() && io::stderr().is_terminal()
-}
-
-fn no_color_unset() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+/// How data on stdout is formatted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// A table for people to read.
+    Table,
+    /// A JSON array of objects keyed by column name, typed values.
+    Json,
+    /// CSV with a header row.
+    Csv,
+    /// A GitHub-flavoured Markdown table.
+    Markdown,
 }
 
 /// Write `rs` to `out` in `format`. `color` only affects tables.
@@ -27,14 +27,6 @@ pub fn write(out: &mut dyn Write, rs: &ResultSet, format: Format, color: bool) -
         Format::Table => write_table(out, rs, color),
         Format::Json | Format::Csv | Format::Markdown => write_streamed(out, rs, format),
     }
-}
-
-/// Render to stdout (buffered, flushed at the end).
-pub fn to_stdout(rs: &ResultSet, format: Format, color: bool) -> io::Result<()> {
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    write(&mut out, rs, format, color)?;
-    out.flush()
 }
 
 fn numeric(ty: ColumnType) -> bool {
@@ -63,8 +55,9 @@ fn write_table(out: &mut dyn Write, rs: &ResultSet, color: bool) -> io::Result<(
     table.set_header(header);
     for row in &rs.rows {
         table.add_row(row.iter().zip(&rs.columns).map(|(value, column)| {
+            // Tables are for people on terminals: text from the bucket or AWS is shown escaped.
             let cell = match value.display() {
-                Some(text) => Cell::new(text),
+                Some(text) => Cell::new(crate::text::escape(&text)),
                 None if color => Cell::new("NULL").fg(Color::DarkGrey),
                 None => Cell::new("NULL"),
             };

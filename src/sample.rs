@@ -17,6 +17,8 @@ use anyhow::Context;
 use chrono::{Duration, NaiveDateTime};
 use serde_json::{Value, json};
 
+use crate::bucket::layout::{BackupKind, Partition, Table};
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct SampleSpec {
@@ -425,7 +427,7 @@ pub fn generate(out: &Path, spec: &SampleSpec) -> anyhow::Result<SampleStats> {
             0 => GROUPS[d % GROUPS.len()].to_string(),
             n => format!("{}-{n}", GROUPS[d % GROUPS.len()]),
         };
-        let part = format!("accountid={account}/region={region}/groupname={group}");
+        let part = Partition::new(&account, region, &group);
         // Mostly tagged releases; some official-template ("") and development builds.
         let version = match rng.below(100) {
             0..=7 => VERSIONS[5],
@@ -506,12 +508,9 @@ pub fn generate(out: &Path, spec: &SampleSpec) -> anyhow::Result<SampleStats> {
                 record.insert("AccountJoinedTimestamp".into(), json!(ts(joined)));
             }
         }
-        let meta = |table: &str| out.join("metadata").join(table).join(&part);
+        let meta = |table: Table| out.join(part.metadata_file(table));
         // One JSON object, no newline after it.
-        write(
-            meta("discovery").join(format!("{account}-{region}-discovery-cs-{group}.json")),
-            discovery.to_string().as_bytes(),
-        )?;
+        write(meta(Table::Discovery), discovery.to_string().as_bytes())?;
 
         let updated = ts_utc(exported);
         let mut config: Vec<(String, String)> = vec![
@@ -557,9 +556,7 @@ pub fn generate(out: &Path, spec: &SampleSpec) -> anyhow::Result<SampleStats> {
                 .collect()
         };
         write(
-            meta("configuration").join(format!(
-                "configuration{account}-{region}-{group}-cs-{group}.json"
-            )),
+            meta(Table::Configuration),
             ndjson(&key_values(&config)).as_bytes(),
         )?;
         // An empty scheduler table writes a zero-byte file (and a `{}` backup).
@@ -576,9 +573,7 @@ pub fn generate(out: &Path, spec: &SampleSpec) -> anyhow::Result<SampleStats> {
             })
             .collect();
         write(
-            meta("scheduler").join(format!(
-                "scheduler{account}-{region}-{group}-cs-{group}.json"
-            )),
+            meta(Table::Scheduler),
             ndjson(&key_values(&schedule)).as_bytes(),
         )?;
 
@@ -609,33 +604,17 @@ pub fn generate(out: &Path, spec: &SampleSpec) -> anyhow::Result<SampleStats> {
             stats.instances += 1;
         }
         // CloneSquad writes a zero-byte file when the group manages no instance.
-        write(
-            meta("instances").join(format!(
-                "{account}-{region}-managed-instances-cs-{group}.json"
-            )),
-            ndjson(&instances).as_bytes(),
-        )?;
-        write(
-            meta("volumes").join(format!(
-                "{account}-{region}-managed-volumes-cs-{group}.json"
-            )),
-            ndjson(&volumes).as_bytes(),
-        )?;
+        write(meta(Table::Instances), ndjson(&instances).as_bytes())?;
+        write(meta(Table::Volumes), ndjson(&volumes).as_bytes())?;
 
         if rng.chance(30) {
             let fleets: Vec<String> = std::iter::once("__main__".to_string())
                 .chain(subfleets.iter().cloned())
                 .collect();
             let lines = maintenance_lines(&mut rng, &group, &fleets, spec.now, exported);
-            write(
-                meta("maintenance-windows").join(format!(
-                    "{account}-{region}-maintenance-windows-cs-{group}.json"
-                )),
-                ndjson(&lines).as_bytes(),
-            )?;
+            write(meta(Table::MaintenanceWindows), ndjson(&lines).as_bytes())?;
         }
 
-        let backups = out.join("backups").join(&part);
         let sets = if rng.chance(20) {
             vec![(
                 "nightly".to_string(),
@@ -648,18 +627,12 @@ pub fn generate(out: &Path, spec: &SampleSpec) -> anyhow::Result<SampleStats> {
             Vec::new()
         };
         for (kind, yaml) in [
-            ("configuration", yaml_backup(&config, &sets)),
-            ("scheduler", yaml_backup(&schedule, &[])),
+            (BackupKind::Configuration, yaml_backup(&config, &sets)),
+            (BackupKind::Scheduler, yaml_backup(&schedule, &[])),
         ] {
+            write(out.join(part.latest_backup(kind)), yaml.as_bytes())?;
             write(
-                backups.join(format!("latest-{account}-{region}-{kind}-cs-{group}.yaml")),
-                yaml.as_bytes(),
-            )?;
-            write(
-                backups.join("archive").join(format!(
-                    "{}-{account}-{region}-{kind}-cs-{group}.yaml",
-                    ts_utc(exported)
-                )),
+                out.join(part.archive_backup(kind, &ts_utc(exported))),
                 yaml.as_bytes(),
             )?;
         }

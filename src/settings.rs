@@ -3,13 +3,29 @@
 //! clap already folds the environment under the flags (`env = "CS_CMDB_..."`), so this module only
 //! has to put the config file underneath and validate the result once.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::cli::{EngineKind, Format, GlobalArgs};
+use crate::aws::AwsSettings;
+/// The metadata path is an [`S3Path`] (re-exported for the code that reads it from here).
+pub use crate::bucket::S3Path;
+use crate::engine::EngineKind;
+use crate::render::Format;
+
+/// What the global flags (and their `CS_CMDB_*` twins, which clap folds in) say.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub config: Option<PathBuf>,
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub format: Option<Format>,
+    pub metadata_path: Option<String>,
+    pub quiet: bool,
+    pub no_color: bool,
+}
 
 /// What a `cs-cmdb.toml` may hold. Unknown keys are errors, so a typo never passes silently.
 #[derive(Debug, Default, Deserialize)]
@@ -29,18 +45,6 @@ pub struct FileConfig {
     pub output_location: Option<String>,
 }
 
-/// Settings for building AWS clients.
-#[derive(Debug, Clone, Default)]
-pub struct AwsSettings {
-    /// An explicit profile (`--profile`, `CS_CMDB_PROFILE` or `profile` in cs-cmdb.toml): it beats
-    /// credentials in the environment, as the AWS CLI's `--profile` does.
-    pub profile: Option<String>,
-    /// Where [`Self::profile`] was set, for messages (`--profile`, `` `profile` in cs-cmdb.toml ``).
-    pub profile_origin: Option<String>,
-    pub region: Option<String>,
-    pub endpoint_url: Option<String>,
-}
-
 /// The validated settings every command starts from.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -48,8 +52,8 @@ pub struct Settings {
     pub config_file: Option<PathBuf>,
     pub aws: AwsSettings,
     pub format: Format,
-    /// Colours on stdout tables.
-    pub color: bool,
+    /// `--no-color`: no colours on stdout or stderr, terminal or not.
+    pub no_color: bool,
     pub metadata_path: Option<S3Path>,
     /// Query-related defaults from the config file (flags and env override them per command).
     pub source: Option<String>,
@@ -60,43 +64,48 @@ pub struct Settings {
     pub database: Option<String>,
     pub workgroup: Option<String>,
     pub output_location: Option<String>,
-    /// `-q`: no summaries or progress on stderr.
+    /// `-q`: no summaries, warnings, notices or progress on stderr; errors only.
     pub quiet: bool,
 }
 
 impl Settings {
-    /// Athena options: flags/env over the config file over defaults.
-    pub fn athena(
-        &self,
-        args: &crate::cli::AthenaArgs,
-        reuse_minutes: Option<i32>,
-    ) -> crate::engine::athena::AthenaOptions {
-        let defaults = crate::engine::athena::AthenaOptions::default();
-        crate::engine::athena::AthenaOptions {
-            database: args
-                .database
-                .clone()
-                .or_else(|| self.database.clone())
-                .unwrap_or(defaults.database),
-            workgroup: args.workgroup.clone().or_else(|| self.workgroup.clone()),
-            output_location: args
-                .output_location
-                .clone()
-                .or_else(|| self.output_location.clone()),
-            reuse_minutes,
-            ..defaults
-        }
-    }
-
     /// The metadata path, required by the commands that read the bucket.
     pub fn require_metadata_path(&self) -> anyhow::Result<&S3Path> {
         self.metadata_path.as_ref().context(
-            "no metadata path: pass --metadata-path s3://bucket/prefix (CloneSquad's MetadataAndBackupS3Path), or set `metadata-path` in cs-cmdb.toml",
+            "no metadata path: pass --metadata-path s3://bucket/prefix (CloneSquad's MetadataAndBackupS3Path), set CS_CMDB_METADATA_PATH, or set `metadata-path` in cs-cmdb.toml",
         )
     }
 
+    /// The cache root: the flag, else `cache-dir` of the config file, else
+    /// `<user cache dir>/cs-cmdb`.
+    pub fn cache_root(&self, flag: Option<PathBuf>) -> PathBuf {
+        flag.or_else(|| self.cache_dir.clone())
+            .or_else(|| dirs::cache_dir().map(|d| d.join("cs-cmdb")))
+            .unwrap_or_else(|| PathBuf::from(".cs-cmdb-cache"))
+    }
+
+    /// The settings from the flags alone, for commands that must run whatever the config file
+    /// holds (completions, man pages).
+    pub fn without_config(global: &Flags) -> Self {
+        Self {
+            config_file: None,
+            aws: AwsSettings::default(),
+            format: global.format.unwrap_or(Format::Table),
+            no_color: global.no_color,
+            metadata_path: None,
+            source: None,
+            engine: None,
+            queries_dir: None,
+            cache_dir: None,
+            database: None,
+            workgroup: None,
+            output_location: None,
+            quiet: global.quiet,
+        }
+    }
+
     /// Read the config file (if any) and lay the flags and environment over it.
-    pub fn load(global: &GlobalArgs) -> anyhow::Result<Self> {
+    pub fn load(global: &Flags) -> anyhow::Result<Self> {
         let (config_file, file) = match config_path(global.config.as_deref())? {
             Some(path) => {
                 let file = read_config(&path)?;
@@ -142,7 +151,7 @@ impl Settings {
                 endpoint_url,
             },
             format: global.format.or(file.format).unwrap_or(Format::Table),
-            color: !global.no_color && crate::render::stdout_color(),
+            no_color: global.no_color,
             metadata_path,
             source: file.source,
             engine: file.engine,
@@ -190,75 +199,9 @@ fn read_config(path: &Path) -> anyhow::Result<FileConfig> {
     })
 }
 
-/// An `s3://bucket/prefix` location, normalised without a trailing slash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Path {
-    pub bucket: String,
-    /// Key prefix without leading or trailing slash; may be empty.
-    pub prefix: String,
-}
-
-impl S3Path {
-    /// The key prefix of `<path>/<child>/`, e.g. `prefix/metadata/`.
-    pub fn child_prefix(&self, child: &str) -> String {
-        if self.prefix.is_empty() {
-            format!("{child}/")
-        } else {
-            format!("{}/{child}/", self.prefix)
-        }
-    }
-}
-
-impl std::str::FromStr for S3Path {
-    type Err = anyhow::Error;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let Some(rest) = text.strip_prefix("s3://") else {
-            bail!("expected s3://bucket/prefix");
-        };
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        let valid_bucket = (3..=63).contains(&bucket.len())
-            && bucket
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
-        if !valid_bucket {
-            bail!(
-                "`{bucket}` is not a valid bucket name (3-63 lowercase letters, digits, dots, hyphens)"
-            );
-        }
-        Ok(Self {
-            bucket: bucket.to_string(),
-            prefix: prefix.trim_matches('/').to_string(),
-        })
-    }
-}
-
-impl fmt::Display for S3Path {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.prefix.is_empty() {
-            write!(f, "s3://{}", self.bucket)
-        } else {
-            write!(f, "s3://{}/{}", self.bucket, self.prefix)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn s3_paths_normalise() {
-        let p: S3Path = "s3://my-bucket/some/prefix/".parse().unwrap();
-        assert_eq!(p.bucket, "my-bucket");
-        assert_eq!(p.prefix, "some/prefix");
-        assert_eq!(p.to_string(), "s3://my-bucket/some/prefix");
-        assert_eq!(p.child_prefix("metadata"), "some/prefix/metadata/");
-        let root: S3Path = "s3://my-bucket".parse().unwrap();
-        assert_eq!(root.child_prefix("metadata"), "metadata/");
-        assert!("my-bucket/x".parse::<S3Path>().is_err());
-        assert!("s3://My_Bucket/x".parse::<S3Path>().is_err());
-    }
 
     #[test]
     fn unknown_key_is_an_error_naming_line_and_key() {

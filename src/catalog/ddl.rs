@@ -461,6 +461,7 @@ fn parse_type(text: &str) -> Result<HiveType, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bucket::layout::Table;
 
     #[test]
     fn every_shipped_ddl_parses() {
@@ -470,11 +471,10 @@ mod tests {
         for t in &tables {
             assert_eq!(
                 t.partitions,
-                ["accountid", "region", "groupname"],
+                crate::bucket::layout::PARTITION_KEYS,
                 "{}",
                 t.name
             );
-            assert!(t.folder.starts_with("metadata/"), "{}", t.folder);
             let schema = t.arrow_schema();
             assert!(
                 schema
@@ -488,6 +488,14 @@ mod tests {
             .find(|t| t.name == "clonesquad_maintenance_windows")
             .unwrap();
         assert_eq!(mw.folder, "metadata/maintenance-windows");
+        // The DDL reads exactly the bucket layout's six table folders.
+        let mut read: Vec<Table> = tables
+            .iter()
+            .map(|t| Table::from_location(&t.folder).unwrap_or_else(|| panic!("{}", t.folder)))
+            .collect();
+        read.dedup();
+        assert_eq!(read.len(), Table::ALL.len());
+        assert!(Table::ALL.iter().all(|t| read.contains(t)));
         let instances = tables
             .iter()
             .find(|t| t.name == "clonesquad_instances")

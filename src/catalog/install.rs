@@ -6,10 +6,10 @@ use anyhow::Context;
 use aws_config::SdkConfig;
 
 use crate::aws::{describe, error_code};
+use crate::bucket::S3Path;
 use crate::catalog::ddl::{self, TableDef};
 use crate::catalog::partitions::{self, SyncReport};
 use crate::engine::athena::AthenaEngine;
-use crate::settings::S3Path;
 
 /// A database name Athena accepts unquoted.
 pub fn validate_database(name: &str) -> anyhow::Result<()> {

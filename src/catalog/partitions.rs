@@ -11,8 +11,9 @@ use aws_sdk_glue::types::{PartitionInput, PartitionValueList, StorageDescriptor}
 use futures::{StreamExt, TryStreamExt};
 
 use crate::aws::{describe, error_code};
+use crate::bucket::S3Path;
+use crate::bucket::{layout, list};
 use crate::catalog::ddl::TableDef;
-use crate::settings::S3Path;
 
 /// Glue's limits per call.
 pub const CREATE_BATCH: usize = 100;
@@ -41,12 +42,12 @@ pub async fn in_bucket(
     path: &S3Path,
     table: &TableDef,
 ) -> anyhow::Result<BTreeSet<Values>> {
-    let root = path.child_prefix(&table.folder);
+    let root = layout::table_prefix(path, &table.folder);
     let mut level: Vec<(String, Values)> = vec![(root, Vec::new())];
     for key in &table.partitions {
         level = futures::stream::iter(level)
             .map(|(prefix, values)| async move {
-                let children = common_prefixes(s3, &path.bucket, &prefix).await?;
+                let (_, children) = list::list_level(s3, &path.bucket, &prefix, true).await?;
                 Ok::<_, anyhow::Error>(
                     children
                         .into_iter()
@@ -67,31 +68,6 @@ pub async fn in_bucket(
             .await?;
     }
     Ok(level.into_iter().map(|(_, values)| values).collect())
-}
-
-async fn common_prefixes(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-) -> anyhow::Result<Vec<String>> {
-    let mut out = Vec::new();
-    let mut pages = s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .delimiter("/")
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page
-            .map_err(|e| anyhow::anyhow!("cannot list s3://{bucket}/{prefix}: {}", describe(&e)))?;
-        out.extend(
-            page.common_prefixes()
-                .iter()
-                .filter_map(|p| p.prefix().map(String::from)),
-        );
-    }
-    Ok(out)
 }
 
 /// The partitions the catalog holds for `database.table`.
@@ -121,7 +97,7 @@ pub async fn in_catalog(
 
 /// The S3 location of one partition.
 pub fn location(path: &S3Path, table: &TableDef, values: &[String]) -> String {
-    let mut location = format!("{path}/{}/", table.folder);
+    let mut location = layout::table_url(path, &table.folder);
     for (key, value) in table.partitions.iter().zip(values) {
         location.push_str(&format!("{key}={value}/"));
     }

@@ -9,10 +9,13 @@ use anyhow::{Context as _, bail};
 use aws_config::SdkConfig;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use crate::check::policy::{Age, Rule, Spec, UnknownVersion, Version, human_duration};
-use crate::engine::{Param, QueryEngine, ResultSet, Value};
+use crate::bucket::S3Path;
+use crate::bucket::layout::{self, BackupKind, Partition};
+use crate::bucket::lifecycle::{self, Verdict};
+use crate::check::policy::{Age, Rule, Spec, UnknownVersion, Version};
+use crate::engine::{Param, QueryEngine};
 use crate::org::accounts::{self, AccountFilter, AccountsError};
-use crate::settings::S3Path;
+use crate::rows::{ResultSet, Value};
 
 /// One deployment, as the discovery table describes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +37,13 @@ pub struct Subject {
     pub group: Option<String>,
     /// Set for subjects that are not (part of) a deployment: a bucket path, `query`.
     pub label: Option<String>,
+}
+
+impl Deployment {
+    /// Where the deployment's files are in the bucket.
+    pub fn partition(&self) -> Partition {
+        Partition::new(&self.account, &self.region, &self.group)
+    }
 }
 
 impl Subject {
@@ -287,8 +297,8 @@ fn max_export_age(deployments: &[Deployment], limit: Age) -> Vec<Finding> {
             let detail = match (d.last_export, d.export_age) {
                 (Some(at), Some(age)) if age > limit_secs => format!(
                     "last export {} UTC, {} ago (limit {limit})",
-                    crate::engine::format_timestamp(&at),
-                    human_duration(chrono::Duration::seconds(age))
+                    crate::rows::format_timestamp(&at),
+                    crate::time::human_duration(chrono::Duration::seconds(age))
                 ),
                 (Some(_), Some(_)) => return None,
                 _ => "no MetadataRecordLastUpdatedAt in the discovery record: last export unknown"
@@ -377,17 +387,6 @@ async fn user_metadata(engine: &dyn QueryEngine, keys: &[String]) -> anyhow::Res
     Ok(findings)
 }
 
-/// `<backups>/accountid=A/region=R/groupname=G/latest-A-R-<kind>-cs-G.yaml`
-pub fn latest_backup(root: &Path, d: &Deployment, kind: &str) -> PathBuf {
-    root.join(format!("accountid={}", d.account))
-        .join(format!("region={}", d.region))
-        .join(format!("groupname={}", d.group))
-        .join(format!(
-            "latest-{}-{}-{kind}-cs-{}.yaml",
-            d.account, d.region, d.group
-        ))
-}
-
 fn backup_age(
     root: &Path,
     deployments: &[Deployment],
@@ -403,8 +402,9 @@ fn backup_age(
     let mut findings = Vec::new();
     for d in deployments {
         let mut problems = Vec::new();
-        for kind in ["configuration", "scheduler"] {
-            let path = latest_backup(root, d, kind);
+        for kind in BackupKind::ALL {
+            let path = layout::latest_backup_path(root, &d.partition(), kind);
+            let kind = kind.as_str();
             match std::fs::metadata(&path) {
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                     problems.push(format!(
@@ -424,7 +424,7 @@ fn backup_age(
                     if age > limit.0 {
                         problems.push(format!(
                             "latest {kind} backup is {} old, written {} UTC (limit {limit})",
-                            human_duration(age),
+                            crate::time::human_duration(age),
                             modified.format("%Y-%m-%d %H:%M:%S")
                         ));
                     }
@@ -510,72 +510,6 @@ async fn sql_rule(ctx: &Context<'_>, sql: &str) -> anyhow::Result<Evaluation> {
     })
 }
 
-/// A lifecycle rule reduced to what coverage depends on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LifecycleRule {
-    pub id: String,
-    pub enabled: bool,
-    pub expires: bool,
-    pub prefix: String,
-    /// Tag or size conditions: the rule does not expire every archive.
-    pub narrowed: bool,
-}
-
-/// Whether one rule expires every object under `target` (`prefix/backups/`); else why not.
-pub fn lifecycle_covers(rule: &LifecycleRule, target: &str) -> Result<(), String> {
-    let id = if rule.id.is_empty() {
-        "(no id)"
-    } else {
-        rule.id.as_str()
-    };
-    if !rule.enabled {
-        return Err(format!("`{id}` is disabled"));
-    }
-    if !rule.expires {
-        return Err(format!("`{id}` has no expiration"));
-    }
-    if !target.starts_with(&rule.prefix) {
-        return Err(format!("`{id}` applies to prefix `{}` only", rule.prefix));
-    }
-    if rule.narrowed {
-        return Err(format!(
-            "`{id}` only applies to objects with given tags or sizes"
-        ));
-    }
-    Ok(())
-}
-
-fn simplify(rule: &aws_sdk_s3::types::LifecycleRule) -> LifecycleRule {
-    use aws_sdk_s3::types::ExpirationStatus;
-    let filter = rule.filter();
-    let and = filter.and_then(|f| f.and());
-    #[allow(deprecated)]
-    let prefix = filter
-        .and_then(|f| f.prefix())
-        .or_else(|| and.and_then(|a| a.prefix()))
-        .or(rule.prefix())
-        .unwrap_or_default()
-        .to_string();
-    let narrowed = filter.is_some_and(|f| {
-        f.tag().is_some()
-            || f.object_size_greater_than().is_some()
-            || f.object_size_less_than().is_some()
-    }) || and.is_some_and(|a| {
-        !a.tags().is_empty()
-            || a.object_size_greater_than().is_some()
-            || a.object_size_less_than().is_some()
-    });
-    LifecycleRule {
-        id: rule.id().unwrap_or_default().to_string(),
-        enabled: *rule.status() == ExpirationStatus::Enabled,
-        expires: rule
-            .expiration()
-            .is_some_and(|e| e.days().is_some_and(|d| d > 0) || e.date().is_some()),
-        prefix,
-        narrowed,
-    }
-}
-
 async fn archive_lifecycle(ctx: &Context<'_>) -> anyhow::Result<Evaluation> {
     let Some(path) = ctx.metadata_path else {
         return Ok(Evaluation::Skipped(
@@ -595,45 +529,32 @@ async fn archive_lifecycle(ctx: &Context<'_>) -> anyhow::Result<Evaluation> {
             ));
         }
     };
-    let target = path.child_prefix("backups");
+    let target = layout::backups_prefix(path);
     let subject = Subject::label(format!("s3://{}/{target}", path.bucket));
     let client = crate::aws::s3_client(config);
-    let rules = match client
-        .get_bucket_lifecycle_configuration()
-        .bucket(&path.bucket)
-        .send()
-        .await
-    {
-        Ok(out) => out.rules().iter().map(simplify).collect::<Vec<_>>(),
-        Err(err) if crate::aws::error_code(&err) == Some("NoSuchLifecycleConfiguration") => {
-            Vec::new()
+    let (_, verdict) = lifecycle::archives(
+        &client,
+        path,
+        None,
+        crate::bucket::list::DEFAULT_CONCURRENCY,
+    )
+    .await?;
+    let findings = match verdict {
+        Verdict::Bounded(_) => Vec::new(),
+        Verdict::Unbounded(reasons) => {
+            let seen = if reasons.is_empty() {
+                "the bucket has no lifecycle configuration".to_string()
+            } else {
+                format!("rules seen: {}", reasons.join("; "))
+            };
+            vec![Finding {
+                subject: subject.clone(),
+                detail: format!(
+                    "no enabled lifecycle rule expires objects under s3://{}/{target}, so backup archives grow forever ({seen}); add one with prefix `{target}` and an expiration",
+                    path.bucket
+                ),
+            }]
         }
-        Err(err) => bail!(
-            "s3:GetLifecycleConfiguration on bucket `{}` failed: {}; the role running the check needs s3:GetLifecycleConfiguration on it",
-            path.bucket,
-            crate::aws::describe(&err)
-        ),
-    };
-    let reasons: Vec<String> = rules
-        .iter()
-        .filter_map(|r| lifecycle_covers(r, &target).err())
-        .collect();
-    let covered = rules.iter().any(|r| lifecycle_covers(r, &target).is_ok());
-    let findings = if covered {
-        Vec::new()
-    } else {
-        let seen = if rules.is_empty() {
-            "the bucket has no lifecycle configuration".to_string()
-        } else {
-            format!("rules seen: {}", reasons.join("; "))
-        };
-        vec![Finding {
-            subject: subject.clone(),
-            detail: format!(
-                "no enabled lifecycle rule expires objects under s3://{}/{target}, so backup archives grow forever ({seen}); add one with prefix `{target}` and an expiration",
-                path.bucket
-            ),
-        }]
     };
     Ok(Evaluation::Checked {
         subjects: vec![subject],
@@ -706,7 +627,7 @@ async fn coverage(
                 .filter_map(|d| d.last_export)
                 .max()
                 .map_or("unknown".to_string(), |t| {
-                    format!("{} UTC", crate::engine::format_timestamp(&t))
+                    format!("{} UTC", crate::rows::format_timestamp(&t))
                 });
             format!(
                 "account `{}` has {} deployment(s), none exported within {max_age} (newest export {newest})",
@@ -726,39 +647,6 @@ async fn coverage(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rule(prefix: &str) -> LifecycleRule {
-        LifecycleRule {
-            id: "r".into(),
-            enabled: true,
-            expires: true,
-            prefix: prefix.into(),
-            narrowed: false,
-        }
-    }
-
-    #[test]
-    fn lifecycle_prefixes_cover_the_archives() {
-        let target = "clonesquad/backups/";
-        assert!(lifecycle_covers(&rule("clonesquad/backups/"), target).is_ok());
-        assert!(lifecycle_covers(&rule("clonesquad/"), target).is_ok());
-        assert!(lifecycle_covers(&rule(""), target).is_ok());
-        assert!(lifecycle_covers(&rule("clonesquad/backups/accountid=1/"), target).is_err());
-        assert!(lifecycle_covers(&rule("other/"), target).is_err());
-        let mut disabled = rule("");
-        disabled.enabled = false;
-        assert!(
-            lifecycle_covers(&disabled, target)
-                .unwrap_err()
-                .contains("disabled")
-        );
-        let mut tagged = rule("");
-        tagged.narrowed = true;
-        assert!(lifecycle_covers(&tagged, target).is_err());
-        let mut no_exp = rule("");
-        no_exp.expires = false;
-        assert!(lifecycle_covers(&no_exp, target).is_err());
-    }
 
     fn dep(version: Option<&str>, age: Option<i64>) -> Deployment {
         Deployment {

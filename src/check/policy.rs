@@ -10,7 +10,28 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::cli::Severity;
+use crate::bucket::layout;
+
+/// How serious a policy violation is, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
 
 /// The rule kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -131,37 +152,14 @@ impl TryFrom<String> for Version {
     }
 }
 
-/// An age limit: `90m`, `26h`, `7d`, `1d12h`, `2w`, `45s`.
+/// An age limit, written in [`crate::time::parse_duration`]'s grammar: `90m`, `26h`, `7d`,
+/// `1d12h`, `2w`, `45s`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Age(pub chrono::Duration);
 
 impl Age {
     pub fn parse(text: &str) -> Option<Self> {
-        let mut total: i64 = 0;
-        let mut digits = String::new();
-        let mut any = false;
-        for c in text.trim().chars() {
-            if c.is_ascii_digit() {
-                digits.push(c);
-                continue;
-            }
-            let unit: i64 = match c {
-                's' => 1,
-                'm' => 60,
-                'h' => 3600,
-                'd' => 86_400,
-                'w' => 604_800,
-                _ => return None,
-            };
-            let n: i64 = digits.parse().ok()?;
-            total = total.checked_add(n.checked_mul(unit)?)?;
-            digits.clear();
-            any = true;
-        }
-        if !digits.is_empty() || !any || total <= 0 {
-            return None;
-        }
-        Some(Self(chrono::Duration::try_seconds(total)?))
+        Self::try_from(text.to_string()).ok()
     }
 }
 
@@ -181,30 +179,10 @@ impl fmt::Display for Age {
 impl TryFrom<String> for Age {
     type Error = String;
     fn try_from(text: String) -> Result<Self, String> {
-        Age::parse(&text).ok_or_else(|| {
-            format!(
-                "`{text}` is not a duration: write a number and a unit, e.g. \"90m\", \"26h\", \"7d\", \"1d12h\" (units s, m, h, d, w)"
-            )
-        })
-    }
-}
-
-/// `3d 4h`, `26h`, `45m`, `12s`: the two largest units.
-pub fn human_duration(d: chrono::Duration) -> String {
-    let secs = d.num_seconds().max(0);
-    let (days, hours, minutes, seconds) = (
-        secs / 86_400,
-        secs % 86_400 / 3600,
-        secs % 3600 / 60,
-        secs % 60,
-    );
-    match (days, hours, minutes) {
-        (0, 0, 0) => format!("{seconds}s"),
-        (0, 0, m) => format!("{m}m"),
-        (0, h, 0) => format!("{h}h"),
-        (0, h, m) => format!("{h}h {m}m"),
-        (d, 0, _) => format!("{d}d"),
-        (d, h, _) => format!("{d}d {h}h"),
+        let duration = crate::time::parse_duration(&text)?;
+        chrono::Duration::from_std(duration)
+            .map(Self)
+            .map_err(|_| format!("`{text}` is too long a duration"))
     }
 }
 
@@ -456,7 +434,7 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Policy> {
                 if regions.is_empty() {
                     return Err(err("`regions` is empty: list the allowed regions, e.g. regions = [\"eu-west-1\"]".into()));
                 }
-                if let Some(bad) = regions.iter().find(|r| !valid_region(r)) {
+                if let Some(bad) = regions.iter().find(|r| !crate::aws::valid_region(r)) {
                     return Err(err(format!(
                         "`{bad}` is not an AWS region name (like eu-west-1)"
                     )));
@@ -466,7 +444,7 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Policy> {
             Kind::ArchiveLifecycle => Spec::ArchiveLifecycle,
             Kind::Coverage => {
                 let exclude = raw.exclude_accounts.clone().unwrap_or_default();
-                if let Some(bad) = exclude.iter().find(|a| !valid_account(a)) {
+                if let Some(bad) = exclude.iter().find(|a| !crate::aws::valid_account_id(a)) {
                     return Err(err(format!(
                         "exclude_accounts: `{bad}` is not an AWS account id (12 digits)"
                     )));
@@ -500,18 +478,18 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Policy> {
                     raw.name
                 )
             };
-            if !valid_account(&e.account) {
+            if !crate::aws::valid_account_id(&e.account) {
                 return Err(ex_err(format!(
                     "account `{}` is not an AWS account id (12 digits)",
                     e.account
                 )));
             }
-            if let Some(r) = e.region.as_deref().filter(|r| !valid_region(r)) {
+            if let Some(r) = e.region.as_deref().filter(|r| !crate::aws::valid_region(r)) {
                 return Err(ex_err(format!(
                     "`{r}` is not an AWS region name (like eu-west-1)"
                 )));
             }
-            if let Some(g) = e.group.as_deref().filter(|g| !valid_group(g)) {
+            if let Some(g) = e.group.as_deref().filter(|g| !layout::valid_group(g)) {
                 return Err(ex_err(format!(
                     "`{g}` is not a CloneSquad group name (2-40 letters, digits and hyphens)"
                 )));
@@ -613,34 +591,6 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-pub fn valid_account(id: &str) -> bool {
-    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn valid_region(region: &str) -> bool {
-    let parts: Vec<&str> = region.split('-').collect();
-    parts.len() >= 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
-        && parts
-            .last()
-            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
-}
-
-fn valid_group(group: &str) -> bool {
-    (2..=40).contains(&group.len())
-        && group
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && group
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -671,14 +621,12 @@ mod tests {
         assert_eq!(Age::parse("26h").unwrap().to_string(), "26h");
         assert_eq!(Age::parse("1d").unwrap().to_string(), "1d");
         assert_eq!(Age::parse("90m").unwrap().to_string(), "90m");
-        for bad in ["", "26", "h", "0h", "26x", "-1h", "1.5h"] {
+        // The one duration grammar: a bare number is seconds, decimals are allowed.
+        assert_eq!(Age::parse("1.5h").unwrap().to_string(), "90m");
+        assert_eq!(Age::parse("26").unwrap().to_string(), "26s");
+        for bad in ["", "h", "0h", "26x", "-1h", "26 hours"] {
             assert!(Age::parse(bad).is_none(), "{bad}");
         }
-        assert_eq!(
-            human_duration(chrono::Duration::seconds(3 * 86_400 + 7200 + 5)),
-            "3d 2h"
-        );
-        assert_eq!(human_duration(chrono::Duration::minutes(90)), "1h 30m");
     }
 
     #[test]

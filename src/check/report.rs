@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 use chrono::NaiveDate;
 
 use crate::check::eval::{Evaluation, Finding, Subject};
+use crate::check::policy::Severity;
 use crate::check::policy::{Exemption, Policy, Rule};
-use crate::cli::Severity;
-use crate::engine::{Column, ColumnType, ResultSet, Value};
+use crate::rows::{Column, ColumnType, ResultSet, Value};
 
 /// One rule's outcome after exemptions.
 #[derive(Debug, Clone)]

@@ -16,7 +16,8 @@ use aws_sdk_athena::types::{
 use futures::future::BoxFuture;
 
 use crate::aws::describe;
-use crate::engine::{Column, ColumnType, Param, QueryEngine, ResultSet, Value};
+use crate::engine::{Param, QueryEngine};
+use crate::rows::{Column, ColumnType, ResultSet, Value};
 
 const POLL_START: Duration = Duration::from_millis(200);
 const POLL_MAX: Duration = Duration::from_secs(3);

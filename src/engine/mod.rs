@@ -1,113 +1,30 @@
-//! Query engines behind one trait, and the result set they all produce.
+//! Query engines behind one trait: SQL text and bound parameters in, rows ([`ResultSet`]) out.
 
 pub mod athena;
-pub mod cache;
-pub mod hive;
-pub mod json;
 pub mod local;
-pub mod sqlrewrite;
-pub mod trino;
 
 use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use chrono::NaiveDateTime;
+use anyhow::Context;
 use futures::future::BoxFuture;
 
-/// The type of a result column, as the renderers need it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnType {
-    Boolean,
-    Integer,
-    Float,
-    String,
-    Timestamp,
-    Date,
-    /// Arrays, structs and maps: rendered as JSON.
-    Nested,
-}
+use crate::aws::AwsSettings;
+use crate::bucket::S3Path;
+use crate::engine::athena::{AthenaEngine, AthenaOptions};
+use crate::engine::local::LocalEngine;
+use crate::reporter::Reporter;
+use crate::rows::ResultSet;
 
-/// A named, typed result column.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Column {
-    pub name: String,
-    pub ty: ColumnType,
-}
-
-impl Column {
-    pub fn new(name: impl Into<String>, ty: ColumnType) -> Self {
-        Self {
-            name: name.into(),
-            ty,
-        }
-    }
-}
-
-/// One cell.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    /// A UTC instant (CloneSquad's timestamps are UTC without a zone).
-    Timestamp(NaiveDateTime),
-    Date(chrono::NaiveDate),
-    /// Arrays, structs and maps.
-    Json(serde_json::Value),
-}
-
-impl Value {
-    /// The text a person reads (tables, CSV, Markdown); `None` for NULL.
-    pub fn display(&self) -> Option<String> {
-        match self {
-            Value::Null => None,
-            Value::Bool(b) => Some(b.to_string()),
-            Value::Int(i) => Some(i.to_string()),
-            Value::Float(f) => Some(format_float(*f)),
-            Value::Str(s) => Some(s.clone()),
-            Value::Timestamp(t) => Some(format_timestamp(t)),
-            Value::Date(d) => Some(d.format("%Y-%m-%d").to_string()),
-            Value::Json(v) => Some(v.to_string()),
-        }
-    }
-
-    /// The typed JSON value (`--format json`).
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            Value::Null => serde_json::Value::Null,
-            Value::Bool(b) => (*b).into(),
-            Value::Int(i) => (*i).into(),
-            Value::Float(f) => serde_json::Number::from_f64(*f)
-                .map(serde_json::Value::Number)
-                .unwrap_or_else(|| serde_json::Value::String(format_float(*f))),
-            Value::Json(v) => v.clone(),
-            other => other
-                .display()
-                .map(serde_json::Value::String)
-                .unwrap_or(serde_json::Value::Null),
-        }
-    }
-}
-
-/// `2026-11-26 09:00:01` or `2026-11-26 09:00:01.123456` (fraction only when not zero).
-pub fn format_timestamp(t: &NaiveDateTime) -> String {
-    t.format("%Y-%m-%d %H:%M:%S%.f").to_string()
-}
-
-fn format_float(f: f64) -> String {
-    if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15 {
-        format!("{f:.1}")
-    } else {
-        f.to_string()
-    }
-}
-
-/// Named, typed columns and their rows.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ResultSet {
-    pub columns: Vec<Column>,
-    pub rows: Vec<Vec<Value>>,
+/// Which query engine runs the SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// The embedded engine (DataFusion) over a local metadata tree: no AWS account needed.
+    Local,
+    /// Amazon Athena over the shared bucket.
+    Athena,
 }
 
 /// A bound query parameter.
@@ -141,4 +58,106 @@ pub trait QueryEngine: Send + Sync {
         sql: &'a str,
         params: &'a [Param],
     ) -> BoxFuture<'a, anyhow::Result<ResultSet>>;
+}
+
+/// Where the metadata is and which engine reads it, resolved from flags and settings.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    pub kind: EngineKind,
+    /// A local copy of `<MetadataAndBackupS3Path>` (or its `metadata/` folder), or
+    /// `s3://bucket/prefix`, mirrored first. The embedded engine needs one.
+    pub source: Option<String>,
+    /// Where the columnar cache and the mirrors go.
+    pub cache_root: PathBuf,
+    pub athena: AthenaOptions,
+    /// With an `s3://` source: query the existing mirror as is.
+    pub offline: bool,
+    /// Embedded engine: refuse tables holding values Athena would refuse or read differently.
+    pub strict: bool,
+}
+
+/// One of the engines, opened.
+pub enum Engine {
+    Local(LocalEngine),
+    Athena(AthenaEngine),
+}
+
+impl QueryEngine for Engine {
+    fn name(&self) -> &'static str {
+        match self {
+            Engine::Local(e) => e.name(),
+            Engine::Athena(e) => e.name(),
+        }
+    }
+
+    fn run<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [Param],
+    ) -> BoxFuture<'a, anyhow::Result<ResultSet>> {
+        match self {
+            Engine::Local(e) => e.run(sql, params),
+            Engine::Athena(e) => e.run(sql, params),
+        }
+    }
+}
+
+/// An opened engine.
+pub struct Opened {
+    pub engine: Engine,
+    /// Some objects of an `s3://` source could not be mirrored: their previous copy, if any, is
+    /// what the engine reads.
+    pub mirror_incomplete: bool,
+}
+
+/// Open the engine `opts` name: Athena, or the embedded engine over a local directory or over
+/// the mirror of an `s3://` source (brought up to date first, unless `offline`). What the
+/// loader and the mirror find on the way, and the mirror's summary, go to `reporter`.
+pub async fn open(
+    opts: &OpenOptions,
+    aws: &AwsSettings,
+    reporter: Arc<dyn Reporter>,
+) -> anyhow::Result<Opened> {
+    if opts.kind == EngineKind::Athena {
+        let config = crate::aws::sdk_config(aws, reporter.as_ref()).await?;
+        return Ok(Opened {
+            engine: Engine::Athena(AthenaEngine::new(&config, opts.athena.clone())),
+            mirror_incomplete: false,
+        });
+    }
+    let source = opts.source.as_deref().context(
+        "no metadata source: pass --source DIR (a local copy of <MetadataAndBackupS3Path>) or --source s3://bucket/prefix, or set `source` in cs-cmdb.toml",
+    )?;
+    let mut mirror_incomplete = false;
+    let dir = if source.starts_with("s3://") {
+        let path: S3Path = source
+            .parse()
+            .with_context(|| format!("invalid --source `{source}`"))?;
+        let dir = crate::mirror::mirror_dir(&opts.cache_root, &path);
+        if opts.offline {
+            crate::mirror::require_mirror(&dir, &path)?;
+        } else {
+            let config = crate::aws::sdk_config(aws, reporter.as_ref()).await?;
+            let concurrency = crate::bucket::list::DEFAULT_CONCURRENCY;
+            let report = crate::mirror::sync(&config, &path, &dir, concurrency, reporter.as_ref())
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot mirror {source} (pass --offline to query the last mirror as is)"
+                    )
+                })?;
+            reporter.notice(&crate::mirror::summary(&path, &report));
+            mirror_incomplete = report.stats.failed > 0;
+        }
+        dir
+    } else {
+        PathBuf::from(source)
+    };
+    let engine = LocalEngine::new(&dir, &opts.cache_root, crate::time::now()?)?
+        .strict(opts.strict)
+        .reporter(reporter);
+    Ok(Opened {
+        engine: Engine::Local(engine),
+        mirror_incomplete,
+    })
 }

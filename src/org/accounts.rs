@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDateTime};
 use thiserror::Error;
 
 use crate::aws::{describe, error_code};
-use crate::engine::{Column, ColumnType, ResultSet, Value};
+use crate::rows::{Column, ColumnType, ResultSet, Value};
 
 /// Every AWS action this module calls (checked against `iam/*.json` by a test).
 pub const ACTIONS: &[&str] = &[
@@ -74,7 +74,7 @@ pub enum AccountsError {
 
 /// Check the shape of an account id (12 digits).
 pub fn validate_account_id(id: &str) -> Result<(), AccountsError> {
-    if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) {
+    if crate::aws::valid_account_id(id) {
         Ok(())
     } else {
         Err(AccountsError::BadAccountId(id.to_string()))

@@ -4,24 +4,15 @@
 use aws_sdk_lambda::primitives::Blob;
 use serde_json::Value as Json;
 
-use crate::engine::{Column, ColumnType, ResultSet, Value};
-use crate::org::fanout::{FailClass, Failure, TargetCtx};
+use crate::bucket::layout;
+use crate::org::fanout::{FailClass, Failure, SKIP_NO_DEPLOYMENT, TargetCtx, TargetOutcome};
+use crate::rows::{Column, ColumnType, ResultSet, Value};
 
 /// Every AWS action this module calls (checked against `iam/*.json` by a test).
 pub const ACTIONS: &[&str] = &["lambda:ListFunctions", "lambda:InvokeFunction"];
 
 pub const INTERACT_PREFIX: &str = "CloneSquad-Interact-";
 pub const DISCOVERY_PREFIX: &str = "CloneSquad-Discovery-";
-
-/// A CloneSquad group name: `[A-Za-z0-9][-A-Za-z0-9]+`, 2 to 40 characters.
-pub fn valid_group(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    (2..=40).contains(&bytes.len())
-        && bytes[0].is_ascii_alphanumeric()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
-}
 
 /// What the Discovery function says about a deployment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,7 +48,7 @@ pub async fn list_groups(ctx: &TargetCtx) -> Result<Vec<String>, Failure> {
             if let Some(group) = function
                 .function_name()
                 .and_then(|n| n.strip_prefix(INTERACT_PREFIX))
-                .filter(|g| valid_group(g))
+                .filter(|g| layout::valid_group(g))
             {
                 groups.push(group.to_string());
             }
@@ -152,6 +143,32 @@ pub fn truncate(text: &str) -> String {
     format!("{}…", &text[..end])
 }
 
+/// `discover` in one target: its deployments, and the target's outcome (skipped when it has
+/// none; failed, with every message, when describing one of them failed).
+pub async fn discover_target(
+    ctx: &TargetCtx,
+    describe_them: bool,
+    only: &[String],
+) -> (TargetOutcome, Vec<Deployment>) {
+    match discover(ctx, describe_them, only).await {
+        Err(f) => (TargetOutcome::Failed(f), Vec::new()),
+        Ok((found, failures)) if found.is_empty() => {
+            debug_assert!(failures.is_empty());
+            (TargetOutcome::Skipped(SKIP_NO_DEPLOYMENT.into()), found)
+        }
+        Ok((found, failures)) => match failures.first() {
+            None => (TargetOutcome::Ok, found),
+            Some(first) => {
+                let messages: Vec<&str> = failures.iter().map(|f| f.message.as_str()).collect();
+                (
+                    TargetOutcome::Failed(Failure::new(first.class, messages.join("; "))),
+                    found,
+                )
+            }
+        },
+    }
+}
+
 /// Find (and optionally describe) the deployments of a target. A failed description keeps the
 /// row (unknowns NULL) and reports the failure.
 pub async fn discover(
@@ -218,16 +235,6 @@ pub fn to_result_set(deployments: &[Deployment]) -> ResultSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn group_names() {
-        assert!(valid_group("web-front-1"));
-        assert!(valid_group("ab"));
-        assert!(!valid_group("a"));
-        assert!(!valid_group("-ab"));
-        assert!(!valid_group("a_b"));
-        assert!(!valid_group(&"a".repeat(41)));
-    }
 
     #[test]
     fn descriptions_parse() {

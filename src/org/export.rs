@@ -12,10 +12,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 
-use crate::engine::{Column, ColumnType, ResultSet, Value};
+use crate::bucket::S3Path;
+use crate::bucket::layout::{self, Partition};
 use crate::org::deployments::{self, Description, truncate};
 use crate::org::fanout::{FailClass, Failure, SKIP_NO_DEPLOYMENT, TargetCtx, TargetOutcome};
-use crate::settings::S3Path;
+use crate::rows::{Column, ColumnType, ResultSet, Value};
 
 /// Every AWS action this module calls (checked against `iam/*.json` by a test).
 pub const ACTIONS: &[&str] = &[
@@ -27,7 +28,7 @@ pub const ACTIONS: &[&str] = &[
 ];
 
 /// How the `backup` operation is called.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
     /// Synchronous invoke of `CloneSquad-Interact-<group>` with an API-Gateway-shaped event (works
     /// with PRIVATE gateways).
@@ -406,14 +407,6 @@ async fn trigger_apigw(
     }
 }
 
-/// The discovery object of a deployment under the metadata path.
-pub fn discovery_key(path: &S3Path, account: &str, region: &str, group: &str) -> String {
-    format!(
-        "{}discovery/accountid={account}/region={region}/groupname={group}/{account}-{region}-discovery-cs-{group}.json",
-        path.child_prefix("metadata")
-    )
-}
-
 fn parse_record_time(text: &str) -> Option<NaiveDateTime> {
     NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").ok()
 }
@@ -426,7 +419,10 @@ async fn verify(
     path: &S3Path,
     started: SystemTime,
 ) -> Result<String, Failure> {
-    let key = discovery_key(path, &ctx.target.account_id, &ctx.target.region, group);
+    let key = layout::discovery_key(
+        path,
+        &Partition::new(&ctx.target.account_id, &ctx.target.region, group),
+    );
     let s3 = crate::aws::s3_client(&ctx.central);
     let since: NaiveDateTime = chrono::DateTime::<Utc>::from(started - CLOCK_SKEW).naive_utc();
     let deadline = Instant::now() + opts.verify_timeout;
@@ -473,8 +469,9 @@ async fn verify(
                 return Err(Failure::new(
                     FailClass::AccessDenied,
                     format!(
-                        "{}; the central role needs s3:GetObject on {path}/metadata/*",
-                        f.message
+                        "{}; the central role needs s3:GetObject on {path}/{}/*",
+                        f.message,
+                        layout::METADATA
                     ),
                 ));
             }
@@ -531,15 +528,6 @@ pub fn to_result_set(rows: &[ExportRow]) -> ResultSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn discovery_keys_follow_the_layout() {
-        let p: S3Path = "s3://bucket/some/prefix".parse().unwrap();
-        assert_eq!(
-            discovery_key(&p, "111122223333", "eu-west-1", "web-1"),
-            "some/prefix/metadata/discovery/accountid=111122223333/region=eu-west-1/groupname=web-1/111122223333-eu-west-1-discovery-cs-web-1.json"
-        );
-    }
 
     #[test]
     fn record_times_parse_with_and_without_fraction() {

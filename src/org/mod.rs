@@ -1,10 +1,11 @@
-//! The Organization: its accounts, and the fan-out over account × region targets.
+//! The Organization: the caller's identity, its accounts, and the fan-out over account × region
+//! targets (their deployments, their exports).
 
 pub mod accounts;
-pub mod commands;
 pub mod deployments;
 pub mod export;
 pub mod fanout;
+pub mod identity;
 
 /// The AWS actions the fan-out commands call with the central account's credentials.
 pub fn central_actions() -> Vec<&'static str> {

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use cs_cmdb::catalog::ddl::{self, HiveType, TableDef};
-use cs_cmdb::engine::hive::{FileIssues, TimestampFormats};
-use cs_cmdb::engine::json::RowsBuilder;
+use cs_cmdb::engine::local::hive::{FileIssues, TimestampFormats};
+use cs_cmdb::engine::local::json::RowsBuilder;
 use serde_json::Value;
 
 use crate::support::tree;

@@ -43,7 +43,7 @@ fn every_action_the_code_calls_is_granted_and_nothing_more() {
         org::fanout::ACTIONS,
         org::deployments::ACTIONS,
         org::export::ACTIONS,
-        cs_cmdb::whoami::ACTIONS,
+        cs_cmdb::org::identity::ACTIONS,
     ]
     .iter()
     .flat_map(|a| set(a))

@@ -97,7 +97,7 @@ fn cold_mirror_noop_change_and_delete() {
     assert_eq!(count(&err, "listed"), files.len(), "{err}");
     assert_eq!(count(&err, "fetched"), expected.len(), "{err}");
     assert_eq!(count(&err, "deleted"), 0, "{err}");
-    assert!(dir.join(".cs-cmdb-mirror.json").is_file());
+    assert!(dir.join(".cs-cmdb-mirror").is_file());
     assert!(!dir.join(".staging").exists());
 
     // Each file's modification time is the object's LastModified.
@@ -175,7 +175,7 @@ fn interrupted_runs_leave_a_consistent_tree() {
         view(&dir).is_empty(),
         "files placed before all downloads ended"
     );
-    assert!(!dir.join(".cs-cmdb-mirror.json").exists());
+    assert!(!dir.join(".cs-cmdb-mirror").exists());
     let (_, err) = mirror_ok(&moto, home.path());
     assert_eq!(view(&dir), v1, "{err}");
 
@@ -372,4 +372,200 @@ fn errors_name_the_bucket_and_what_to_do() {
         Filters::new(),
         cs_cmdb(home.path()).arg("mirror")
     );
+}
+
+#[test]
+fn an_empty_prefix_is_an_error_naming_bucket_and_prefix() {
+    let (moto, _src, _) = seeded_bucket(2);
+    let home = tempfile::tempdir().unwrap();
+    let wrong = format!("s3://{BUCKET}/not-{PREFIX}");
+    let out = cs_cmdb(home.path())
+        .args(["--endpoint-url", &moto.endpoint, "--metadata-path", &wrong])
+        .args(["mirror", "--cache-dir"])
+        .arg(home.path().join("cache"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(&format!("s3://{BUCKET}/not-{PREFIX}/ holds no object")),
+        "{err}"
+    );
+    assert!(err.contains("--metadata-path"), "{err}");
+    assert!(stdout_of(&out).is_empty());
+
+    // A query of it must not answer "no deployments".
+    let out = cs_cmdb(home.path())
+        .args(["--endpoint-url", &moto.endpoint, "query", "deployments"])
+        .args(["--source", &wrong])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(err.contains("holds no object"), "{err}");
+    assert!(stdout_of(&out).is_empty());
+}
+
+/// Which files of which table a query parsed (from the loader's debug events), sorted.
+fn parsed_files(stderr: &str) -> Vec<String> {
+    let mut files: Vec<String> = stderr
+        .lines()
+        .filter(|l| l.contains("parsing"))
+        .map(|l| {
+            let field = |name: &str| {
+                l.split(&format!("{name}="))
+                    .nth(1)
+                    .unwrap()
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_string()
+            };
+            format!("{}:{}", field("table"), field("file"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// A mirror source: the cache learns what changed from the mirror's generations, lists nothing,
+/// stats nothing, and parses again exactly the files the mirror wrote since.
+#[test]
+fn a_mirror_source_rereads_exactly_the_changed_files() {
+    let (moto, _src, tree) = seeded_bucket(12);
+    let home = tempfile::tempdir().unwrap();
+    let query = |home: &Path| {
+        let out = cs_cmdb(home)
+            .env("CS_CMDB_NOW", "2026-11-26T10:00:00Z")
+            .env("CS_CMDB_LOG", "cs_cmdb=debug")
+            .args([
+                "--endpoint-url",
+                "http://127.0.0.1:9",
+                "query",
+                "deployments",
+            ])
+            .args(["--format", "json", "--offline", "--source", &s3_path()])
+            .arg("--cache-dir")
+            .arg(home.join("cache"))
+            .output()
+            .unwrap();
+        let err = stderr_of(&out);
+        assert!(out.status.success(), "{err}");
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout_of(&out)).unwrap();
+        (rows, err)
+    };
+    let (dir, _) = mirror_ok(&moto, home.path());
+    let (rows, err) = query(home.path());
+    assert_eq!(rows.len(), 12);
+    let in_table = |table: &str| {
+        let folder = format!("metadata/{table}/");
+        tree.keys().filter(|k| k.starts_with(&folder)).count()
+    };
+    assert_eq!(
+        parsed_files(&err).len(),
+        in_table("discovery") + in_table("instances"),
+        "cold: every file"
+    );
+
+    // Warm: the generation is unchanged; nothing listed, nothing parsed.
+    let (_, err) = query(home.path());
+    assert_eq!(parsed_files(&err), Vec::<String>::new(), "{err}");
+    assert!(
+        err.contains("cache is current (mirror generation)"),
+        "{err}"
+    );
+    assert!(!err.contains("listed=true"), "{err}");
+
+    // In the bucket: one discovery record and one instances file change, one deployment's
+    // instances file goes, one deployment is added. Then the mirror runs.
+    let pick = |folder: &str, n: usize| {
+        tree.keys()
+            .filter(|k| k.starts_with(folder))
+            .nth(n)
+            .unwrap()
+            .clone()
+    };
+    let discovery = pick("metadata/discovery/", 0);
+    let instances = pick("metadata/instances/", 1);
+    let gone = pick("metadata/instances/", 2);
+    let mut record: serde_json::Value = serde_json::from_slice(&tree[&discovery]).unwrap();
+    record["CloneSquadVersion"] = "v0.99.0".into();
+    put(&moto, &discovery, record.to_string().as_bytes());
+    put(
+        &moto,
+        &instances,
+        b"{\"InstanceId\": \"i-1\", \"State\": {\"Name\": \"running\"}}",
+    );
+    moto.delete(BUCKET, &format!("{PREFIX}/{gone}"));
+    let added = "discovery/accountid=999999999999/region=eu-west-1/groupname=new/999999999999-eu-west-1-discovery-cs-new.json";
+    put(
+        &moto,
+        &format!("metadata/{added}"),
+        b"{\"CloneSquadVersion\": \"v0.27.1\"}",
+    );
+    let (_, err) = mirror_ok(&moto, home.path());
+    assert_eq!(count(&err, "fetched"), 3, "{err}");
+
+    // Exactly those files are parsed again, and the answer follows.
+    let (rows, err) = query(home.path());
+    let table_file = |rel: &str| {
+        let (table, file) = rel
+            .strip_prefix("metadata/")
+            .unwrap()
+            .split_once('/')
+            .unwrap();
+        format!("clonesquad_{table}:{file}")
+    };
+    let mut expected = vec![
+        table_file(&discovery),
+        table_file(&instances),
+        table_file(&format!("metadata/{added}")),
+    ];
+    expected.sort();
+    assert_eq!(parsed_files(&err), expected, "{err}");
+    assert!(!err.contains("listed=true"), "{err}");
+    assert_eq!(rows.len(), 13);
+    assert!(rows.iter().any(|r| r["version"] == "v0.99.0"), "{rows:?}");
+    let group_of = |rel: &str| {
+        rel.split("groupname=")
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let account_of = |rel: &str| {
+        rel.split("accountid=")
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let row = |rel: &str| {
+        rows.iter()
+            .find(|r| {
+                r["account_id"] == account_of(rel)
+                    && r["group_name"] == group_of(rel)
+                    && rel.contains(&format!("region={}/", r["region"].as_str().unwrap()))
+            })
+            .unwrap_or_else(|| panic!("no row for {rel}: {rows:?}"))
+            .clone()
+    };
+    assert_eq!(row(&instances)["instances"], 1);
+    assert_eq!(row(&gone)["instances"], 0);
+
+    // A plain-directory read of the same mirror gives the same answer.
+    let plain = tempfile::tempdir().unwrap();
+    let out = cs_cmdb(plain.path())
+        .env("CS_CMDB_NOW", "2026-11-26T10:00:00Z")
+        .args(["query", "deployments", "--format", "json", "--source"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let plain_rows: Vec<serde_json::Value> = serde_json::from_str(&stdout_of(&out)).unwrap();
+    assert_eq!(plain_rows, rows);
 }

@@ -1,15 +1,15 @@
-//! `cs-cmdb whoami`: the identity the other commands would act as, where its credentials come
-//! from, the region, and the Organization it sees. One row, in any `--format`.
+//! The identity the other commands would act as (`cs-cmdb whoami`): who, where its credentials
+//! come from, the region, and the Organization it sees. One row.
 
 use anyhow::anyhow;
 use aws_sdk_organizations::config::http::HttpResponse;
 use aws_sdk_organizations::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_organizations::operation::describe_organization::DescribeOrganizationError;
 
+use crate::aws::AwsSettings;
 use crate::aws::{describe, error_code};
-use crate::engine::{Column, ColumnType, ResultSet, Value};
-use crate::exit::Outcome;
-use crate::settings::Settings;
+use crate::reporter::Reporter;
+use crate::rows::{Column, ColumnType, ResultSet, Value};
 
 /// Every AWS action this command calls (checked against `iam/*.json` by a test).
 pub const ACTIONS: &[&str] = &[
@@ -40,15 +40,9 @@ pub struct Identity {
     pub organization: OrgView,
 }
 
-pub async fn run(settings: &Settings) -> anyhow::Result<Outcome> {
-    let identity = identify(settings).await?;
-    crate::render::to_stdout(&to_result_set(&identity), settings.format, settings.color)?;
-    Ok(Outcome::Success)
-}
-
 /// GetCallerIdentity (required), then DescribeOrganization (reported, never fatal).
-pub async fn identify(settings: &Settings) -> anyhow::Result<Identity> {
-    let ctx = crate::aws::context(&settings.aws).await?;
+pub async fn identify(aws: &AwsSettings, reporter: &dyn Reporter) -> anyhow::Result<Identity> {
+    let ctx = crate::aws::context(aws, reporter).await?;
     let caller = aws_sdk_sts::Client::new(&ctx.config)
         .get_caller_identity()
         .send()

@@ -1,4 +1,15 @@
 //! The embedded engine: DataFusion over the columnar cache of a local metadata tree.
+//!
+//! - [`cache`]: each table loaded once into Arrow IPC, rebuilt file by file as the tree changes;
+//! - [`json`] and [`hive`]: CloneSquad's JSON read exactly as Athena's Hive JSON SerDe reads it;
+//! - [`sqlrewrite`]: Trino's SQL (as Athena takes it) rewritten for DataFusion;
+//! - [`trino`]: Trino's functions, as DataFusion UDFs.
+
+pub mod cache;
+pub mod hive;
+pub mod json;
+pub mod sqlrewrite;
+pub mod trino;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,9 +31,12 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 use futures::future::BoxFuture;
 
+use crate::bucket::layout;
 use crate::catalog::ddl::{self, TableDef};
-use crate::engine::cache::{self, fnv1a};
-use crate::engine::{Column, ColumnType, Param, QueryEngine, ResultSet, Value, sqlrewrite, trino};
+use crate::engine::{Param, QueryEngine};
+use crate::hash::fnv1a;
+use crate::reporter::{Reporter, Silent};
+use crate::rows::{Column, ColumnType, ResultSet, Value};
 
 /// How many files with issues are listed per table before the rest are only counted.
 const FILES_SHOWN: usize = 10;
@@ -30,11 +44,16 @@ const FILES_SHOWN: usize = 10;
 /// DataFusion over `<root>/<table folder>/accountid=*/region=*/groupname=*/`.
 pub struct LocalEngine {
     root: PathBuf,
+    /// The mirror directory when the source is a mirror (`cs-cmdb mirror`): its manifest says
+    /// what changed, so no file is checked one by one.
+    mirror: Option<PathBuf>,
     cache_dir: PathBuf,
     tables: Vec<TableDef>,
     now: DateTime<Utc>,
     /// Refuse to answer when a table read holds a value Athena would refuse (`--strict`).
     strict: bool,
+    /// Where what Athena would refuse is reported.
+    reporter: Arc<dyn Reporter>,
 }
 
 impl LocalEngine {
@@ -48,20 +67,17 @@ impl LocalEngine {
                 source.display()
             );
         }
-        let root = if source.join("metadata").is_dir() {
-            source.join("metadata")
-        } else {
-            source.to_path_buf()
-        };
-        let has_table = tables.iter().any(|t| {
-            root.join(t.folder.strip_prefix("metadata/").unwrap_or(&t.folder))
-                .is_dir()
-        });
+        let root = layout::metadata_dir(source);
+        let has_table = tables
+            .iter()
+            .any(|t| layout::table_dir(&root, &t.folder).is_dir());
         if !has_table {
             bail!(
-                "no CloneSquad metadata under {}: expected {}/discovery/accountid=<id>/region=<region>/groupname=<group>/ (a copy of <MetadataAndBackupS3Path>)",
+                "no CloneSquad metadata under {}: expected {}/{}/{}/ (a copy of <MetadataAndBackupS3Path>)",
                 source.display(),
-                root.display()
+                root.display(),
+                layout::Table::Discovery.folder(),
+                layout::Partition::new("<id>", "<region>", "<group>").folder()
             );
         }
         let canonical = root.canonicalize().unwrap_or_else(|_| root.clone());
@@ -84,12 +100,18 @@ impl LocalEngine {
             "{label}-{:016x}",
             fnv1a(canonical.as_os_str().as_encoded_bytes())
         );
+        let mirror = root
+            .parent()
+            .filter(|dir| root.ends_with(layout::METADATA) && crate::bucket::manifest::exists(dir))
+            .map(Path::to_path_buf);
         Ok(Self {
             root,
+            mirror,
             cache_dir: cache_root.join("local").join(key),
             tables,
             now,
             strict: false,
+            reporter: Arc::new(Silent),
         })
     }
 
@@ -97,6 +119,13 @@ impl LocalEngine {
     /// line or a value Athena would fail on or read differently.
     pub fn strict(mut self, strict: bool) -> Self {
         self.strict = strict;
+        self
+    }
+
+    /// Report malformed lines and values Athena would refuse or read differently here (once
+    /// per file, on every query reading the table); by default they are only counted.
+    pub fn reporter(mut self, reporter: Arc<dyn Reporter>) -> Self {
+        self.reporter = reporter;
         self
     }
 
@@ -143,16 +172,29 @@ impl LocalEngine {
             .iter()
             .filter_map(|name| self.table(name))
             .collect();
+        let freshness = Arc::new(
+            match self.mirror.as_deref().and_then(cache::MirrorSource::open) {
+                Some(mirror) => cache::Freshness::Mirror(Arc::new(mirror)),
+                None => cache::Freshness::Stamps,
+            },
+        );
         let refreshes = defs.iter().map(|def| {
-            let (root, cache_dir, def) =
-                (self.root.clone(), self.cache_dir.clone(), (*def).clone());
-            tokio::task::spawn_blocking(move || cache::refresh(&root, &cache_dir, &def))
+            let (root, cache_dir, def, reporter) = (
+                self.root.clone(),
+                self.cache_dir.clone(),
+                (*def).clone(),
+                self.reporter.clone(),
+            );
+            let freshness = freshness.clone();
+            tokio::task::spawn_blocking(move || {
+                cache::refresh(&root, &cache_dir, &def, &freshness, reporter.as_ref())
+            })
         });
         let loaded_all = futures::future::join_all(refreshes).await;
         let mut refused = Vec::new();
         for (def, loaded) in defs.into_iter().zip(loaded_all) {
             let loaded = loaded.context("the loader stopped")??;
-            let issues = report_issues(def, &self.root, &loaded);
+            let issues = report_issues(def, &self.root, &loaded, self.reporter.as_ref());
             if issues > 0 {
                 refused.push(format!("{} ({issues})", def.name));
             }
@@ -217,7 +259,12 @@ impl QueryEngine for LocalEngine {
 
 /// Say, once per file, what in a table Athena would refuse or read differently; returns the
 /// number of offending lines and values.
-fn report_issues(def: &TableDef, root: &Path, loaded: &cache::Loaded) -> u64 {
+fn report_issues(
+    def: &TableDef,
+    root: &Path,
+    loaded: &cache::Loaded,
+    reporter: &dyn Reporter,
+) -> u64 {
     let files: Vec<_> = loaded.files_with_issues().collect();
     if files.is_empty() {
         return 0;
@@ -228,12 +275,12 @@ fn report_issues(def: &TableDef, root: &Path, loaded: &cache::Loaded) -> u64 {
     let malformed = sum(|f| f.issues.malformed);
     let fails = sum(|f| f.issues.athena_fails);
     let otherwise = sum(|f| f.issues.athena_reads_otherwise);
-    let folder = root.join(def.folder.strip_prefix("metadata/").unwrap_or(&def.folder));
-    tracing::warn!(
+    let folder = layout::table_dir(root, &def.folder);
+    reporter.warn(&format!(
         "{}: {} file(s) with {malformed} malformed line(s) (skipped here, they fail an Athena query), {fails} value(s) Athena fails the query on, {otherwise} value(s) Athena reads differently",
         def.name,
         files.len(),
-    );
+    ));
     for file in files.iter().take(FILES_SHOWN) {
         let path = folder.join(&file.path);
         let path = path.to_string_lossy();
@@ -244,11 +291,14 @@ fn report_issues(def: &TableDef, root: &Path, loaded: &cache::Loaded) -> u64 {
             String::new()
         };
         if let Some(first) = file.issues.samples.first() {
-            tracing::warn!("  {}:{first}{more}", crate::text::escape(&path));
+            reporter.warn(&format!("  {path}:{first}{more}"));
         }
     }
     if files.len() > FILES_SHOWN {
-        tracing::warn!("  ... and {} more file(s)", files.len() - FILES_SHOWN);
+        reporter.warn(&format!(
+            "  ... and {} more file(s)",
+            files.len() - FILES_SHOWN
+        ));
     }
     malformed + fails + otherwise
 }

@@ -1,6 +1,6 @@
 //! Our JSON loader: CloneSquad's NDJSON lines, read straight into Arrow builders against the
 //! schema of `ddl/*.sql`, with no intermediate JSON tree, by the rules Athena's Hive JSON reader
-//! applies (see [`crate::engine::hive`]): keys match case-insensitively (the last of two keys
+//! applies (see [`crate::engine::local::hive`]): keys match case-insensitively (the last of two keys
 //! that differ only by case wins), values are coerced as Athena coerces them, keys no column
 //! declares are skipped unread.
 //!
@@ -31,7 +31,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::catalog::ddl::{ColumnDef, HiveType};
-use crate::engine::hive::{FileIssues, Issue, IssueKind, TimestampFormats, sample_value};
+use crate::engine::local::hive::{FileIssues, Issue, IssueKind, TimestampFormats, sample_value};
 
 /// Rows of a table being loaded: one builder per column.
 pub struct RowsBuilder {

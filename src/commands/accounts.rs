@@ -1,0 +1,48 @@
+//! `cs-cmdb accounts`: the Organization's accounts.
+
+use crate::exit::Outcome;
+use crate::org::accounts::{self, AccountFilter};
+use crate::printer::Printer;
+use crate::settings::Settings;
+
+/// List the Organization's accounts (needs the management or a delegated-admin account).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub filter: AccountFilterArgs,
+
+    /// Also list suspended and closed accounts (default: active ones only).
+    #[arg(long)]
+    pub include_suspended: bool,
+}
+
+/// Which of the Organization's accounts: `accounts`, and the fan-outs (`discover`, `export`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct AccountFilterArgs {
+    /// Only accounts under this organizational unit, nested OUs included (repeatable; a root id works too).
+    #[arg(long = "ou", value_name = "OU_ID")]
+    pub ous: Vec<String>,
+
+    /// Leave this account out (repeatable).
+    #[arg(long = "exclude-account", value_name = "ACCOUNT_ID")]
+    pub exclude: Vec<String>,
+}
+
+impl AccountFilterArgs {
+    pub fn filter(&self, include_suspended: bool) -> AccountFilter {
+        AccountFilter {
+            ous: self.ous.clone(),
+            exclude: self.exclude.iter().cloned().collect(),
+            include_suspended,
+        }
+    }
+}
+
+pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::Result<Outcome> {
+    let config = crate::aws::sdk_config(&settings.aws, printer).await?;
+    let filter = args.filter.filter(args.include_suspended);
+    let accounts = accounts::list(&config, &filter).await?;
+    printer.rows(&accounts::to_result_set(&accounts))?;
+    tracing::info!("{} accounts", accounts.len());
+    Ok(Outcome::Success)
+}

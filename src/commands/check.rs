@@ -1,0 +1,198 @@
+//! `cs-cmdb check`: a compliance policy → violations → report, and an exit code CI can gate on.
+//!
+//! Exit codes: 0 no violation at or above `--fail-on`; 1 violations; 2 the check could not run.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use aws_sdk_s3::config::ProvideCredentials;
+
+use crate::check::eval::{self, Evaluation};
+use crate::check::policy::{self, Kind, Severity};
+use crate::check::report;
+use crate::commands::source_args::SourceArgs;
+use crate::exit::Outcome;
+use crate::printer::Printer;
+use crate::settings::Settings;
+
+/// Check the fleet against a compliance policy (a CI gate: exit 1 on violations).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The policy file (TOML): `[[rule]]` tables with name, kind, severity and kind-specific fields.
+    #[arg(long, env = "CS_CMDB_POLICY", value_name = "FILE")]
+    pub policy: PathBuf,
+
+    /// Exit 1 only for violations at or above this severity.
+    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = Severity::Low)]
+    pub fail_on: Severity,
+
+    /// Also write a JUnit XML report here (one testcase per rule and deployment checked).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Also write a SARIF 2.1.0 report here.
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
+
+    /// A rule that cannot be evaluated (no credentials, no --metadata-path) is an error, not a skip.
+    #[arg(long)]
+    pub strict: bool,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+impl clap::ValueEnum for Severity {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+            Severity::Critical,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
+pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::Result<Outcome> {
+    let started = std::time::Instant::now();
+    let policy = policy::load(&args.policy)?;
+    let options = args.source.options(settings, None, false);
+    let opened = crate::engine::open(&options, &settings.aws, Arc::new(printer.clone())).await?;
+    let engine = &opened.engine;
+    let now = crate::time::now()?;
+    let deployments = eval::deployments(engine).await?;
+    let source = options.source;
+    if deployments.is_empty() {
+        bail!(
+            "no deployment in clonesquad_discovery{}: nothing to check; point --source at a copy of <MetadataAndBackupS3Path> holding metadata/discovery/",
+            source
+                .as_deref()
+                .map(|s| format!(" under {s}"))
+                .unwrap_or_default()
+        );
+    }
+    let backups = source
+        .as_deref()
+        .filter(|s| !s.starts_with("s3://"))
+        .map(|s| crate::bucket::layout::backups_dir(Path::new(s)));
+    let needs_aws = policy.rules.iter().any(|r| match r.kind {
+        Kind::Coverage => true,
+        Kind::ArchiveLifecycle => settings.metadata_path.is_some(),
+        _ => false,
+    });
+    let aws = if needs_aws {
+        Some(aws_access(settings, printer).await?)
+    } else {
+        None
+    };
+    let ctx = eval::Context {
+        engine,
+        deployments: &deployments,
+        now,
+        backups,
+        metadata_path: settings.metadata_path.as_ref(),
+        aws: aws.as_ref(),
+    };
+    let today = now.date_naive();
+    let mut results = Vec::new();
+    for rule in &policy.rules {
+        let whence = format!(
+            "{}:{}: rule `{}` ({})",
+            policy.path.display(),
+            rule.line,
+            rule.name,
+            rule.kind.as_str()
+        );
+        let evaluation = eval::evaluate(rule, &ctx)
+            .await
+            .with_context(|| format!("{whence} could not be evaluated"))?;
+        if let Evaluation::Skipped(reason) = &evaluation {
+            if args.strict {
+                bail!("{whence} could not be evaluated (--strict): {reason}");
+            }
+            printer.warn(&format!("{whence} skipped: {reason}"));
+        }
+        let result = report::apply(rule, evaluation, today);
+        for e in &result.expired {
+            printer.warn(&format!(
+                "{}:{}: rule `{}`: the exemption of {} expired on {} and no longer applies (reason was: {}); renew or remove it",
+                policy.path.display(),
+                e.line,
+                rule.name,
+                e.scope(),
+                e.expires.map(|d| d.to_string()).unwrap_or_default(),
+                e.reason
+            ));
+        }
+        for e in &result.unused {
+            printer.warn(&format!(
+                "{}:{}: rule `{}`: the exemption of {} matches no violation; remove it if it is no longer needed (or fix its account/region/group)",
+                policy.path.display(),
+                e.line,
+                rule.name,
+                e.scope()
+            ));
+        }
+        results.push(result);
+    }
+    let report = report::Report {
+        policy: &policy,
+        results,
+        fail_on: args.fail_on,
+        deployments: deployments.len(),
+    };
+    printer.rows(&report.violations())?;
+    if let Some(path) = &args.junit {
+        write_file(path, report.junit().as_bytes(), "JUnit report")?;
+    }
+    if let Some(path) = &args.sarif {
+        let mut text = serde_json::to_string_pretty(&report.sarif())?;
+        text.push('\n');
+        write_file(path, text.as_bytes(), "SARIF report")?;
+    }
+    let timing = if printer.interactive() {
+        format!(" ({} ms)", started.elapsed().as_millis())
+    } else {
+        String::new()
+    };
+    printer.summary(&format!("{}{timing}", report.summary()));
+    Ok(if report.failing() > 0 {
+        Outcome::Failures
+    } else {
+        Outcome::Success
+    })
+}
+
+/// An SDK configuration with credentials, or why there is none (the rules needing it skip).
+/// A named profile that does not exist is a mistake in the set-up, not missing access: an error.
+async fn aws_access(settings: &Settings, printer: &Printer) -> anyhow::Result<eval::Aws> {
+    crate::aws::credential_source(&settings.aws, printer).await?;
+    let config = match crate::aws::sdk_config(&settings.aws, printer).await {
+        Ok(config) => config,
+        Err(err) => return Ok(Err(crate::errors::report(&err))),
+    };
+    let Some(provider) = config.credentials_provider() else {
+        return Ok(Err("no AWS credentials provider is configured".into()));
+    };
+    Ok(match provider.provide_credentials().await {
+        Ok(_) => Ok(config),
+        Err(err) => Err(format!(
+            "no AWS credentials ({}); use --profile, AWS_PROFILE, or the CI role's environment",
+            aws_smithy_types::error::display::DisplayErrorContext(&err)
+        )),
+    })
+}
+
+fn write_file(path: &Path, bytes: &[u8], what: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create {} for the {what}", dir.display()))?;
+    }
+    std::fs::write(path, bytes)
+        .with_context(|| format!("cannot write the {what} to {}", path.display()))
+}

@@ -1,0 +1,177 @@
+//! `cs-cmdb query`: pick the query, bind its parameters, run it on the chosen engine, render.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+use crate::commands::source_args::SourceArgs;
+use crate::engine::athena::AthenaEngine;
+use crate::engine::{Engine, Param, QueryEngine};
+use crate::exit::Outcome;
+use crate::printer::Printer;
+use crate::queries::{self, Origin, Query};
+use crate::render::Format;
+use crate::settings::Settings;
+
+/// Run a canned CMDB query, or ad-hoc SQL, on the embedded engine or Athena.
+#[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("what").args(["name", "list", "sql", "file"]).required(true))]
+pub struct Args {
+    /// Name of a canned query (see --list).
+    pub name: Option<String>,
+
+    /// List the canned queries with their descriptions and parameters.
+    #[arg(long)]
+    pub list: bool,
+
+    /// Run this ad-hoc SQL instead of a canned query.
+    #[arg(long, value_name = "SQL")]
+    pub sql: Option<String>,
+
+    /// Run the SQL in this file (a header of `-- param:` lines is honoured like a canned query's).
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// A query parameter, bound (never spliced into the SQL); repeatable.
+    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+
+    /// A directory of extra .sql queries; a file with a canned query's name overrides it.
+    #[arg(long, env = "CS_CMDB_QUERIES_DIR", value_name = "DIR")]
+    pub queries_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Athena: reuse the results of an identical query run within this many minutes.
+    #[arg(long, value_name = "MINUTES", value_parser = clap::value_parser!(i32).range(1..=10080))]
+    pub reuse_minutes: Option<i32>,
+
+    /// Embedded engine: refuse to answer (exit 2) when a table the query reads holds a malformed
+    /// line or a value Athena would fail on or read differently (they are listed either way).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::Result<Outcome> {
+    let queries_dir = args
+        .queries_dir
+        .clone()
+        .or_else(|| settings.queries_dir.clone());
+    let registry = queries::registry(queries_dir.as_deref())?;
+    if args.list {
+        printer.rows(&queries::to_result_set(&registry))?;
+        return Ok(Outcome::Success);
+    }
+    let query = if let Some(name) = &args.name {
+        registry.get(name).cloned().with_context(|| {
+            format!(
+                "no query named `{name}`; known queries: {} (see `cs-cmdb query --list`)",
+                registry.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })?
+    } else if let Some(sql) = &args.sql {
+        Query::parse("adhoc", sql, Origin::CommandLine)?
+    } else if let Some(path) = &args.file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read query file {}", path.display()))?;
+        Query::parse(&file_label(path), &text, Origin::File(path.clone()))?
+    } else {
+        bail!("name a query, or pass --list, --sql or --file");
+    };
+    let params = query.bind_values(&args.params)?;
+
+    let started = Instant::now();
+    let options = args
+        .source
+        .options(settings, args.reuse_minutes, args.strict);
+    let opened = crate::engine::open(&options, &settings.aws, Arc::new(printer.clone())).await?;
+    if let Engine::Athena(athena) = &opened.engine
+        && printer.format() != Format::Table
+    {
+        let rows = stream_athena(athena, &query, &params, printer).await?;
+        summary(printer, rows, started);
+        return Ok(Outcome::Success);
+    }
+    let engine = &opened.engine;
+    let rs = engine.run(&query.sql, &params).await.with_context(|| {
+        format!(
+            "query `{}` failed on the {} engine",
+            query.name,
+            engine.name()
+        )
+    })?;
+    printer.rows(&rs)?;
+    summary(printer, rs.rows.len(), started);
+    if opened.mirror_incomplete {
+        printer.warn(
+            "some objects could not be mirrored (see above): the answer may use their previous copy",
+        );
+        return Ok(Outcome::Failures);
+    }
+    Ok(Outcome::Success)
+}
+
+/// A query file's name as the label of its messages, readable whatever the file is called.
+fn file_label(path: &std::path::Path) -> String {
+    let stem: String = path
+        .file_stem()
+        .map(|s| s.to_string_lossy())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if stem.is_empty() {
+        "adhoc".to_string()
+    } else {
+        stem
+    }
+}
+
+/// Athena results written page by page as they arrive: memory stays flat on large results.
+async fn stream_athena(
+    athena: &AthenaEngine,
+    query: &Query,
+    params: &[Param],
+    printer: &Printer,
+) -> anyhow::Result<usize> {
+    let finished = athena
+        .run_to_end(&query.sql, params)
+        .await
+        .with_context(|| format!("query `{}` failed on the athena engine", query.name))?;
+    let mut stream = None;
+    let columns = athena
+        .fetch(&finished, |columns, rows| {
+            if stream.is_none() {
+                stream = Some(printer.stream(columns)?);
+            }
+            if let Some(stream) = stream.as_mut() {
+                stream.rows(&rows)?;
+            }
+            Ok(())
+        })
+        .await?;
+    let stream = match stream {
+        Some(stream) => stream,
+        None => printer.stream(&columns)?,
+    };
+    Ok(stream.finish()?)
+}
+
+/// `(N rows in T ms)` on an interactive stderr.
+fn summary(printer: &Printer, rows: usize, started: Instant) {
+    if printer.interactive() {
+        printer.summary(&format!(
+            "({rows} rows in {} ms)",
+            started.elapsed().as_millis()
+        ));
+    }
+}
