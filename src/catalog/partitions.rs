@@ -32,6 +32,8 @@ pub struct SyncReport {
     pub added: usize,
     pub pruned: usize,
     pub glue_calls: usize,
+    /// Partitions Glue refused to drop (BatchDeletePartition's per-partition errors), described.
+    pub prune_errors: Vec<String>,
 }
 
 /// The partitions present in the bucket for `table`.
@@ -203,7 +205,8 @@ pub async fn sync(
                         .build()
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            glue.batch_delete_partition()
+            let out = glue
+                .batch_delete_partition()
                 .database_name(database)
                 .table_name(&table.name)
                 .set_partitions_to_delete(Some(lists))
@@ -217,7 +220,26 @@ pub async fn sync(
                     )
                 })?;
             report.glue_calls += 1;
-            report.pruned += chunk.len();
+            // Glue answers per partition: only what it did not refuse is gone.
+            report.pruned += chunk.len().saturating_sub(out.errors().len());
+            report.prune_errors.extend(out.errors().iter().map(|e| {
+                let detail = e.error_detail();
+                format!(
+                    "Glue did not drop partition {} of {database}.{}: {}: {}",
+                    table
+                        .partitions
+                        .iter()
+                        .zip(e.partition_values())
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                    table.name,
+                    detail.and_then(|d| d.error_code()).unwrap_or("error"),
+                    detail
+                        .and_then(|d| d.error_message())
+                        .unwrap_or("no message")
+                )
+            }));
         }
     }
     Ok(report)

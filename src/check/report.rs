@@ -124,10 +124,13 @@ impl Report<'_> {
 
     /// The violations table: most severe first, then in policy order.
     pub fn violations(&self) -> ResultSet {
+        // The OU column only when there is an Organization snapshot to fill it.
+        let with_ou = !self.ou_paths.is_empty();
         let columns = [
             "rule", "severity", "ou_path", "account", "region", "group", "detail",
         ]
         .into_iter()
+        .filter(|n| with_ou || *n != "ou_path")
         .map(|n| Column::new(n, ColumnType::String))
         .collect();
         let mut ordered: Vec<&RuleResult<'_>> = self.results.iter().collect();
@@ -137,19 +140,26 @@ impl Report<'_> {
             .into_iter()
             .flat_map(|r| {
                 r.violations.iter().map(move |v| {
-                    vec![
+                    let mut row = vec![
                         Value::Str(r.rule.name.clone()),
                         Value::Str(r.rule.severity.as_str().to_string()),
-                        v.subject
-                            .account
-                            .as_ref()
-                            .and_then(|a| self.ou_paths.get(a))
-                            .map_or(Value::Null, |p| Value::Str(p.clone())),
+                    ];
+                    if with_ou {
+                        row.push(
+                            v.subject
+                                .account
+                                .as_ref()
+                                .and_then(|a| self.ou_paths.get(a))
+                                .map_or(Value::Null, |p| Value::Str(p.clone())),
+                        );
+                    }
+                    row.extend([
                         opt(&v.subject.account),
                         opt(&v.subject.region),
                         opt(&v.subject.group),
                         Value::Str(v.detail.clone()),
-                    ]
+                    ]);
+                    row
                 })
             })
             .collect();

@@ -41,6 +41,10 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
             install::sync_partitions(&config, &options.database, path, &args.tables, args.prune)
                 .await?;
         print_reports(printer, &reports);
+        // The run worked, but Glue kept partitions it was asked to drop: say which, exit 1.
+        if reports.iter().any(|(_, r)| !r.prune_errors.is_empty()) {
+            return Ok(Outcome::Failures);
+        }
     }
     Ok(Outcome::Success)
 }
@@ -52,5 +56,8 @@ pub(super) fn print_reports(printer: &Printer, reports: &[(String, SyncReport)])
             "{table}: {} partition(s) in the bucket, {} in the catalog; added {}, pruned {} ({} Glue call(s))",
             r.in_bucket, r.in_catalog, r.added, r.pruned, r.glue_calls
         ));
+        for refusal in &r.prune_errors {
+            crate::printer::error(refusal);
+        }
     }
 }

@@ -67,10 +67,7 @@ fn run(targets: usize, concurrency: usize, latency: Duration) -> Run {
     assert!(out.status.success(), "{stderr}");
     let rows = String::from_utf8_lossy(&out.stdout).lines().count() - 1;
     assert_eq!(rows, targets, "{stderr}");
-    assert_eq!(
-        standin.triggers.load(std::sync::atomic::Ordering::Relaxed),
-        targets
-    );
+    assert_eq!(standin.triggers(), targets);
     let text = std::fs::read_to_string(&timing).unwrap();
     let mut fields = text.split_whitespace();
     let wall: f64 = fields.next().unwrap().parse().unwrap();

@@ -6,17 +6,13 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
+use crate::support::snapshot::{Filters, Runs};
+use crate::support::tree::Tree;
 use crate::support::{MAIN_ACCOUNT, Moto, block_on, cs_cmdb, stderr_of, stdout_of};
 
 const NOW: &str = "2026-11-26T10:00:00Z";
 /// NOW as seconds since the epoch.
 const NOW_EPOCH: u64 = 1_795_687_200;
-
-fn write(root: &Path, rel: &str, body: &str) {
-    let path = root.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, body).unwrap();
-}
 
 /// One deployment's discovery record, in CloneSquad's layout.
 fn deployment(
@@ -28,33 +24,24 @@ fn deployment(
     export: &str,
     meta: &str,
 ) {
-    let record = json!({
-        "AccountId": account, "GroupName": group, "CloneSquadVersion": version,
-        "InstallTime": "2026-01-01 10:00:00", "MetadataRecordLastUpdatedAt": export,
-        "Subfleets": [], "UserSuppliedJSONMetadata": meta,
-    });
-    write(
-        root,
-        &format!(
-            "metadata/discovery/accountid={account}/region={region}/groupname={group}/{account}-{region}-discovery-cs-{group}.json"
-        ),
-        &format!("{record}\n"),
-    );
+    Tree::new(root)
+        .deployment(account, region, group)
+        .discovery(json!({
+            "AccountId": account, "GroupName": group, "CloneSquadVersion": version,
+            "InstallTime": "2026-01-01 10:00:00", "MetadataRecordLastUpdatedAt": export,
+            "Subfleets": [], "UserSuppliedJSONMetadata": meta,
+        }));
 }
 
 /// A latest backup YAML whose modification time is `hours_old` before NOW (as `mirror` sets it).
 fn backup(root: &Path, account: &str, region: &str, group: &str, kind: &str, hours_old: u64) {
-    let rel = format!(
-        "backups/accountid={account}/region={region}/groupname={group}/latest-{account}-{region}-{kind}-cs-{group}.yaml"
-    );
-    write(root, &rel, &format!("# {kind} backup of {group}\n"));
-    let when = SystemTime::UNIX_EPOCH + Duration::from_secs(NOW_EPOCH - hours_old * 3600);
-    std::fs::File::options()
-        .write(true)
-        .open(root.join(rel))
-        .unwrap()
-        .set_modified(when)
-        .unwrap();
+    Tree::new(root)
+        .deployment(account, region, group)
+        .latest_backup(
+            kind,
+            &format!("# {kind} backup of {group}\n"),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(NOW_EPOCH - hours_old * 3600),
+        );
 }
 
 const A: (&str, &str, &str) = ("111111111111", "eu-west-1", "web-front");
@@ -163,13 +150,17 @@ impl Env {
         self.home.path().join(rel)
     }
 
-    fn check(&self, args: &[&str]) -> std::process::Output {
-        cs_cmdb(self.home.path())
-            .env("CS_CMDB_NOW", NOW)
+    /// `check --policy policy.toml --source tree ARGS`, at NOW.
+    fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut cmd = cs_cmdb(self.home.path());
+        cmd.env("CS_CMDB_NOW", NOW)
             .args(["check", "--policy", "policy.toml", "--source", "tree"])
-            .args(args)
-            .output()
-            .unwrap()
+            .args(args);
+        cmd
+    }
+
+    fn check(&self, args: &[&str]) -> std::process::Output {
+        self.cmd(args).output().unwrap()
     }
 
     fn json(&self, args: &[&str]) -> (Option<i32>, Vec<Value>, String) {
@@ -419,97 +410,58 @@ fn a_check_that_cannot_run_exits_2_and_says_why() {
     let env = Env::new(
         "[[rule]]\nname = \"broken\"\nkind = \"sql\"\nseverity = \"low\"\nsql = \"SELECT nosuchcolumn FROM clonesquad_discovery\"\n",
     );
-    let out = env.check(&[]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr_of(&out);
-    assert!(
-        err.contains("policy.toml:1: rule `broken` (sql) could not be evaluated"),
-        "{err}"
+    let check = |args: &[&str]| {
+        let mut cmd = cs_cmdb(env.home.path());
+        cmd.env("CS_CMDB_NOW", NOW).arg("check").args(args);
+        cmd
+    };
+    let mut runs = Runs::new(Filters::new());
+    runs.run(
+        "a SQL rule that fails",
+        &mut check(&["--policy", "policy.toml", "--source", "tree"]),
     );
-    assert!(err.contains("SQL error"), "{err}");
-    assert!(err.contains("nosuchcolumn"), "{err}");
-
     // Data missing: no source, an empty source, no backups folder.
-    let out = cs_cmdb(env.home.path())
-        .args(["check", "--policy", "policy.toml"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr_of(&out).contains("--source"), "{}", stderr_of(&out));
+    runs.run("no source", &mut check(&["--policy", "policy.toml"]));
     std::fs::create_dir_all(env.path("empty")).unwrap();
-    let out = cs_cmdb(env.home.path())
-        .args(["check", "--policy", "policy.toml", "--source", "empty"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr_of(&out).contains("no CloneSquad metadata under empty"));
-
+    runs.run(
+        "an empty source",
+        &mut check(&["--policy", "policy.toml", "--source", "empty"]),
+    );
     std::fs::write(
         env.path("policy.toml"),
         "[[rule]]\nname = \"b\"\nkind = \"max_backup_age\"\nseverity = \"low\"\nmax_age = \"1d\"\n",
     )
     .unwrap();
     std::fs::rename(env.path("tree/backups"), env.path("backups-elsewhere")).unwrap();
-    let out = env.check(&[]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr_of(&out).contains("no backups folder at tree/backups"),
-        "{}",
-        stderr_of(&out)
+    runs.run(
+        "no backups folder",
+        &mut check(&["--policy", "policy.toml", "--source", "tree"]),
     );
-
-    // A missing policy file.
-    let out = cs_cmdb(env.home.path())
-        .args(["check", "--policy", "nope.toml", "--source", "tree"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr_of(&out).contains("cannot read policy file nope.toml"));
+    runs.run(
+        "a missing policy file",
+        &mut check(&["--policy", "nope.toml", "--source", "tree"]),
+    );
+    insta::assert_snapshot!("checks_that_cannot_run", runs.text());
 }
 
 #[test]
 fn an_invalid_policy_never_passes() {
-    let env = Env::new(
+    let env = Env::new("");
+    let mut runs = Runs::new(Filters::new());
+    for policy in [
         "[[rule]]\nname = \"supported-version\"\nkind = \"min_version\"\nseverity = \"high\"\nverison = \"v0.27.0\"\n",
-    );
-    let out = env.check(&[]);
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(stdout_of(&out), "");
-    let err = stderr_of(&out);
-    assert!(
-        err.contains("invalid policy policy.toml:5:1: unknown field `verison`"),
-        "{err}"
-    );
-    assert!(err.contains("expected one of"), "{err}");
-
-    for (policy, expected) in [
-        ("", "has no [[rule]] table"),
-        (
-            "[[rules]]\nname = \"x\"\n",
-            "policy.toml:1:3: unknown field `rules`",
-        ),
-        (
-            "[[rule]]\nname = \"x\"\nkind = \"min_versions\"\nseverity = \"high\"\n",
-            "policy.toml:3:8: unknown variant `min_versions`",
-        ),
-        (
-            "[[rule]]\nname = \"x\"\nkind = \"allowed_regions\"\nseverity = \"high\"\nregions = [\"eu-west-1\"]\n\n[[rule.exempt]]\naccount = \"111111111111\"\nreason = \"x\"\nexpires = \"soon\"\n",
-            "policy.toml:10:",
-        ),
-        (
-            "[[rule]]\nname = \"x\"\nkind = \"coverage\"\nseverity = \"high\"\nversion = \"v1.0.0\"\n",
-            "policy.toml:1: rule `x`: field `version` does not apply to kind `coverage`",
-        ),
+        "",
+        "[[rules]]\nname = \"x\"\n",
+        "[[rule]]\nname = \"x\"\nkind = \"min_versions\"\nseverity = \"high\"\n",
+        "[[rule]]\nname = \"x\"\nkind = \"allowed_regions\"\nseverity = \"high\"\nregions = [\"eu-west-1\"]\n\n[[rule.exempt]]\naccount = \"111111111111\"\nreason = \"x\"\nexpires = \"soon\"\n",
+        "[[rule]]\nname = \"x\"\nkind = \"coverage\"\nseverity = \"high\"\nversion = \"v1.0.0\"\n",
     ] {
         std::fs::write(env.path("policy.toml"), policy).unwrap();
-        let out = env.check(&[]);
+        let out = runs.run(&format!("{policy:?}"), &mut env.cmd(&[]));
         assert_eq!(out.status.code(), Some(2), "{policy}");
-        assert!(
-            stderr_of(&out).contains(expected),
-            "{policy}: {}",
-            stderr_of(&out)
-        );
+        assert_eq!(stdout_of(&out), "", "{policy}");
     }
+    insta::assert_snapshot!("invalid_policies", runs.text());
 }
 
 #[test]
@@ -637,52 +589,10 @@ fn sarif_is_valid_json_with_the_expected_shape() {
 
 // ---- the AWS-backed rules, on the emulator ----
 
-fn lifecycle(moto: &Moto, rules: Vec<aws_sdk_s3::types::LifecycleRule>) {
-    use aws_sdk_s3::types::BucketLifecycleConfiguration;
-    block_on(async {
-        moto.s3()
-            .put_bucket_lifecycle_configuration()
-            .bucket("cs-shared")
-            .lifecycle_configuration(
-                BucketLifecycleConfiguration::builder()
-                    .set_rules(Some(rules))
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .expect("put lifecycle");
-    });
-}
-
-fn expiring(id: &str, prefix: &str, enabled: bool) -> aws_sdk_s3::types::LifecycleRule {
-    use aws_sdk_s3::types::{
-        ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
-    };
-    LifecycleRule::builder()
-        .id(id)
-        .status(if enabled {
-            ExpirationStatus::Enabled
-        } else {
-            ExpirationStatus::Disabled
-        })
-        .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
-        .expiration(LifecycleExpiration::builder().days(90).build())
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn archive_lifecycle_against_the_emulator() {
     let moto = Moto::start();
-    block_on(async {
-        moto.s3()
-            .create_bucket()
-            .bucket("cs-shared")
-            .send()
-            .await
-            .expect("create bucket")
-    });
+    moto.create_bucket("cs-shared");
     let env = Env::new(
         "[[rule]]\nname = \"archives-expire\"\nkind = \"archive_lifecycle\"\nseverity = \"medium\"\n",
     );
@@ -697,7 +607,13 @@ fn archive_lifecycle_against_the_emulator() {
         ];
         args.extend_from_slice(extra);
         let out = env.check(&args);
-        let rows: Vec<Value> = serde_json::from_str(&stdout_of(&out)).unwrap_or_default();
+        let rows: Vec<Value> = serde_json::from_str(&stdout_of(&out)).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not a JSON array ({e}): {:?}\nstderr: {}",
+                stdout_of(&out),
+                stderr_of(&out)
+            )
+        });
         (out.status.code(), rows, stderr_of(&out))
     };
 
@@ -716,11 +632,11 @@ fn archive_lifecycle_against_the_emulator() {
     );
     assert_eq!(rows[0]["account"], Value::Null);
 
-    lifecycle(
-        &moto,
-        vec![
-            expiring("off", "clonesquad/backups/", false),
-            expiring("logs", "logs/", true),
+    moto.put_lifecycle(
+        "cs-shared",
+        &[
+            ("off", "clonesquad/backups/", false),
+            ("logs", "logs/", true),
         ],
     );
     let (code, rows, err) = run(&[]);
@@ -731,11 +647,11 @@ fn archive_lifecycle_against_the_emulator() {
         "{d}"
     );
 
-    lifecycle(
-        &moto,
-        vec![
-            expiring("logs", "logs/", true),
-            expiring("archives", "clonesquad/backups/", true),
+    moto.put_lifecycle(
+        "cs-shared",
+        &[
+            ("logs", "logs/", true),
+            ("archives", "clonesquad/backups/", true),
         ],
     );
     let (code, rows, err) = run(&["--junit", "j.xml"]);
@@ -747,29 +663,27 @@ fn archive_lifecycle_against_the_emulator() {
         "{xml}"
     );
 
-    // Without --metadata-path: an explicit skip with a notice, an error under --strict.
-    let out = env.check(&["--endpoint-url", &moto.endpoint]);
-    assert_eq!(out.status.code(), Some(0));
-    assert!(stderr_of(&out).contains("skipped: archive_lifecycle needs the bucket"));
-    let out = env.check(&["--endpoint-url", &moto.endpoint, "--strict"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr_of(&out).contains("could not be evaluated (--strict)"));
-
-    // A bucket that does not exist: the check could not run.
-    let (code, _, err) = {
-        let out = env.check(&[
+    // Without --metadata-path: an explicit skip with a notice, an error under --strict; a
+    // bucket that does not exist: the check could not run.
+    let mut runs = Runs::new(Filters::new());
+    runs.run(
+        "no --metadata-path",
+        &mut env.cmd(&["--endpoint-url", &moto.endpoint]),
+    );
+    runs.run(
+        "no --metadata-path, --strict",
+        &mut env.cmd(&["--endpoint-url", &moto.endpoint, "--strict"]),
+    );
+    runs.run(
+        "a bucket that does not exist",
+        &mut env.cmd(&[
             "--endpoint-url",
             &moto.endpoint,
             "--metadata-path",
             "s3://no-such-bucket/x",
-        ]);
-        (out.status.code(), (), stderr_of(&out))
-    };
-    assert_eq!(code, Some(2), "{err}");
-    assert!(
-        err.contains("s3:GetLifecycleConfiguration on bucket `no-such-bucket` failed"),
-        "{err}"
+        ]),
     );
+    insta::assert_snapshot!("archive_lifecycle_skipped_or_failed", runs.text());
 }
 
 #[test]
@@ -938,9 +852,12 @@ fn the_documented_example_policy_runs_on_the_bundled_tree() {
 #[test]
 fn rendered_table_and_junit_snapshots() {
     let env = Env::new(ALL_KINDS);
-    let out = env.check(&["--format", "table", "--junit", "j.xml"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
-    insta::assert_snapshot!("check_table", stdout_of(&out));
+    let out = cs_snapshot!(
+        "check_table",
+        Filters::new(),
+        env.cmd(&["--format", "table", "--junit", "j.xml"])
+    );
+    assert_eq!(out.status.code(), Some(1));
     insta::assert_snapshot!(
         "check_junit",
         std::fs::read_to_string(env.path("j.xml")).unwrap()

@@ -1,6 +1,25 @@
-//! The command line itself: help, completions, man page, config errors.
+//! The command line itself: help, completions, man pages.
 
 use crate::support::{cs_cmdb, stderr_of, stdout_of};
+
+/// Every subcommand, as `--help` lists them.
+const COMMANDS: [&str; 15] = [
+    "accounts",
+    "whoami",
+    "query",
+    "install",
+    "partitions",
+    "discover",
+    "export",
+    "mirror",
+    "backups",
+    "sample",
+    "check",
+    "org",
+    "report",
+    "completions",
+    "man",
+];
 
 #[test]
 fn help_lists_commands_and_exit_codes() {
@@ -8,87 +27,74 @@ fn help_lists_commands_and_exit_codes() {
     let out = cs_cmdb(home.path()).arg("--help").output().unwrap();
     assert!(out.status.success());
     let help = stdout_of(&out);
-    for needle in [
-        "accounts",
-        "query",
-        "completions",
-        "man",
-        "--endpoint-url",
-        "Exit codes",
-    ] {
+    let listed: Vec<&str> = help
+        .split("Commands:\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.strip_prefix("  ").filter(|l| !l.starts_with(' ')))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert_eq!(listed, COMMANDS, "{help}");
+    for needle in ["--endpoint-url", "--profile", "--no-color", "Exit codes: 0"] {
         assert!(help.contains(needle), "missing {needle}: {help}");
     }
-    for command in ["accounts", "query", "sample", "completions", "man"] {
+    for command in COMMANDS {
         let out = cs_cmdb(home.path())
             .args([command, "--help"])
             .output()
             .unwrap();
         assert!(out.status.success(), "{command} --help");
+        assert!(
+            stdout_of(&out).contains(&format!("\nUsage: cs-cmdb {command}")),
+            "{}",
+            stdout_of(&out)
+        );
     }
 }
 
 #[test]
-fn completions_and_man_page() {
+fn completions_and_man_pages() {
     let home = tempfile::tempdir().unwrap();
-    let out = cs_cmdb(home.path())
-        .args(["completions", "bash"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert!(stdout_of(&out).contains("cs-cmdb"));
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = cs_cmdb(home.path())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}: {}", stderr_of(&out));
+        let script = stdout_of(&out);
+        for needle in ["discover", "metadata-path", "via-role"] {
+            assert!(script.contains(needle), "{shell}: no {needle}");
+        }
+    }
     let out = cs_cmdb(home.path()).arg("man").output().unwrap();
-    assert!(stdout_of(&out).contains(".TH cs-cmdb"));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stdout_of(&out).contains(".TH cs-cmdb 1"),
+        "{}",
+        stdout_of(&out)
+    );
     let dir = home.path().join("man");
     let out = cs_cmdb(home.path())
         .args(["man", "--out-dir", dir.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
-    assert!(dir.join("cs-cmdb.1").is_file());
-    assert!(dir.join("cs-cmdb-query.1").is_file());
-}
-
-#[test]
-fn a_malformed_config_file_names_file_line_and_key() {
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("cs-cmdb.toml"),
-        "region = \"eu-west-1\"\nmetdata-path = \"s3://b/p\"\n",
-    )
-    .unwrap();
-    let out = cs_cmdb(home.path()).arg("accounts").output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr_of(&out);
-    assert!(err.contains("cs-cmdb.toml"), "{err}");
-    assert!(err.contains("line 2"), "{err}");
-    assert!(err.contains("metdata-path"), "{err}");
-
-    std::fs::write(home.path().join("cs-cmdb.toml"), "format = \"yaml\"\n").unwrap();
-    let out = cs_cmdb(home.path()).arg("accounts").output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr_of(&out).contains("line 1"), "{}", stderr_of(&out));
-
-    let out = cs_cmdb(home.path())
-        .args(["--config", "missing.toml", "accounts"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr_of(&out).contains("missing.toml"));
-}
-
-#[test]
-fn a_closed_pipe_exits_quietly() {
-    let home = tempfile::tempdir().unwrap();
-    let bin = assert_cmd::cargo::cargo_bin("cs-cmdb");
-    let mut child = std::process::Command::new(bin)
-        .args(["completions", "zsh"])
-        .env("HOME", home.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    assert!(stderr_of(&out).is_empty(), "{}", stderr_of(&out));
+    let mut pages: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    let mut expected: Vec<String> = COMMANDS
+        .iter()
+        .map(|c| format!("cs-cmdb-{c}.1"))
+        .chain(["cs-cmdb.1".to_string()])
+        .collect();
+    expected.sort();
+    assert_eq!(pages, expected);
+    let query = std::fs::read_to_string(dir.join("cs-cmdb-query.1")).unwrap();
+    assert!(query.contains(".TH cs-cmdb-query 1"), "{query}");
+    assert!(query.contains("reuse\\-minutes"), "{query}");
 }

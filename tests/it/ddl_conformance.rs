@@ -17,6 +17,7 @@ use cs_cmdb::engine::local::hive::{FileIssues, TimestampFormats};
 use cs_cmdb::engine::local::json::RowsBuilder;
 use serde_json::Value;
 
+use crate::support::tree;
 use crate::support::{cs_cmdb, stderr_of};
 
 /// Every form the CloneSquad format notes list, per field: each must match a pattern of
@@ -117,18 +118,7 @@ fn trees(scratch: &Path) -> Vec<PathBuf> {
     let mut roots = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")];
     for seed in 1..=3 {
         let dir = scratch.join(format!("seed-{seed}"));
-        cs_cmdb::sample::generate(
-            &dir,
-            &cs_cmdb::sample::SampleSpec {
-                deployments: 150,
-                instances: 6,
-                seed,
-                now: chrono::NaiveDate::from_ymd_opt(2026, 11, 26)
-                    .and_then(|d| d.and_hms_opt(9, 0, 0))
-                    .expect("date"),
-            },
-        )
-        .expect("sample tree");
+        tree::generate(&dir, 150, 6, seed);
         roots.push(dir);
     }
     roots
@@ -338,18 +328,7 @@ fn every_value_fits_its_declared_type_as_athenas_hive_reader_checks_it() {
 fn strict_queries_refuse_what_athena_would_refuse() {
     let home = tempfile::tempdir().unwrap();
     let tree = home.path().join("tree");
-    cs_cmdb::sample::generate(
-        &tree,
-        &cs_cmdb::sample::SampleSpec {
-            deployments: 12,
-            instances: 4,
-            seed: 7,
-            now: chrono::NaiveDate::from_ymd_opt(2026, 11, 26)
-                .and_then(|d| d.and_hms_opt(9, 0, 0))
-                .unwrap(),
-        },
-    )
-    .unwrap();
+    tree::generate(&tree, 12, 4, 7);
     let query = |extra: &[&str]| {
         cs_cmdb(home.path())
             .env("CS_CMDB_NOW", "2026-11-26T10:00:00Z")

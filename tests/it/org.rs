@@ -8,6 +8,7 @@ use std::path::Path;
 use aws_sdk_organizations::types::Tag;
 use serde_json::{Value, json};
 
+use crate::support::org::example_snapshot;
 use crate::support::{Moto, block_on, create_account, cs_cmdb, stderr_of, stdout_of};
 
 const NOW: &str = "2026-11-26T09:00:00Z";
@@ -193,98 +194,6 @@ fn a_snapshot_reads_nested_units_and_tags_and_uploads_for_athena() {
         "SELECT account_id FROM org_accounts WHERE element_at(tags, 'Env') = 'prod'",
     );
     assert_eq!(tagged, [json!({"account_id": ids["web-prod"]})]);
-}
-
-/// A snapshot of the bundled example's three accounts: the management account at the root,
-/// 100000007919 in Root/Workloads/Prod (tagged Owner=team-games), 100000015838 in
-/// Root/Workloads/Dev; plus 100000099999 in Dev, which runs no CloneSquad.
-pub fn example_snapshot(cache: &Path) {
-    use cs_cmdb::org::accounts::Account;
-    use cs_cmdb::org::snapshot::{OrgAccount, Snapshot, SnapshotInfo, Unit, local_dir};
-    let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 26)
-        .and_then(|d| d.and_hms_opt(8, 0, 0))
-        .unwrap();
-    let unit = |id: &str, name: &str, path: &str, parent: Option<&str>, depth| Unit {
-        id: id.into(),
-        name: name.into(),
-        path: path.into(),
-        parent_id: parent.map(String::from),
-        depth,
-    };
-    let account = |id: &str, name: &str, ou: &str, path: &str, tags: &[(&str, &str)]| OrgAccount {
-        account: Account {
-            id: id.into(),
-            name: name.into(),
-            email: format!("{name}@example.com"),
-            status: "ACTIVE".into(),
-            joined_method: Some("CREATED".into()),
-            joined_at: Some(at),
-        },
-        ou_id: ou.into(),
-        ou_path: path.into(),
-        tags: tags
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    };
-    let snapshot = Snapshot {
-        info: SnapshotInfo {
-            organization_id: "o-example".into(),
-            management_account: "100000000000".into(),
-            taken_at: at,
-            accounts: 4,
-            units: 4,
-        },
-        units: vec![
-            unit("r-ex12", "Root", "Root", None, 0),
-            unit(
-                "ou-ex12-11111111",
-                "Workloads",
-                "Root/Workloads",
-                Some("r-ex12"),
-                1,
-            ),
-            unit(
-                "ou-ex12-22222222",
-                "Prod",
-                "Root/Workloads/Prod",
-                Some("ou-ex12-11111111"),
-                2,
-            ),
-            unit(
-                "ou-ex12-33333333",
-                "Dev",
-                "Root/Workloads/Dev",
-                Some("ou-ex12-11111111"),
-                2,
-            ),
-        ],
-        accounts: vec![
-            account("100000000000", "management", "r-ex12", "Root", &[]),
-            account(
-                "100000007919",
-                "games",
-                "ou-ex12-22222222",
-                "Root/Workloads/Prod",
-                &[("Owner", "team-games"), ("Env", "prod")],
-            ),
-            account(
-                "100000015838",
-                "data",
-                "ou-ex12-33333333",
-                "Root/Workloads/Dev",
-                &[("Owner", "platform")],
-            ),
-            account(
-                "100000099999",
-                "idle",
-                "ou-ex12-33333333",
-                "Root/Workloads/Dev",
-                &[],
-            ),
-        ],
-    };
-    snapshot.write(&local_dir(cache)).unwrap();
 }
 
 fn canned(home: &Path, args: &[&str]) -> Vec<Value> {

@@ -5,14 +5,9 @@
 //! key signed the calls.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::Response;
-
-use crate::support::http::LoopbackServer;
+use crate::support::server::{Reply, Server};
+use crate::support::snapshot::{Filters, Runs};
 use crate::support::{MAIN_ACCOUNT, Moto, cs_cmdb, stderr_of, stdout_of};
 
 /// Two IAM users on the emulator: `alice` (in the AWS files as profile `alice`) and `bob` (whose
@@ -244,20 +239,6 @@ fn an_assume_role_profile_starts_from_its_source_profile() {
     );
 }
 
-/// A loopback server that counts the requests it gets (and answers each with a 500).
-fn counting_server() -> (LoopbackServer, Arc<AtomicUsize>) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let server =
-        LoopbackServer::start(1, hits.clone(), |hits: Arc<AtomicUsize>, _req| async move {
-            hits.fetch_add(1, Ordering::SeqCst);
-            Response::builder()
-                .status(500)
-                .body(Full::new(Bytes::from_static(b"unexpected call")))
-                .unwrap()
-        });
-    (server, hits)
-}
-
 #[test]
 fn an_unknown_profile_stops_the_run_before_any_aws_call() {
     let home = tempfile::tempdir().unwrap();
@@ -266,55 +247,48 @@ fn an_unknown_profile_stops_the_run_before_any_aws_call() {
         "[profile governance]\nregion = eu-west-1\n\n[profile other-org]\nregion = eu-west-1\n",
         "[default]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = x\n",
     );
-    let (server, hits) = counting_server();
-    let run = |args: &[&str], env: &[(&str, &str)]| {
+    // Records every request it gets (and answers each with a 500).
+    let server = Server::start(|_| async { Reply::new(500, "text/plain", "unexpected call") });
+    let mut runs = Runs::new(Filters::new().path(home.path(), "[HOME]"));
+    let mut run = |title: &str, args: &[&str], env: &[(&str, &str)]| {
         let mut cmd = cs_cmdb(home.path());
         cmd.args(["--endpoint-url", &server.endpoint]);
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = cmd.args(args).output().unwrap();
-        assert_eq!(
-            hits.load(Ordering::SeqCst),
-            0,
-            "an AWS call was made: {}",
+        let out = runs.run(title, cmd.args(args));
+        let calls = server.exchanges();
+        assert!(
+            calls.is_empty(),
+            "{title}: an AWS call was made ({:?}): {}",
+            calls.first().map(|c| c.uri.to_string()),
             stderr_of(&out)
         );
-        assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
-        assert_eq!(stdout_of(&out), "");
-        stderr_of(&out)
+        assert_eq!(out.status.code(), Some(2), "{title}: {}", stderr_of(&out));
     };
-    let config = home.path().join("aws-config").display().to_string();
-    let credentials = home.path().join("aws-credentials").display().to_string();
 
-    let stderr = run(&["--profile", "governanse", "accounts"], &[]);
-    for needle in [
-        "AWS profile `governanse` (from --profile) does not exist",
-        &format!("{config} (exists)"),
-        &format!("{credentials} (exists)"),
-        "known profiles: default, governance, other-org",
-        "did you mean `governance`?",
-    ] {
-        assert!(stderr.contains(needle), "missing `{needle}`: {stderr}");
-    }
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-
+    run(
+        "--profile, a near miss",
+        &["--profile", "governanse", "accounts"],
+        &[],
+    );
     // The case: an export with the environment's keys and a wrong profile.
-    let stderr = run(
+    run(
+        "--profile on export",
         &["--profile", "nope", "export", "--regions", "us-east-1"],
         &[],
     );
-    assert!(stderr.contains("`nope`"), "{stderr}");
-    assert!(!stderr.contains("did you mean"), "{stderr}");
-
-    let stderr = run(&["whoami"], &[("CS_CMDB_PROFILE", "nope")]);
-    assert!(stderr.contains("(from CS_CMDB_PROFILE)"), "{stderr}");
-
+    run(
+        "CS_CMDB_PROFILE",
+        &["whoami"],
+        &[("CS_CMDB_PROFILE", "nope")],
+    );
     // `check` does not take it for missing access (a skip): it stops too.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let policy = root.join("examples/policy.toml");
     let source = root.join("examples/metadata");
-    let stderr = run(
+    run(
+        "--profile on check",
         &[
             "--profile",
             "nope",
@@ -326,34 +300,18 @@ fn an_unknown_profile_stops_the_run_before_any_aws_call() {
         ],
         &[],
     );
-    assert!(stderr.contains("AWS profile `nope`"), "{stderr}");
-
     // AWS_PROFILE must name a profile too, even though the environment's keys win.
-    let stderr = run(&["whoami"], &[("AWS_PROFILE", "other_org")]);
-    assert!(
-        stderr.contains("`other_org` (from AWS_PROFILE)"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("did you mean `other-org`?"), "{stderr}");
-    assert!(stderr.contains("unset AWS_PROFILE"), "{stderr}");
-
+    run("AWS_PROFILE", &["whoami"], &[("AWS_PROFILE", "other_org")]);
     // From the config file, and with files that do not exist.
     std::fs::write(home.path().join("cs-cmdb.toml"), "profile = \"prod\"\n").unwrap();
     let missing = home.path().join("no-such-config");
-    let stderr = run(
+    run(
+        "`profile` in cs-cmdb.toml, no AWS files",
         &["whoami"],
         &[
             ("AWS_CONFIG_FILE", missing.to_str().unwrap()),
             ("AWS_SHARED_CREDENTIALS_FILE", missing.to_str().unwrap()),
         ],
     );
-    assert!(
-        stderr.contains("`prod` (from `profile` in cs-cmdb.toml)"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&format!("{} (does not exist)", missing.display())),
-        "{stderr}"
-    );
-    assert!(stderr.contains("they define no profile"), "{stderr}");
+    insta::assert_snapshot!("unknown_profiles", runs.text());
 }

@@ -4,15 +4,12 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use crate::support::org::example_snapshot;
+use crate::support::snapshot::Filters;
+use crate::support::tree::Tree;
 use crate::support::{cs_cmdb, stderr_of, stdout_of};
 
 const NOW: &str = "2026-11-26T10:00:00Z";
-
-fn write(root: &Path, rel: &str, body: &str) {
-    let path = root.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, body).unwrap();
-}
 
 /// Two deployments with CloneSquad's quirks:
 /// - A (111111111111 / eu-west-1 / web-front): fresh, 3 instances (2 running, one in subfleet
@@ -22,50 +19,7 @@ fn write(root: &Path, rel: &str, body: &str) {
 ///
 /// No volumes and no maintenance-windows folder at all.
 fn fixture(root: &Path) {
-    let a = "accountid=111111111111/region=eu-west-1/groupname=web-front";
-    let b = "accountid=222222222222/region=us-east-1/groupname=api-2";
-    let discovery_a = json!({
-        "AccountId": "111111111111", "GroupName": "web-front", "AccountName": "prod",
-        "CloneSquadVersion": "v0.27.1", "InstallTime": "2026-01-01 10:00:00.500000",
-        "MetadataRecordLastUpdatedAt": "2026-11-26 08:00:00", "Subfleets": ["web-front-blue"],
-        "InteractAPIGWUrl": "https://abc123.execute-api.eu-west-1.amazonaws.com/v1/",
-        "UserSuppliedJSONMetadata": "{\"Owner\": \"it's-me\", \"CostCenter\": \"42\"}",
-        "X-Owner": "it's-me", "X-CostCenter": "42"
-    });
-    write(
-        root,
-        &format!("metadata/discovery/{a}/111111111111-eu-west-1-discovery-cs-web-front.json"),
-        &format!("{discovery_a}\n"),
-    );
-    write(
-        root,
-        &format!("metadata/discovery/{b}/222222222222-us-east-1-discovery-cs-api-2.json"),
-        r#"{"accountid": "222222222222", "groupname": "api-2", "clonesquadversion": "v0.9.2", "installtime": "2025-05-05 05:05:05", "metadatarecordlastupdatedat": "2026-11-20 09:00:00.123456", "subfleets": [], "usersuppliedjsonmetadata": ""}"#,
-    );
-    write(
-        root,
-        &format!(
-            "metadata/configuration/{a}/configuration111111111111-eu-west-1-web-front-cs-web-front.json"
-        ),
-        concat!(
-            r#"{"Key": "app.run_period", "Value": "2 minutes", "MetadataRecordLastUpdatedAt": "2026-11-26 08:00:00.123456+00:00"}"#,
-            "\n",
-            r#"{"Key": "subfleet.web-front-blue.state", "Value": "running", "MetadataRecordLastUpdatedAt": "2026-11-26 08:00:00+00:00"}"#,
-            "\n",
-            r#"{"Key": "broken", "Value": "#,
-            "\n",
-        ),
-    );
-    write(
-        root,
-        &format!(
-            "metadata/configuration/{b}/configuration222222222222-us-east-1-api-2-cs-api-2.json"
-        ),
-        concat!(
-            r#"{"Key": "app.run_period", "Value": "seconds=30", "MetadataRecordLastUpdatedAt": "2026-11-20 09:00:00+00:00"}"#,
-            "\n"
-        ),
-    );
+    let tree = Tree::new(root);
     let instance = |id: &str, host: &str, state: &str, subfleet: Option<&str>| {
         let mut v = json!({
             "InstanceId": id, "InstanceType": "t3.micro", "State": {"Code": 16, "Name": state},
@@ -76,14 +30,25 @@ fn fixture(root: &Path) {
         if let Some(s) = subfleet {
             v["_SubfleetName"] = json!(s);
         }
-        format!("{v}\n")
+        v
     };
-    write(
-        root,
-        &format!(
-            "metadata/instances/{a}/111111111111-eu-west-1-managed-instances-cs-web-front.json"
-        ),
-        &[
+    tree.deployment("111111111111", "eu-west-1", "web-front")
+        .discovery(json!({
+            "AccountId": "111111111111", "GroupName": "web-front", "AccountName": "prod",
+            "CloneSquadVersion": "v0.27.1", "InstallTime": "2026-01-01 10:00:00.500000",
+            "MetadataRecordLastUpdatedAt": "2026-11-26 08:00:00", "Subfleets": ["web-front-blue"],
+            "InteractAPIGWUrl": "https://abc123.execute-api.eu-west-1.amazonaws.com/v1/",
+            "UserSuppliedJSONMetadata": "{\"Owner\": \"it's-me\", \"CostCenter\": \"42\"}",
+            "X-Owner": "it's-me", "X-CostCenter": "42"
+        }))
+        .configuration_text(concat!(
+            r#"{"Key": "app.run_period", "Value": "2 minutes", "MetadataRecordLastUpdatedAt": "2026-11-26 08:00:00.123456+00:00"}"#,
+            "\n",
+            r#"{"Key": "subfleet.web-front-blue.state", "Value": "running", "MetadataRecordLastUpdatedAt": "2026-11-26 08:00:00+00:00"}"#,
+            "\n",
+            r#"{"Key": "broken", "Value": "#,
+        ))
+        .instances(&[
             instance("i-0000000000000000a", "web-1", "running", None),
             instance("i-0000000000000000b", "web-2", "stopped", None),
             instance(
@@ -92,14 +57,15 @@ fn fixture(root: &Path) {
                 "running",
                 Some("web-front-blue"),
             ),
-        ]
-        .concat(),
-    );
-    write(
-        root,
-        &format!("metadata/instances/{b}/222222222222-us-east-1-managed-instances-cs-api-2.json"),
-        "",
-    );
+        ]);
+    tree.deployment("222222222222", "us-east-1", "api-2")
+        .discovery_text(
+            r#"{"accountid": "222222222222", "groupname": "api-2", "clonesquadversion": "v0.9.2", "installtime": "2025-05-05 05:05:05", "metadatarecordlastupdatedat": "2026-11-20 09:00:00.123456", "subfleets": [], "usersuppliedjsonmetadata": ""}"#,
+        )
+        .configuration(&[json!(
+            {"Key": "app.run_period", "Value": "seconds=30", "MetadataRecordLastUpdatedAt": "2026-11-20 09:00:00+00:00"}
+        )])
+        .instances(&[]);
 }
 
 struct Env {
@@ -113,13 +79,17 @@ impl Env {
         Self { home }
     }
 
-    fn query(&self, args: &[&str]) -> std::process::Output {
-        cs_cmdb(self.home.path())
-            .env("CS_CMDB_NOW", NOW)
+    /// `query --source tree ARGS`, at NOW.
+    fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut cmd = cs_cmdb(self.home.path());
+        cmd.env("CS_CMDB_NOW", NOW)
             .args(["query", "--source", "tree"])
-            .args(args)
-            .output()
-            .unwrap()
+            .args(args);
+        cmd
+    }
+
+    fn query(&self, args: &[&str]) -> std::process::Output {
+        self.cmd(args).output().unwrap()
     }
 
     fn json(&self, args: &[&str]) -> Vec<Value> {
@@ -151,23 +121,11 @@ fn deployments_known_answers() {
 #[test]
 fn malformed_lines_are_reported_with_file_and_line_and_skipped() {
     let env = Env::new();
-    let out = env.query(&["config", "--param", "key=app.run_period", "--format", "csv"]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    assert_eq!(
-        stdout_of(&out),
-        "account_id,region,group_name,value,updated_at\n\
-         111111111111,eu-west-1,web-front,2 minutes,2026-11-26 08:00:00.123\n\
-         222222222222,us-east-1,api-2,seconds=30,2026-11-20 09:00:00\n"
+    let out = cs_snapshot!(
+        Filters::new(),
+        env.cmd(&["config", "--param", "key=app.run_period", "--format", "csv"])
     );
-    let err = stderr_of(&out);
-    assert!(
-        err.contains("clonesquad_configuration: 1 file(s) with 1 malformed line(s) (skipped here, they fail an Athena query)"),
-        "{err}"
-    );
-    assert!(
-        err.contains("configuration111111111111-eu-west-1-web-front-cs-web-front.json:3: value `{\"Key\": \"broken\", \"Value\": `: EOF while parsing"),
-        "{err}"
-    );
+    assert_eq!(out.status.code(), Some(0));
     // Reported again on a warm run: a skipped line is never silent.
     let again = env.query(&["config", "--param", "key=app.run_period"]);
     assert!(stderr_of(&again).contains("1 malformed line(s)"));
@@ -191,17 +149,17 @@ fn parameters_are_bound_typed_and_checked() {
     assert_eq!(quoted.len(), 2);
     assert!(quoted.iter().all(|r| r["value"].is_null()));
 
-    let bad = env.query(&["stale", "--param", "hours=abc"]);
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(
-        stderr_of(&bad).contains("parameter `hours` of query `stale` expects an int, got `abc`")
+    cs_snapshot!(
+        "a_parameter_of_the_wrong_type",
+        Filters::new(),
+        env.cmd(&["stale", "--param", "hours=abc"])
     );
-    let missing = env.query(&["config"]);
-    assert_eq!(missing.status.code(), Some(2));
-    assert!(stderr_of(&missing).contains("needs --param key=<string>"));
-    let unknown = env.query(&["stale", "--param", "days=3"]);
-    assert_eq!(unknown.status.code(), Some(2));
-    assert!(stderr_of(&unknown).contains("no parameter `days`; it takes: hours"));
+    cs_snapshot!("a_missing_parameter", Filters::new(), env.cmd(&["config"]));
+    cs_snapshot!(
+        "an_unknown_parameter",
+        Filters::new(),
+        env.cmd(&["stale", "--param", "days=3"])
+    );
 }
 
 #[test]
@@ -295,23 +253,20 @@ fn ad_hoc_sql_case_insensitive_names_nested_fields_and_unnest() {
 #[test]
 fn sql_errors_show_the_engine_message_and_exit_2() {
     let env = Env::new();
-    let out = env.query(&["--sql", "SELECT nosuchcolumn FROM clonesquad_discovery"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr_of(&out);
-    assert!(err.contains("SQL error"), "{err}");
-    assert!(err.contains("nosuchcolumn"), "{err}");
-    assert!(err.contains("line 1, column 8"), "{err}");
-
-    let out = env.query(&["--sql", "SELEC 1"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr_of(&out).contains("SQL error"), "{}", stderr_of(&out));
-
-    let out = env.query(&["--sql", "SELECT ? FROM clonesquad_discovery"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr_of(&out).contains("placeholder"),
-        "{}",
-        stderr_of(&out)
+    cs_snapshot!(
+        "an_unknown_column",
+        Filters::new(),
+        env.cmd(&["--sql", "SELECT nosuchcolumn FROM clonesquad_discovery"])
+    );
+    cs_snapshot!(
+        "a_syntax_error",
+        Filters::new(),
+        env.cmd(&["--sql", "SELEC 1"])
+    );
+    cs_snapshot!(
+        "a_placeholder_without_a_parameter",
+        Filters::new(),
+        env.cmd(&["--sql", "SELECT ? FROM clonesquad_discovery"])
     );
 }
 
@@ -519,8 +474,7 @@ fn list_overrides_and_engine_choice() {
         assert!(names.contains(&name), "{name} listed");
     }
     let dir = env.home.path().join("mine");
-    write(
-        &dir,
+    Tree::new(&dir).write(
         "stale.sql",
         "-- description: my own stale\nSELECT 42 AS answer\n",
     );
@@ -547,62 +501,56 @@ fn list_overrides_and_engine_choice() {
         stderr_of(&athena)
     );
 
-    let no_source = cs_cmdb(env.home.path())
-        .args(["query", "deployments"])
-        .output()
-        .unwrap();
-    assert_eq!(no_source.status.code(), Some(2));
-    assert!(stderr_of(&no_source).contains("--source"));
-    let empty = env.home.path().join("empty");
-    std::fs::create_dir_all(&empty).unwrap();
-    let out = cs_cmdb(env.home.path())
-        .args(["query", "deployments", "--source", "empty"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr_of(&out).contains("no CloneSquad metadata under empty"),
-        "{}",
-        stderr_of(&out)
+    cs_snapshot!(
+        "no_source",
+        Filters::new(),
+        cs_cmdb(env.home.path()).args(["query", "deployments"])
+    );
+    std::fs::create_dir_all(env.home.path().join("empty")).unwrap();
+    cs_snapshot!(
+        "an_empty_source",
+        Filters::new(),
+        cs_cmdb(env.home.path()).args(["query", "deployments", "--source", "empty"])
     );
 }
 
+/// Every canned query answers on the bundled example (a tree of 9 deployments generated with a
+/// fixed seed and clock, with a snapshot of its Organization): at least one row each, and the answers as a snapshot, so a change to
+/// a query, the loader or the example shows as a diff.
 #[test]
 fn every_canned_query_runs_on_the_bundled_example() {
     let home = tempfile::tempdir().unwrap();
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/metadata");
-    for name in [
-        "deployments",
-        "versions",
-        "stale",
-        "instances",
-        "hostnames",
-        "subfleets",
-        "drift",
-        "schedules",
-        "maintenance",
-        "volumes",
-        "owners",
-    ] {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    // The Organization queries read the snapshot of the example's accounts from the cache.
+    example_snapshot(&home.path().join("cache"));
+    let run = |args: &[&str], format: &str| {
         let out = cs_cmdb(home.path())
-            .args(["query", name, "--source", example.to_str().unwrap()])
+            .env("CS_CMDB_NOW", "2026-11-26T09:00:00Z")
+            .arg("query")
+            .args(args)
+            .args(["--format", format, "--cache-dir", "cache", "--source"])
+            .arg(&example)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{name}: {}", stderr_of(&out));
-        assert!(!stdout_of(&out).is_empty());
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr_of(&out));
+        assert_eq!(stderr_of(&out), "", "{args:?}");
+        stdout_of(&out)
+    };
+    let listed: Vec<Value> = serde_json::from_str(&run(&["--list"], "json")).unwrap();
+    let names: Vec<&str> = listed.iter().map(|q| q["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 19, "{names:?}");
+    let mut answers = String::new();
+    for name in names {
+        let args: &[&str] = if name == "config" {
+            &["config", "-p", "key=app.run_period"]
+        } else {
+            &[name]
+        };
+        let rows: Vec<Value> = serde_json::from_str(&run(args, "json")).unwrap();
+        assert!(!rows.is_empty(), "`{name}` has no row on the example");
+        answers.push_str(&format!("== {}\n{}", args.join(" "), run(args, "csv")));
     }
-    let out = cs_cmdb(home.path())
-        .args([
-            "query",
-            "config",
-            "-p",
-            "key=app.run_period",
-            "--source",
-            example.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
+    insta::assert_snapshot!("canned_queries_on_the_example", answers);
 }
 
 #[test]
@@ -646,4 +594,119 @@ fn versions_that_are_not_semantic_are_unknown_and_sorted_last() {
         .filter(|v| v.starts_with("unknown"))
         .collect();
     assert_eq!(unknown.len(), 3, "{deployments:?}");
+}
+
+#[test]
+fn a_query_from_a_file_takes_its_header_parameters() {
+    let env = Env::new();
+    let file = Tree::new(env.home.path()).write(
+        "mine/older-than.sql",
+        "-- name: older-than\n\
+         -- description: Deployments exported more than N hours ago, by version.\n\
+         -- param: hours int = 100 | Age threshold, in hours.\n\
+         SELECT groupname, clonesquadversion AS version FROM clonesquad_discovery\n\
+         WHERE date_diff('hour', metadatarecordlastupdatedat, current_timestamp) >= ?\n\
+         ORDER BY groupname\n",
+    );
+    let file = file.to_str().unwrap();
+    // The header's default applies, a --param overrides it, and is typed by the header.
+    assert_eq!(
+        env.json(&["--file", file]),
+        vec![json!({"groupname": "api-2", "version": "v0.9.2"})]
+    );
+    assert_eq!(env.json(&["--file", file, "-p", "hours=1"]).len(), 2);
+    cs_snapshot!(
+        "a_file_parameter_of_the_wrong_type",
+        Filters::new().path(env.home.path(), "[HOME]"),
+        env.cmd(&["--file", file, "-p", "hours=soon"])
+    );
+    cs_snapshot!(
+        "a_file_that_does_not_exist",
+        Filters::new().path(env.home.path(), "[HOME]"),
+        env.cmd(&["--file", "mine/nope.sql"])
+    );
+}
+
+/// Every `.arrow` and manifest file below `dir`, by path relative to it.
+fn cache_files(dir: &Path) -> Vec<String> {
+    crate::support::tree::files(dir)
+        .into_keys()
+        .filter(|k| k.ends_with(".arrow") || k.ends_with(".manifest"))
+        .collect()
+}
+
+#[test]
+fn the_cache_goes_where_cache_dir_says() {
+    let env = Env::new();
+    let home = env.home.path();
+    let default = home.join("cache"); // XDG_CACHE_HOME of the test environment
+    assert_eq!(env.json(&["deployments", "--cache-dir", "mine"]).len(), 2);
+    let mine = cache_files(&home.join("mine"));
+    assert_eq!(
+        mine.len(),
+        4,
+        "two tables, a data file and a manifest each: {mine:?}"
+    );
+    assert!(
+        cache_files(&default).is_empty(),
+        "written to the default cache too"
+    );
+
+    // CS_CMDB_CACHE_DIR is its environment twin; without either, the user cache folder.
+    let out = env
+        .cmd(&["deployments"])
+        .env("CS_CMDB_CACHE_DIR", home.join("from-env"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(cache_files(&home.join("from-env")).len(), 4);
+    assert!(cache_files(&default).is_empty());
+    assert_eq!(env.json(&["deployments"]).len(), 2);
+    assert_eq!(cache_files(&default.join("cs-cmdb")).len(), 4);
+}
+
+#[test]
+fn query_from_s3_mirrors_then_offline_reuses() {
+    use crate::mirror::{s3_path, seeded_bucket};
+    let (moto, src, _) = seeded_bucket(12);
+    let home = tempfile::tempdir().unwrap();
+    let query = |args: &[&str]| {
+        cs_cmdb(home.path())
+            .env("CS_CMDB_NOW", NOW)
+            .args(["query", "deployments", "--format", "csv"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    let local = query(&["--source", src.path().to_str().unwrap()]);
+    assert!(local.status.success(), "{}", stderr_of(&local));
+    assert_eq!(stdout_of(&local).lines().count(), 13);
+
+    let remote = query(&["--endpoint-url", &moto.endpoint, "--source", &s3_path()]);
+    let err = stderr_of(&remote);
+    assert!(remote.status.success(), "{err}");
+    assert!(
+        err.starts_with(&format!("mirror {} -> ", s3_path())),
+        "no mirror summary: {err}"
+    );
+    assert_eq!(stdout_of(&remote), stdout_of(&local));
+
+    // Offline: no S3 call at all (the endpoint is a closed port), same answer.
+    let offline = query(&["--offline", "--source", &s3_path()]);
+    assert!(offline.status.success(), "{}", stderr_of(&offline));
+    assert_eq!(stdout_of(&offline), stdout_of(&local));
+
+    // --offline without a mirror says how to make one.
+    cs_snapshot!(
+        "offline_without_a_mirror",
+        Filters::new().path(home.path(), "[HOME]"),
+        cs_cmdb(home.path()).args([
+            "query",
+            "deployments",
+            "--offline",
+            "--source",
+            "s3://another-bucket/clonesquad"
+        ])
+    );
 }

@@ -2,35 +2,23 @@
 //! exactly what it writes (so the example shows every quirk the generator knows).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::support::snapshot::Filters;
+use crate::support::tree::{self, GENERATED_AT};
 use crate::support::{cs_cmdb, stderr_of};
 
-const NOW: &str = "2026-11-26T09:00:00Z";
-
 /// Every file below `root/metadata` and `root/backups`, by relative path, with its bytes.
-fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let rel = path.strip_prefix(root).unwrap().to_path_buf();
-                out.insert(rel, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    for top in ["metadata", "backups"] {
-        walk(root, &root.join(top), &mut out);
-    }
-    out
+fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    tree::files(root)
+        .into_iter()
+        .filter(|(rel, _)| rel.starts_with("metadata/") || rel.starts_with("backups/"))
+        .collect()
 }
 
 fn sample(home: &Path, out: &str, seed: &str) -> std::process::Output {
     cs_cmdb(home)
-        .env("CS_CMDB_NOW", NOW)
+        .env("CS_CMDB_NOW", GENERATED_AT)
         .args(["sample", "--out", out, "--deployments", "9", "--seed", seed])
         .output()
         .unwrap()
@@ -52,29 +40,49 @@ fn the_bundled_example_is_what_the_generator_writes() {
         .collect();
     assert!(
         only_fresh.is_empty() && only_bundled.is_empty() && differ.is_empty(),
-        "examples/ is not `CS_CMDB_NOW={NOW} cs-cmdb sample --out examples --deployments 9 --seed 77`; regenerate it (rm -rf examples/metadata examples/backups first).\nonly generated: {only_fresh:?}\nonly bundled: {only_bundled:?}\ndiffer: {differ:?}"
+        "examples/ is not `CS_CMDB_NOW={GENERATED_AT} cs-cmdb sample --out examples --deployments 9 --seed 77`; regenerate it (rm -rf examples/metadata examples/backups first).\nonly generated: {only_fresh:?}\nonly bundled: {only_bundled:?}\ndiffer: {differ:?}"
     );
 }
 
 #[test]
 fn the_generator_is_deterministic_and_counts_what_it_wrote() {
     let home = tempfile::tempdir().unwrap();
-    let first = sample(home.path(), "a", "5");
+    let first = cs_snapshot!(
+        "nine_deployments_seed_5",
+        Filters::new(),
+        cs_cmdb(home.path()).env("CS_CMDB_NOW", GENERATED_AT).args([
+            "sample",
+            "--out",
+            "a",
+            "--deployments",
+            "9",
+            "--seed",
+            "5"
+        ])
+    );
     assert!(first.status.success(), "{}", stderr_of(&first));
+    // The summary counts what is on disk: files, deployments, instances (one per line).
     let a = tree(&home.path().join("a"));
-    let err = stderr_of(&first);
-    let files: usize = err
-        .split(" files under")
-        .next()
-        .and_then(|s| s.rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no file count in {err}"));
-    assert_eq!(files, a.len(), "{err}");
-    assert!(err.starts_with("wrote 9 deployments, "), "{err}");
     let discovery = a
         .keys()
-        .filter(|k| k.starts_with("metadata/discovery"))
+        .filter(|k| k.starts_with("metadata/discovery/"))
         .count();
+    let instances: usize = a
+        .iter()
+        .filter(|(k, _)| k.starts_with("metadata/instances/"))
+        .map(|(_, body)| {
+            body.split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count()
+        })
+        .sum();
+    assert_eq!(
+        stderr_of(&first),
+        format!(
+            "wrote {discovery} deployments, {instances} instances, {} files under a\n",
+            a.len()
+        )
+    );
     assert_eq!(discovery, 9);
 
     assert!(sample(home.path(), "b", "5").status.success());

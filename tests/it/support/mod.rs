@@ -1,9 +1,12 @@
 //! Test support: the moto emulator as a real HTTP server on 127.0.0.1, and the binary run with a
-//! clean, fixed environment (no ambient credentials, no metadata-service probing).
+//! clean, fixed environment (no ambient credentials, no metadata-service probing). Beside it:
+//! - `server`: the one loopback HTTP server (stand in, forward, rewrite, and record every request);
+//! - `proxy`: a fault-injecting handler in front of moto, `standin`: a synthetic AWS endpoint;
+//! - `org`: a simulated Organization with CloneSquad deployments on moto;
+//! - `tree`: metadata trees in CloneSquad's exact layout (hand-written or generated);
+//! - `snapshot`: whole-run snapshots (`cs_snapshot!`).
 
 #![allow(dead_code)]
-
-pub mod rewrite;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -182,6 +185,68 @@ impl Moto {
     }
 }
 
+/// Buckets and objects, for fixtures.
+impl Moto {
+    pub fn create_bucket(&self, bucket: &str) {
+        block_on(self.s3().create_bucket().bucket(bucket).send()).expect("create bucket");
+    }
+
+    pub fn put(&self, bucket: &str, key: &str, body: &[u8]) {
+        block_on(
+            self.s3()
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(body.to_vec().into())
+                .send(),
+        )
+        .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
+    }
+
+    pub fn delete(&self, bucket: &str, key: &str) {
+        block_on(self.s3().delete_object().bucket(bucket).key(key).send())
+            .unwrap_or_else(|e| panic!("delete {key}: {e:?}"));
+    }
+
+    /// The bucket's lifecycle configuration: (rule id, prefix, enabled), each expiring objects
+    /// after 30 days.
+    pub fn put_lifecycle(&self, bucket: &str, rules: &[(&str, &str, bool)]) {
+        use aws_sdk_s3::types::{
+            BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+            LifecycleRuleFilter,
+        };
+        let rules = rules
+            .iter()
+            .map(|(id, prefix, enabled)| {
+                LifecycleRule::builder()
+                    .id(*id)
+                    .filter(LifecycleRuleFilter::builder().prefix(*prefix).build())
+                    .status(if *enabled {
+                        ExpirationStatus::Enabled
+                    } else {
+                        ExpirationStatus::Disabled
+                    })
+                    .expiration(LifecycleExpiration::builder().days(30).build())
+                    .build()
+                    .unwrap()
+            })
+            .collect::<Vec<_>>();
+        block_on(
+            self.s3()
+                .put_bucket_lifecycle_configuration()
+                .bucket(bucket)
+                .lifecycle_configuration(
+                    BucketLifecycleConfiguration::builder()
+                        .set_rules(Some(rules))
+                        .build()
+                        .unwrap(),
+                )
+                .send(),
+        )
+        .expect("put lifecycle");
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -241,10 +306,14 @@ pub fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-pub mod http;
+pub mod athena;
 pub mod org;
 pub mod proxy;
+pub mod server;
+#[macro_use]
+pub mod snapshot;
 pub mod standin;
+pub mod tree;
 
 /// Like [`cs_cmdb`], as a `std::process::Command` (for tests that spawn and signal the process).
 pub fn cs_cmdb_spawnable(home: &Path) -> Command {
@@ -271,4 +340,24 @@ pub fn cs_cmdb_spawnable(home: &Path) -> Command {
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .current_dir(home);
     cmd
+}
+
+/// Start the binary with `args` (stdout and stderr piped), for a test that signals it.
+pub fn spawn(home: &Path, args: &[&str]) -> std::process::Child {
+    cs_cmdb_spawnable(home)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start cs-cmdb")
+}
+
+/// Send SIGINT (Ctrl-C) to a spawned binary.
+pub fn interrupt(child: &std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -INT {}", child.id());
 }

@@ -3,13 +3,16 @@
 //! functions and Interact queues.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use aws_sdk_organizations::types::OrganizationFeatureSet;
 use aws_sdk_sts::config::Credentials;
 
-use super::{MAIN_ACCOUNT, Moto, block_on, sdk_config_with};
+use super::proxy::Proxy;
+use super::{MAIN_ACCOUNT, Moto, block_on, cs_cmdb, sdk_config_with, stderr_of, stdout_of};
 
 pub const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
 pub const GROUPS: [&str; 3] = ["web-front", "batch-workers-2", "ci-runners"];
@@ -201,4 +204,179 @@ pub fn interact_ok() -> String {
 
 pub fn main_account() -> &'static str {
     MAIN_ACCOUNT
+}
+
+/// Every region of [`REGIONS`] enabled by default, and af-south-1 (an opt-in region) disabled.
+pub fn default_regions() -> Vec<(String, String)> {
+    let mut r: Vec<(String, String)> = REGIONS
+        .iter()
+        .map(|r| (r.to_string(), "ENABLED_BY_DEFAULT".to_string()))
+        .collect();
+    r.push(("af-south-1".into(), "DISABLED".into()));
+    r
+}
+
+/// Queue, in each target, one answer list per deployment (groups in the order the tool visits them).
+pub fn queue_per_target(moto: &Moto, sim: &SimOrg, answers: impl Fn(&Dep) -> Vec<String>) {
+    for (account, region) in sim.targets_with_deployments() {
+        let mut all = Vec::new();
+        let mut deps = sim.in_target(&account, &region);
+        deps.sort_by(|a, b| a.group.cmp(&b.group));
+        for d in deps {
+            all.extend(answers(d));
+        }
+        queue_answers(moto, &account, &region, &all);
+    }
+}
+
+/// `cs-cmdb --endpoint-url <proxy> --format json ARGS`.
+pub fn run(home: &std::path::Path, proxy: &Proxy, args: &[&str]) -> std::process::Output {
+    cs_cmdb(home)
+        .args(["--endpoint-url", &proxy.endpoint, "--format", "json"])
+        .args(args)
+        .timeout(Duration::from_secs(300))
+        .output()
+        .unwrap()
+}
+
+/// The JSON rows on stdout (the test fails when stdout is not a JSON array).
+pub fn rows(out: &std::process::Output) -> Vec<serde_json::Value> {
+    serde_json::from_str(&stdout_of(out)).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            stdout_of(out),
+            stderr_of(out)
+        )
+    })
+}
+
+/// `failed <account>/<region>: <class>: ...` lines of the summary, by target.
+pub fn failed_targets(stderr: &str) -> BTreeMap<(String, String), String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("failed "))
+        .filter_map(|l| {
+            let (target, rest) = l.split_once(": ")?;
+            let (account, region) = target.split_once('/')?;
+            let class = rest.split(':').next()?.to_string();
+            Some(((account.to_string(), region.to_string()), class))
+        })
+        .collect()
+}
+
+/// (account, region, group) -> (status, class) of the rows.
+pub fn status_of(
+    rows: &[serde_json::Value],
+) -> BTreeMap<(String, String, String), (String, String)> {
+    rows.iter()
+        .map(|r| {
+            (
+                (
+                    r["account_id"].as_str().unwrap().to_string(),
+                    r["region"].as_str().unwrap().to_string(),
+                    r["group_name"].as_str().unwrap().to_string(),
+                ),
+                (
+                    r["status"].as_str().unwrap().to_string(),
+                    r["class"].as_str().unwrap_or("").to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+pub fn key(d: &Dep) -> (String, String, String) {
+    (d.account.clone(), d.region.clone(), d.group.clone())
+}
+
+/// A snapshot of the bundled example's three accounts: the management account at the root,
+/// 100000007919 in Root/Workloads/Prod (tagged Owner=team-games), 100000015838 in
+/// Root/Workloads/Dev; plus 100000099999 in Dev, which runs no CloneSquad.
+pub fn example_snapshot(cache: &Path) {
+    use cs_cmdb::org::accounts::Account;
+    use cs_cmdb::org::snapshot::{OrgAccount, Snapshot, SnapshotInfo, Unit, local_dir};
+    let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 26)
+        .and_then(|d| d.and_hms_opt(8, 0, 0))
+        .unwrap();
+    let unit = |id: &str, name: &str, path: &str, parent: Option<&str>, depth| Unit {
+        id: id.into(),
+        name: name.into(),
+        path: path.into(),
+        parent_id: parent.map(String::from),
+        depth,
+    };
+    let account = |id: &str, name: &str, ou: &str, path: &str, tags: &[(&str, &str)]| OrgAccount {
+        account: Account {
+            id: id.into(),
+            name: name.into(),
+            email: format!("{name}@example.com"),
+            status: "ACTIVE".into(),
+            joined_method: Some("CREATED".into()),
+            joined_at: Some(at),
+        },
+        ou_id: ou.into(),
+        ou_path: path.into(),
+        tags: tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    let snapshot = Snapshot {
+        info: SnapshotInfo {
+            organization_id: "o-example".into(),
+            management_account: "100000000000".into(),
+            taken_at: at,
+            accounts: 4,
+            units: 4,
+        },
+        units: vec![
+            unit("r-ex12", "Root", "Root", None, 0),
+            unit(
+                "ou-ex12-11111111",
+                "Workloads",
+                "Root/Workloads",
+                Some("r-ex12"),
+                1,
+            ),
+            unit(
+                "ou-ex12-22222222",
+                "Prod",
+                "Root/Workloads/Prod",
+                Some("ou-ex12-11111111"),
+                2,
+            ),
+            unit(
+                "ou-ex12-33333333",
+                "Dev",
+                "Root/Workloads/Dev",
+                Some("ou-ex12-11111111"),
+                2,
+            ),
+        ],
+        accounts: vec![
+            account("100000000000", "management", "r-ex12", "Root", &[]),
+            account(
+                "100000007919",
+                "games",
+                "ou-ex12-22222222",
+                "Root/Workloads/Prod",
+                &[("Owner", "team-games"), ("Env", "prod")],
+            ),
+            account(
+                "100000015838",
+                "data",
+                "ou-ex12-33333333",
+                "Root/Workloads/Dev",
+                &[("Owner", "platform")],
+            ),
+            account(
+                "100000099999",
+                "idle",
+                "ou-ex12-33333333",
+                "Root/Workloads/Dev",
+                &[],
+            ),
+        ],
+    };
+    snapshot.write(&local_dir(cache)).unwrap();
 }

@@ -1,4 +1,5 @@
-//! A loopback HTTP proxy in front of moto that injects faults, plus the stand-ins moto lacks:
+//! A fault-injecting handler in front of moto, on the one loopback [`Server`] (so every request
+//! the binary sends is also recorded: `proxy.server`), plus the stand-ins moto lacks:
 //! - deny sts:AssumeRole into chosen accounts (403 AccessDenied);
 //! - throttle every Lambda call of chosen targets (429 TooManyRequestsException), and once in a
 //!   while a single call of the others (the SDK's retry absorbs it);
@@ -17,15 +18,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-
 use super::MAIN_ACCOUNT;
+use super::server::{Reply, Request, Server, Upstream};
 
 /// Faults and stand-in data, changeable while the proxy runs.
 #[derive(Debug, Default)]
@@ -67,39 +61,38 @@ pub struct Counters {
 }
 
 struct State {
-    moto: String,
+    upstream: Upstream,
     faults: Mutex<Faults>,
     /// access key id → (account, secret)
     keys: Mutex<HashMap<String, (String, String)>>,
     counters: Counters,
     seen: AtomicUsize,
-    client: Client<HttpConnector, Full<Bytes>>,
     s3: aws_sdk_s3::Client,
 }
 
 pub struct Proxy {
     pub endpoint: String,
     state: Arc<State>,
-    _server: super::http::LoopbackServer,
+    /// The server: every request the binary sent, as received.
+    pub server: Server,
 }
 
 impl Proxy {
     pub fn start(moto: &super::Moto) -> Self {
-        let s3 = moto.s3();
         let state = Arc::new(State {
-            moto: moto.endpoint.clone(),
+            upstream: Upstream::new(&moto.endpoint),
             faults: Mutex::new(Faults::default()),
             keys: Mutex::new(HashMap::new()),
             counters: Counters::default(),
             seen: AtomicUsize::new(0),
-            client: Client::builder(TokioExecutor::new()).build_http(),
-            s3,
+            s3: moto.s3(),
         });
-        let server = super::http::LoopbackServer::start(2, state.clone(), handle);
+        let handler_state = state.clone();
+        let server = Server::start(move |req| handle(handler_state.clone(), req));
         Self {
             endpoint: server.endpoint.clone(),
             state,
-            _server: server,
+            server,
         }
     }
 
@@ -112,37 +105,20 @@ impl Proxy {
         &self.state.counters
     }
 
+    /// The member account an access key was issued for (by an AssumeRole the proxy relayed).
+    pub fn account_of(&self, access_key: &str) -> Option<String> {
+        self.state
+            .keys
+            .lock()
+            .unwrap()
+            .get(access_key)
+            .map(|(account, _)| account.clone())
+    }
+
     /// The API Gateway URL the stand-in serves for a deployment.
     pub fn apigw_url(&self, account: &str, region: &str, group: &str) -> String {
         format!("{}/apigw/{account}/{region}/{group}/v1/", self.endpoint)
     }
-}
-
-fn respond(status: u16, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    let mut builder = Response::builder().status(status);
-    for (k, v) in headers {
-        builder = builder.header(*k, *v);
-    }
-    builder.body(Full::new(body.into())).unwrap()
-}
-
-fn json_error(status: u16, code: &str, message: &str) -> Response<Full<Bytes>> {
-    respond(
-        status,
-        &[
-            ("content-type", "application/json"),
-            ("x-amzn-errortype", code),
-        ],
-        format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
-    )
-}
-
-/// (access key id, region, service) from a SigV4 Authorization header.
-fn scope(req: &Request<Incoming>) -> Option<(String, String, String)> {
-    let auth = req.headers().get("authorization")?.to_str().ok()?;
-    let cred = auth.split("Credential=").nth(1)?.split(',').next()?;
-    let parts: Vec<&str> = cred.split('/').collect();
-    (parts.len() >= 5).then(|| (parts[0].into(), parts[2].into(), parts[3].into()))
 }
 
 fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
@@ -151,32 +127,15 @@ fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
     Some(&text[start..end])
 }
 
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(v) = u8::from_str_radix(&text[i + 1..i + 3], 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-async fn handle(st: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let path = req.uri().path().to_string();
+async fn handle(st: Arc<State>, req: Request) -> Reply {
+    let path = req.path().to_string();
     if path.starts_with("/apigw/") {
         return apigw(st, req).await;
     }
-    let scope = scope(&req);
-    let (akid, region, service) = scope.clone().unwrap_or_default();
+    let (akid, region, service) = req
+        .scope()
+        .map(|s| (s.access_key, s.region, s.service))
+        .unwrap_or_default();
     let account = st
         .keys
         .lock()
@@ -186,14 +145,6 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>>
         .unwrap_or_else(|| MAIN_ACCOUNT.to_string());
     let target = (account.clone(), region.clone());
     let n = st.seen.fetch_add(1, Ordering::SeqCst) + 1;
-
-    let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let body_text = String::from_utf8_lossy(&body).into_owned();
 
     // account:ListRegions (not in moto).
     if service == "account" && path.ends_with("/listRegions") {
@@ -206,25 +157,20 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>>
             .iter()
             .map(|(r, s)| format!(r#"{{"RegionName":"{r}","RegionOptStatus":"{s}"}}"#))
             .collect();
-        return respond(
-            200,
-            &[("content-type", "application/json")],
-            format!(r#"{{"Regions":[{}]}}"#, list.join(",")),
-        );
+        return Reply::json(200, format!(r#"{{"Regions":[{}]}}"#, list.join(",")));
     }
 
     let mut assume_target = None;
-    if service == "sts" && body_text.contains("Action=AssumeRole") {
-        let decoded = percent_decode(&body_text);
-        if let Some(arn_account) = between(&decoded, "RoleArn=arn:aws:iam::", ":role/") {
+    if service == "sts" && req.action() == "AssumeRole" {
+        let role_arn = req.form().remove("RoleArn").unwrap_or_default();
+        if let Some(arn_account) = between(&role_arn, "arn:aws:iam::", ":role/") {
             let arn_account = arn_account.to_string();
             if st.faults.lock().unwrap().deny_assume.contains(&arn_account) {
                 st.counters.denied.fetch_add(1, Ordering::SeqCst);
-                return respond(
+                return Reply::xml(
                     403,
-                    &[("content-type", "text/xml")],
                     format!(
-                        r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::{MAIN_ACCOUNT}:user/central is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::{arn_account}:role/OrganizationAccountAccessRole</Message></Error><RequestId>fault</RequestId></ErrorResponse>"#
+                        r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::{MAIN_ACCOUNT}:user/central is not authorized to perform: sts:AssumeRole on resource: {role_arn}</Message></Error><RequestId>fault</RequestId></ErrorResponse>"#
                     ),
                 );
             }
@@ -247,7 +193,7 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>>
             )
         };
         if disabled {
-            return json_error(
+            return Reply::aws_error(
                 403,
                 "UnrecognizedClientException",
                 "The security token included in the request is invalid.",
@@ -259,7 +205,7 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>>
         }
         if throttle || (transient > 0 && n.is_multiple_of(transient)) {
             st.counters.throttled.fetch_add(1, Ordering::SeqCst);
-            return json_error(429, "TooManyRequestsException", "Rate exceeded");
+            return Reply::aws_error(429, "TooManyRequestsException", "Rate exceeded");
         }
         if path.contains("/functions/CloneSquad-Interact-") && path.ends_with("/invocations") {
             st.counters.triggers.fetch_add(1, Ordering::SeqCst);
@@ -268,47 +214,21 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>>
             }
         }
         if let Some(size) = page
-            && parts.method == hyper::Method::GET
+            && req.method == hyper::Method::GET
             && path.trim_end_matches('/').ends_with("/functions")
         {
-            let offset = parts
-                .uri
-                .query()
-                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("Marker=")))
+            let offset = req
+                .query_param("Marker")
                 .and_then(|m| m.parse().ok())
                 .unwrap_or(0);
             list_marker = Some((offset, size));
         }
     }
 
-    // Relay to moto.
-    let uri = format!(
-        "{}{}",
-        st.moto,
-        parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/")
-    );
-    let mut forward = Request::builder().method(parts.method.clone()).uri(uri);
-    for (k, v) in &parts.headers {
-        forward = forward.header(k, v);
-    }
-    let forward = forward.body(Full::new(body)).unwrap();
-    let response = match st.client.request(forward).await {
-        Ok(r) => r,
-        Err(e) => return respond(502, &[], format!("proxy: moto unreachable: {e}")),
-    };
-    let (rparts, rbody) = response.into_parts();
-    let rbody = rbody
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let reply = st.upstream.send(&req).await;
 
     if let Some(account) = assume_target {
-        let text = String::from_utf8_lossy(&rbody);
+        let text = reply.text();
         if let (Some(id), Some(secret)) = (
             between(&text, "<AccessKeyId>", "</AccessKeyId>"),
             between(&text, "<SecretAccessKey>", "</SecretAccessKey>"),
@@ -320,47 +240,43 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>>
         }
     }
 
-    let rbody = match list_marker {
-        Some((offset, size)) if rparts.status.is_success() => {
-            let mut v: serde_json::Value = serde_json::from_slice(&rbody).unwrap_or_default();
+    match list_marker {
+        Some((offset, size)) if (200..300).contains(&reply.status) => reply.map_json(|v| {
             let all = v["Functions"].as_array().cloned().unwrap_or_default();
             let page: Vec<_> = all.iter().skip(offset).take(size).cloned().collect();
             v["Functions"] = serde_json::Value::Array(page);
             if offset + size < all.len() {
                 v["NextMarker"] = serde_json::Value::String((offset + size).to_string());
             }
-            Bytes::from(v.to_string())
-        }
-        _ => rbody,
-    };
-    let mut builder = Response::builder().status(rparts.status);
-    for (k, v) in &rparts.headers {
-        if k != "content-length" && k != "transfer-encoding" {
-            builder = builder.header(k, v);
-        }
+        }),
+        _ => reply,
     }
-    builder.body(Full::new(rbody)).unwrap()
 }
 
 /// The API Gateway stand-in for `GET <InteractAPIGWUrl>backup`.
-async fn apigw(st: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let path = req.uri().path().to_string();
+async fn apigw(st: Arc<State>, req: Request) -> Reply {
+    let path = req.path().to_string();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     // apigw / account / region / group / v1 / backup
     let [_, account, region, group, "v1", "backup"] = segments.as_slice() else {
-        return respond(404, &[], "no such route");
+        return Reply::new(404, "text/plain", "no such route");
     };
     let (account, region, group) = (account.to_string(), region.to_string(), group.to_string());
-    if req.method() != hyper::Method::GET {
-        return respond(405, &[], "GET only");
+    if req.method != hyper::Method::GET {
+        return Reply::new(405, "text/plain", "GET only");
     }
     // SigV4: scope names execute-api in this region, the key belongs to the account, and the
     // signature recomputed with the key's secret matches.
-    let Some((akid, sregion, service)) = scope(&req) else {
+    let Some(super::server::Scope {
+        access_key: akid,
+        region: sregion,
+        service,
+    }) = req.scope()
+    else {
         st.counters
             .apigw_bad_signature
             .fetch_add(1, Ordering::SeqCst);
-        return respond(403, &[], r#"{"message":"Missing Authentication Token"}"#);
+        return Reply::json(403, r#"{"message":"Missing Authentication Token"}"#);
     };
     let key = st.keys.lock().unwrap().get(&akid).cloned();
     let valid = service == "execute-api"
@@ -372,9 +288,8 @@ async fn apigw(st: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>> 
         st.counters
             .apigw_bad_signature
             .fetch_add(1, Ordering::SeqCst);
-        return respond(
+        return Reply::json(
             403,
-            &[],
             r#"{"message":"The request signature we calculated does not match the signature you provided."}"#,
         );
     }
@@ -415,22 +330,25 @@ async fn apigw(st: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>> 
             .send()
             .await;
         if let Err(e) = put {
-            return respond(500, &[], format!("stand-in could not write {key}: {e:?}"));
+            return Reply::new(
+                500,
+                "text/plain",
+                format!("stand-in could not write {key}: {e:?}"),
+            );
         }
         st.counters.written.fetch_add(1, Ordering::SeqCst);
     }
-    respond(
+    Reply::json(
         200,
-        &[("content-type", "application/json")],
         format!(
             "\"Exported Configuration/Scheduler backups and metadata to s3://{bucket}/{prefix}.\""
         ),
     )
 }
 
-fn signature_matches(req: &Request<Incoming>, akid: &str, secret: &str, region: &str) -> bool {
+fn signature_matches(req: &Request, akid: &str, secret: &str, region: &str) -> bool {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let header = |name: &str| req.header(name);
     let Some(auth) = header("authorization") else {
         return false;
     };
@@ -460,9 +378,9 @@ fn signature_matches(req: &Request<Incoming>, akid: &str, secret: &str, region: 
         .unwrap()
         .into();
     let host = header("host").unwrap_or_default();
-    let url = format!("http://{host}{}", req.uri());
+    let url = format!("http://{host}{}", req.uri);
     let headers: BTreeMap<&str, &str> = req
-        .headers()
+        .headers
         .iter()
         .filter(|(k, _)| {
             let k = k.as_str();
@@ -475,7 +393,7 @@ fn signature_matches(req: &Request<Incoming>, akid: &str, secret: &str, region: 
         .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
         .collect();
     let Ok(signable) = SignableRequest::new(
-        req.method().as_str(),
+        req.method.as_str(),
         url,
         headers.into_iter(),
         SignableBody::Bytes(&[]),
