@@ -9,10 +9,10 @@ use anyhow::{Context, bail};
 use aws_sdk_s3::config::ProvideCredentials;
 
 use crate::check::eval::{self, Evaluation};
-use crate::check::policy::{self, Kind, Severity};
+use crate::check::policy::{self, Kind, Severity, Spec};
 use crate::check::report;
 use crate::commands::history_args::HistoryArgs;
-use crate::commands::org_args::{OrgArgs, Scope};
+use crate::commands::org_args::{OrgArgs, Scope, reads_org};
 use crate::commands::source_args::SourceArgs;
 use crate::exit::Outcome;
 use crate::org::snapshot::Snapshot;
@@ -77,9 +77,14 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
     let policy = policy::load(&args.policy)?;
     let mut options = args.source.options(settings, None, false);
     // The Organization snapshot: for --ou, and for rules scoped by OU or account tag.
-    let org = if args.org.needed("") || policy.rules.iter().any(|r| r.scope.is_some()) {
+    let reads_org = policy
+        .rules
+        .iter()
+        .any(|r| r.scope.is_some() || matches!(&r.spec, Spec::Sql(sql) if reads_org(sql)));
+    let org = if args.org.needed("", options.kind) || reads_org {
+        let upload_to = OrgArgs::upload_to(settings, options.kind);
         args.org
-            .context(settings, printer, &options.cache_root)
+            .context(settings, printer, &options.cache_root, upload_to.as_ref())
             .await?
     } else {
         None

@@ -4,7 +4,9 @@
 //! The snapshot lives in the cache (`<cache>/org/`) with the time it was taken. A run whose SQL
 //! reads `org_accounts` or `org_units` refreshes it first when `--refresh-org` asks, or when it is
 //! older than `--org-max-age` (default a day) or missing and AWS credentials are at hand; without
-//! credentials the last snapshot is used and its age is shown.
+//! credentials the last snapshot is used and its age is shown. On Athena the `org_*` tables read
+//! the copy `org snapshot` uploaded: a query does not touch the local snapshot unless `--ou` or
+//! `--refresh-org` asks, and `--refresh-org` uploads the new snapshot before the query runs.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::bucket::{S3Path, layout};
+use crate::engine::EngineKind;
 use crate::org::snapshot::{self, SnapshotInfo};
 use crate::printer::Printer;
 use crate::settings::Settings;
@@ -100,9 +103,19 @@ impl Scope {
 }
 
 impl OrgArgs {
-    /// Whether the run needs the Organization snapshot: its SQL reads it, or `--ou` scopes it.
-    pub fn needed(&self, sql: &str) -> bool {
-        !self.ous.is_empty() || reads_org(sql)
+    /// Whether the run needs the local Organization snapshot: `--ou` scopes it, `--refresh-org`
+    /// asks for it, or the embedded engine runs SQL that reads it (Athena reads the uploaded
+    /// copy under the org path instead).
+    pub fn needed(&self, sql: &str, engine: EngineKind) -> bool {
+        !self.ous.is_empty() || self.refresh_org || (engine == EngineKind::Local && reads_org(sql))
+    }
+
+    /// Where a refreshed snapshot is uploaded: for Athena, the Organization tables' location
+    /// (`<metadata path>/cs-cmdb/org`, as `install` created them); nowhere for the embedded engine.
+    pub fn upload_to(settings: &Settings, engine: EngineKind) -> Option<S3Path> {
+        (engine == EngineKind::Athena)
+            .then(|| settings.metadata_path.as_ref().map(layout::org_path))
+            .flatten()
     }
 
     /// The `--ou` scope, from the snapshot (`None` without `--ou`). A run scoped by OU needs a
@@ -150,6 +163,7 @@ impl OrgArgs {
         settings: &Settings,
         printer: &Printer,
         cache_root: &std::path::Path,
+        upload_to: Option<&S3Path>,
     ) -> anyhow::Result<Option<OrgContext>> {
         let dir = snapshot::local_dir(cache_root);
         let now = crate::time::now()?;
@@ -158,7 +172,7 @@ impl OrgArgs {
             .as_ref()
             .is_none_or(|i| snapshot::age(i, now).to_std().unwrap_or_default() > self.org_max_age);
         if self.refresh_org || stale {
-            match refresh(settings, printer, &dir, self.refresh_org).await {
+            match refresh(settings, printer, &dir, upload_to, self.refresh_org).await {
                 Ok(fresh) => return Ok(Some(OrgContext { dir, info: fresh })),
                 Err(err) if self.refresh_org => return Err(err),
                 Err(err) => {
@@ -180,12 +194,13 @@ impl OrgArgs {
     }
 }
 
-/// Take a snapshot and write it into `dir`. Unless `required`, give up quickly when no
+/// Take a snapshot, write it into `dir` and upload it to `upload_to`. Unless `required`, give up quickly when no
 /// credentials are at hand.
 async fn refresh(
     settings: &Settings,
     printer: &Printer,
     dir: &std::path::Path,
+    upload_to: Option<&S3Path>,
     required: bool,
 ) -> anyhow::Result<SnapshotInfo> {
     let config = crate::aws::sdk_config(&settings.aws, printer).await?;
@@ -203,6 +218,9 @@ async fn refresh(
         .await
         .context("cannot take an Organization snapshot")?;
     taken.write(dir)?;
+    if let Some(path) = upload_to {
+        taken.upload(&config, path).await?;
+    }
     printer.notice(&format!(
         "Organization snapshot taken: {} accounts in {} organizational units",
         taken.info.accounts, taken.info.units

@@ -91,9 +91,10 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
     let mut options = args
         .source
         .options(settings, args.reuse_minutes, args.strict);
-    let org = if args.org.needed(&query.sql) {
+    let org = if args.org.needed(&query.sql, options.kind) {
+        let upload_to = OrgArgs::upload_to(settings, options.kind);
         args.org
-            .context(settings, printer, &options.cache_root)
+            .context(settings, printer, &options.cache_root, upload_to.as_ref())
             .await?
     } else {
         None

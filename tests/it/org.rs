@@ -507,3 +507,65 @@ fn a_mirror_source_joins_the_snapshot_too() {
         assert_eq!(paths, ["Root", "Root/Workloads/Dev", "Root/Workloads/Prod"]);
     }
 }
+
+/// On Athena, `--refresh-org` takes the snapshot and uploads it where the `org_*` tables read
+/// it, before the query runs.
+#[test]
+fn refresh_org_on_athena_uploads_the_snapshot_first() {
+    let moto = Moto::start();
+    nested_org(&moto);
+    block_on(async {
+        moto.s3()
+            .create_bucket()
+            .bucket("cmdb-bucket")
+            .send()
+            .await
+            .unwrap();
+    });
+    crate::support::athena::queue_results(
+        &moto,
+        &["ou_path", "accounts"],
+        &[vec!["Root/Workloads/Prod", "1"]],
+        &["varchar", "bigint"],
+    );
+    let home = tempfile::tempdir().unwrap();
+    let out = cs_cmdb(home.path())
+        .args([
+            "--endpoint-url",
+            &moto.endpoint,
+            "--metadata-path",
+            "s3://cmdb-bucket/clonesquad",
+            "query",
+            "coverage",
+            "--engine",
+            "athena",
+            "--refresh-org",
+            "--cache-dir",
+            "cache",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out)
+            .contains("Organization snapshot taken: 4 accounts in 4 organizational units"),
+        "{}",
+        stderr_of(&out)
+    );
+    let uploaded = block_on(async {
+        moto.s3()
+            .list_objects_v2()
+            .bucket("cmdb-bucket")
+            .prefix("clonesquad/cs-cmdb/org/accounts/")
+            .send()
+            .await
+            .unwrap()
+            .key_count()
+    });
+    assert!(
+        uploaded.unwrap_or_default() > 0,
+        "nothing uploaded for Athena"
+    );
+}

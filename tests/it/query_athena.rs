@@ -306,3 +306,72 @@ fn ctrl_c_stops_the_athena_query() {
     assert_eq!(stops[0].json()["QueryExecutionId"], id.as_str());
     assert_eq!(executions(&moto)[0].state, "CANCELLED");
 }
+
+/// The Organization queries run on Athena as they are shipped: the same file, its parameter
+/// bound, over the `org_*` tables `install` created; the local snapshot is neither read nor
+/// refreshed (Athena reads the uploaded one).
+#[test]
+fn organization_queries_run_on_athena_as_shipped() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str, &[&str]); 6] = [
+        (
+            "coverage",
+            include_str!("../../queries/coverage.sql"),
+            &["26"],
+        ),
+        (
+            "coverage-map",
+            include_str!("../../queries/coverage-map.sql"),
+            &["26"],
+        ),
+        (
+            "deployments-by-ou",
+            include_str!("../../queries/deployments-by-ou.sql"),
+            &[],
+        ),
+        (
+            "fleet-by-ou",
+            include_str!("../../queries/fleet-by-ou.sql"),
+            &[],
+        ),
+        (
+            "versions-by-ou",
+            include_str!("../../queries/versions-by-ou.sql"),
+            &[],
+        ),
+        (
+            "owners-by-tag",
+            include_str!("../../queries/owners-by-tag.sql"),
+            &["'Owner'", "'Owner'"],
+        ),
+    ];
+    for (at, (name, sql, parameters)) in cases.iter().enumerate() {
+        queue_results(
+            &moto,
+            &["ou_path", "deployments"],
+            &[vec!["Root/Workloads/Prod", "3"]],
+            &["varchar", "bigint"],
+        );
+        let out = cmd(&moto.endpoint, home.path())
+            .args(["query", name, "--engine", "athena", "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", stderr_of(&out));
+        assert_eq!(stderr_of(&out), "", "{name}: no snapshot taken or read");
+        let rows: Vec<Value> = serde_json::from_str(&stdout_of(&out)).unwrap();
+        assert_eq!(
+            rows,
+            [json!({"ou_path": "Root/Workloads/Prod", "deployments": 3})],
+            "{name}"
+        );
+        let sent = &executions(&moto)[at];
+        assert_eq!(sent.query, *sql, "{name}: the very same SQL file");
+        assert!(sent.query.contains("org_accounts"), "{name}");
+        assert_eq!(sent.parameters, *parameters, "{name}");
+    }
+    assert!(
+        !home.path().join("cache").exists() || !home.path().join("cache/org").exists(),
+        "no local snapshot was written"
+    );
+}
