@@ -90,8 +90,20 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
     let engine = &opened.engine;
     let now = crate::time::now()?;
 
-    let mut deployments = canned(engine, &registry, "deployments-by-ou").await?;
-    let mut stale = canned(engine, &registry, "stale").await?;
+    // The page's queries side by side: one engine brings each table up to date once.
+    let (mut deployments, mut stale, versions, freshness, coverage_map, coverage) = tokio::try_join!(
+        canned(engine, &registry, "deployments-by-ou"),
+        canned(engine, &registry, "stale"),
+        canned(engine, &registry, "versions"),
+        canned(engine, &registry, "freshness"),
+        canned(engine, &registry, "coverage-map"),
+        async {
+            match &org {
+                Some(_) => canned(engine, &registry, "coverage").await.map(Some),
+                None => Ok(None),
+            }
+        },
+    )?;
     if let Some(scope) = &scope {
         for rs in [&mut deployments, &mut stale] {
             let at = scope.account_column(&rs.columns)?;
@@ -188,13 +200,10 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
         engine: engine.name().to_string(),
         org: org.as_ref().map(|o| o.info.clone()),
         notes,
-        versions: canned(engine, &registry, "versions").await?,
-        freshness: canned(engine, &registry, "freshness").await?,
-        coverage_map: canned(engine, &registry, "coverage-map").await?,
-        coverage: match &org {
-            Some(_) => Some(canned(engine, &registry, "coverage").await?),
-            None => None,
-        },
+        versions,
+        freshness,
+        coverage_map,
+        coverage,
         deployments,
         stale,
         backups,

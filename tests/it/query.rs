@@ -284,7 +284,7 @@ fn every_output_format_of_deployments() {
 fn the_cache_reparses_only_what_changed() {
     let env = Env::new();
     let parsed = |out: &std::process::Output| -> Vec<String> {
-        stderr_of(out)
+        let mut tables = stderr_of(out)
             .lines()
             .filter(|l| l.contains("table ready"))
             .map(|l| {
@@ -304,7 +304,10 @@ fn the_cache_reparses_only_what_changed() {
                     .unwrap();
                 format!("{table}:{parsed}")
             })
-            .collect()
+            .collect::<Vec<_>>();
+        // Tables load side by side: their lines come in any order.
+        tables.sort();
+        tables
     };
     let listed = |out: &std::process::Output| -> Vec<bool> {
         stderr_of(out)

@@ -628,3 +628,40 @@ fn check_runs_join_the_trend_the_report_charts() {
         .expect("violations per day");
     assert!(violations[1].parse::<u32>().unwrap() > 0);
 }
+
+/// The report runs many queries over the same tables on one engine: each table is brought up to
+/// date once, so a malformed line is reported once, not once per query that reads its table.
+#[test]
+fn a_malformed_line_is_reported_once_per_report() {
+    let home = tempfile::tempdir().unwrap();
+    let tree = home.path().join("tree");
+    crate::support::tree::generate(&tree, 4, 2, 7);
+    let discovery = std::fs::read_dir(tree.join("metadata/discovery"))
+        .unwrap()
+        .flat_map(|a| walk_files(&a.unwrap().path()))
+        .next()
+        .unwrap();
+    let mut text = std::fs::read_to_string(&discovery).unwrap();
+    text.push_str("\n{\"broken\": \n");
+    std::fs::write(&discovery, text).unwrap();
+    let stderr = report(home.path(), &tree, "fleet.html", &[]);
+    assert_eq!(
+        stderr
+            .matches("WARN clonesquad_discovery: 1 file(s) with 1 malformed line(s)")
+            .count(),
+        1,
+        "{stderr}"
+    );
+}
+
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    if dir.is_file() {
+        return vec![dir.to_path_buf()];
+    }
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flat_map(|e| walk_files(&e.unwrap().path()))
+        .collect();
+    out.sort();
+    out
+}

@@ -11,6 +11,7 @@ pub mod json;
 pub mod sqlrewrite;
 pub mod trino;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -41,6 +42,9 @@ use crate::rows::{Column, ColumnType, ResultSet, Value};
 /// How many files with issues are listed per table before the rest are only counted.
 const FILES_SHOWN: usize = 10;
 
+/// A table brought up to date once per engine: its state and how many issues it reported.
+type Ready = Arc<tokio::sync::OnceCell<(Arc<cache::Loaded>, u64)>>;
+
 /// DataFusion over `<root>/<table folder>/accountid=*/region=*/groupname=*/`.
 pub struct LocalEngine {
     root: PathBuf,
@@ -56,6 +60,9 @@ pub struct LocalEngine {
     reporter: Arc<dyn Reporter>,
     /// The folder of the Organization snapshot the `org_*` tables read (empty tables without).
     org_root: Option<PathBuf>,
+    /// The tables already brought up to date by this engine, with their issue counts: a command
+    /// that runs several queries (`report`, `check`) refreshes and reports each table once.
+    ready: std::sync::Mutex<HashMap<String, Ready>>,
 }
 
 impl LocalEngine {
@@ -116,6 +123,7 @@ impl LocalEngine {
             strict: false,
             reporter: Arc::new(Silent),
             org_root: None,
+            ready: std::sync::Mutex::default(),
         })
     }
 
@@ -170,6 +178,36 @@ impl LocalEngine {
         Some(ty)
     }
 
+    /// Bring one table up to date (on a blocking thread) and report what Athena would refuse in it.
+    async fn refresh(
+        &self,
+        def: &TableDef,
+        freshness: Arc<cache::Freshness>,
+    ) -> anyhow::Result<(Arc<cache::Loaded>, u64)> {
+        let (root, cache_dir, owned, reporter) = (
+            self.root_of(def).unwrap_or_default(),
+            self.cache_dir.clone(),
+            def.clone(),
+            self.reporter.clone(),
+        );
+        let loaded = tokio::task::spawn_blocking(move || {
+            cache::refresh(&root, &cache_dir, &owned, &freshness, reporter.as_ref())
+        })
+        .await
+        .context("the loader stopped")??;
+        let root = self.root_of(def).unwrap_or_default();
+        let issues = report_issues(def, &root, &loaded, self.reporter.as_ref());
+        tracing::info!(
+            table = %def.name,
+            rows = loaded.rows,
+            files = loaded.files.len(),
+            parsed = loaded.parsed,
+            listed = loaded.listed,
+            "table ready"
+        );
+        Ok((Arc::new(loaded), issues))
+    }
+
     async fn execute(&self, sql: &str, params: &[Param]) -> anyhow::Result<ResultSet> {
         let prepared = sqlrewrite::prepare(sql, &|t, p| self.column_type(t, p))
             .map_err(|e| anyhow::anyhow!("SQL error: {e}"))?;
@@ -209,43 +247,36 @@ impl LocalEngine {
             },
         );
         let stamps = Arc::new(cache::Freshness::Stamps);
-        let refreshes = defs.iter().map(|def| {
-            let (root, cache_dir, def, reporter) = (
-                self.root_of(def).unwrap_or_default(),
-                self.cache_dir.clone(),
-                (*def).clone(),
-                self.reporter.clone(),
-            );
+        // Each table once per engine, even when queries run side by side (`report`): the first
+        // query to need it refreshes it and reports its issues, the others wait for that.
+        let cells: Vec<Ready> = {
+            let mut memo = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+            defs.iter()
+                .map(|def| memo.entry(def.name.clone()).or_default().clone())
+                .collect()
+        };
+        let refreshes = defs.iter().zip(&cells).map(|(def, cell)| {
             let freshness = match def.base {
                 Base::Metadata => mirrored.clone(),
                 Base::Org => stamps.clone(),
             };
-            tokio::task::spawn_blocking(move || {
-                cache::refresh(&root, &cache_dir, &def, &freshness, reporter.as_ref())
-            })
+            cell.get_or_try_init(move || self.refresh(def, freshness))
         });
-        let loaded_all = futures::future::join_all(refreshes).await;
+        let tables: Vec<(&TableDef, &(Arc<cache::Loaded>, u64))> = defs
+            .iter()
+            .copied()
+            .zip(futures::future::try_join_all(refreshes).await?)
+            .collect();
         let mut refused = Vec::new();
-        for (def, loaded) in defs.into_iter().zip(loaded_all) {
-            let loaded = loaded.context("the loader stopped")??;
-            let root = self.root_of(def).unwrap_or_default();
-            let issues = report_issues(def, &root, &loaded, self.reporter.as_ref());
-            if issues > 0 {
+        for (def, (loaded, issues)) in tables {
+            if *issues > 0 {
                 refused.push(format!("{} ({issues})", def.name));
             }
-            tracing::info!(
-                table = %def.name,
-                rows = loaded.rows,
-                files = loaded.files.len(),
-                parsed = loaded.parsed,
-                listed = loaded.listed,
-                "table ready"
-            );
             ctx.register_table(
                 def.name.as_str(),
                 Arc::new(CachedTable {
-                    schema: loaded.schema,
-                    data: loaded.data,
+                    schema: loaded.schema.clone(),
+                    data: loaded.data.clone(),
                 }),
             )?;
         }
