@@ -209,10 +209,19 @@ async fn refresh(
             .credentials_provider()
             .context("no AWS credentials provider")?;
         use aws_credential_types::provider::ProvideCredentials;
-        tokio::time::timeout(CREDENTIALS_PROBE, provider.provide_credentials())
-            .await
-            .context("no AWS credentials at hand")?
-            .context("no AWS credentials at hand")?;
+        // Only whether there are credentials matters here: the provider chain's own story (every
+        // provider it tried) goes to -v, not into the notice.
+        match tokio::time::timeout(CREDENTIALS_PROBE, provider.provide_credentials()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => {
+                tracing::debug!(error = ?err, "no AWS credentials for the Organization snapshot");
+                anyhow::bail!("no AWS credentials at hand");
+            }
+            Err(_) => anyhow::bail!(
+                "no AWS credentials at hand (none found within {} s)",
+                CREDENTIALS_PROBE.as_secs()
+            ),
+        }
     }
     let taken = snapshot::take(&config, crate::time::now()?.naive_utc())
         .await
