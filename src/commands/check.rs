@@ -135,11 +135,19 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
         String::new()
     };
     printer.summary(&format!("{}{timing}", report.summary()));
-    if let Some(file) = args
+    if let Some(store) = args
         .history
-        .file(&options.cache_root, options.source.as_deref())
+        .store(
+            settings,
+            printer,
+            &options.cache_root,
+            options.source.as_deref(),
+        )
+        .await?
     {
-        crate::report::history::append(&file, &report.history_entry(crate::time::now()?))?;
+        store
+            .append(&report.history_entry(crate::time::now()?))
+            .await?;
     }
     Ok(if report.failing() > 0 {
         Outcome::Failures

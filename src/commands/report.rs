@@ -15,7 +15,7 @@ use crate::engine::{Engine, QueryEngine};
 use crate::exit::Outcome;
 use crate::printer::Printer;
 use crate::queries::{self, Query};
-use crate::report::{self, Violation, Violations, history};
+use crate::report::{self, Violation, Violations};
 use crate::rows::ResultSet;
 use crate::settings::Settings;
 
@@ -188,9 +188,15 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
             })
         }
     };
-    let history_file = args
+    let history = args
         .history
-        .file(&options.cache_root, options.source.as_deref());
+        .store(
+            settings,
+            printer,
+            &options.cache_root,
+            options.source.as_deref(),
+        )
+        .await?;
     let mut inputs = report::Inputs {
         generated_at: now,
         source: options
@@ -210,14 +216,15 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
         violations,
         history: Vec::new(),
     };
-    if let Some(file) = &history_file {
+    if let Some(store) = &history {
         // This run is the newest point of its own trend.
-        history::append(file, &report::history_entry(&inputs, "report")?)?;
-        let (entries, unreadable) = history::recent(file, now);
+        store
+            .append(&report::history_entry(&inputs, "report")?)
+            .await?;
+        let (entries, unreadable) = store.recent(now).await?;
         if unreadable > 0 {
             printer.warn(&format!(
-                "{}: {unreadable} unreadable line(s) skipped",
-                file.display()
+                "history {store}: {unreadable} unreadable line(s) skipped"
             ));
         }
         inputs.history = entries;

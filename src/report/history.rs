@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+
+use crate::bucket::{S3Path, list};
 
 /// How far back the report's trend chart looks.
 pub const WINDOW_DAYS: i64 = 90;
@@ -66,10 +69,14 @@ pub fn recent(file: &Path, now: DateTime<Utc>) -> (Vec<Entry>, usize) {
     let Ok(text) = fs::read_to_string(file) else {
         return (Vec::new(), 0);
     };
+    recent_of(text.lines(), now)
+}
+
+/// [`recent`] over lines however they were read.
+fn recent_of<'a>(lines: impl Iterator<Item = &'a str>, now: DateTime<Utc>) -> (Vec<Entry>, usize) {
     let since = now - Duration::days(WINDOW_DAYS);
     let mut bad = 0;
-    let mut entries: Vec<Entry> = text
-        .lines()
+    let mut entries: Vec<Entry> = lines
         .filter(|l| !l.trim().is_empty())
         .filter_map(|l| match serde_json::from_str::<Entry>(l) {
             Ok(e) => Some(e),
@@ -99,6 +106,118 @@ pub fn daily(
         }
     }
     by_day
+}
+
+/// Where a fleet's history lives: a local file, or a bucket prefix every runner shares (CI
+/// runners start empty), one object per run so concurrent runs never overwrite each other.
+pub enum Store {
+    File(PathBuf),
+    Bucket {
+        client: aws_sdk_s3::Client,
+        /// `<prefix>/<fleet key>/`: the fleet's own folder below the given prefix.
+        path: S3Path,
+    },
+}
+
+/// How many history objects are read at once.
+const READS: usize = 16;
+
+impl Store {
+    /// The fleet's folder below `prefix` (one per source, as the local files are).
+    pub fn bucket(client: aws_sdk_s3::Client, prefix: &S3Path, source: &str) -> Self {
+        let key = crate::hash::fnv1a(source.as_bytes());
+        let path = S3Path {
+            bucket: prefix.bucket.clone(),
+            prefix: prefix
+                .child_prefix(&format!("{key:016x}"))
+                .trim_end_matches('/')
+                .to_string(),
+        };
+        Store::Bucket { client, path }
+    }
+
+    /// Append one run's line.
+    pub async fn append(&self, entry: &Entry) -> anyhow::Result<()> {
+        match self {
+            Store::File(file) => append(file, entry),
+            Store::Bucket { client, path } => {
+                let key = format!(
+                    "{}/{}-{}.json",
+                    path.prefix,
+                    entry.at.format("%Y%m%dT%H%M%S%.3fZ"),
+                    entry.command
+                );
+                let body = serde_json::to_vec(entry)?;
+                client
+                    .put_object()
+                    .bucket(&path.bucket)
+                    .key(&key)
+                    .content_type("application/json")
+                    .body(body.into())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot write the history entry s3://{}/{key}: {}; the caller needs s3:PutObject there (or pass --no-history)",
+                            path.bucket,
+                            crate::aws::describe(&e)
+                        )
+                    })?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The entries of the last [`WINDOW_DAYS`] days, oldest first, and how many could not be
+    /// read. In a bucket, objects are picked by the time in their name before any is read.
+    pub async fn recent(&self, now: DateTime<Utc>) -> anyhow::Result<(Vec<Entry>, usize)> {
+        let (client, path) = match self {
+            Store::File(file) => return Ok(recent(file, now)),
+            Store::Bucket { client, path } => (client, path),
+        };
+        let since = now - Duration::days(WINDOW_DAYS);
+        let folder = format!("{}/", path.prefix);
+        let (objects, _) = list::list_level(client, &path.bucket, &folder, false).await?;
+        let keys: Vec<String> = objects
+            .into_iter()
+            .map(|o| o.key)
+            .filter(|key| {
+                let name = key.rsplit('/').next().unwrap_or_default();
+                name.get(..19)
+                    .and_then(|t| {
+                        chrono::NaiveDateTime::parse_from_str(t, "%Y%m%dT%H%M%S%.3f").ok()
+                    })
+                    .is_none_or(|t| t.and_utc() >= since)
+            })
+            .collect();
+        let bodies: Vec<Option<String>> = futures::stream::iter(keys)
+            .map(|key| async move {
+                let object = client
+                    .get_object()
+                    .bucket(&path.bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .ok()?;
+                let bytes = object.body.collect().await.ok()?.into_bytes();
+                String::from_utf8(bytes.to_vec()).ok()
+            })
+            .buffer_unordered(READS)
+            .collect()
+            .await;
+        let unreadable = bodies.iter().filter(|b| b.is_none()).count();
+        let (entries, bad) = recent_of(bodies.iter().flatten().map(String::as_str), now);
+        Ok((entries, bad + unreadable))
+    }
+}
+
+impl std::fmt::Display for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Store::File(file) => write!(f, "{}", file.display()),
+            Store::Bucket { path, .. } => write!(f, "{path}"),
+        }
+    }
 }
 
 #[cfg(test)]

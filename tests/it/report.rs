@@ -48,6 +48,11 @@ impl Recorder {
             for mut stream in listener.incoming().flatten() {
                 let mut buf = [0u8; 2048];
                 let n = stream.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    // A connection opened ahead of time and closed unused (Chromium preconnects
+                    // to its proxy): no request was made through it.
+                    continue;
+                }
                 // `CONNECT host:443 HTTP/1.1` or `GET http://host/path HTTP/1.1`.
                 let line = String::from_utf8_lossy(&buf[..n]);
                 let target = line.split_whitespace().nth(1).unwrap_or("?").to_string();
@@ -664,4 +669,82 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     out.sort();
     out
+}
+
+/// CI runners start empty: with `--history s3://...` every runner appends one object per run to
+/// the bucket, and the report charts them all.
+#[test]
+fn the_history_can_live_in_the_bucket_for_runners_that_start_empty() {
+    let moto = crate::support::Moto::start();
+    crate::support::block_on(async {
+        moto.s3()
+            .create_bucket()
+            .bucket("cmdb-bucket")
+            .send()
+            .await
+            .unwrap();
+    });
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let history = "s3://cmdb-bucket/cs-cmdb/history";
+    let run = |args: &[&str], now: &str| {
+        // A fresh runner each time: nothing kept locally between runs.
+        let home = tempfile::tempdir().unwrap();
+        crate::support::org::example_snapshot(&home.path().join("cache"));
+        let out = cs_cmdb(home.path())
+            .env("CS_CMDB_NOW", now)
+            .args(["--endpoint-url", &moto.endpoint])
+            .args(args)
+            .args(["--history", history, "--cache-dir", "cache", "--source"])
+            .arg(&example)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.code().is_some_and(|c| c < 2),
+            "{}",
+            stderr_of(&out)
+        );
+        let page = home.path().join("fleet.html");
+        (
+            stderr_of(&out),
+            std::fs::read_to_string(page).unwrap_or_default(),
+        )
+    };
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policy.toml");
+    run(&["report", "--out", "fleet.html"], "2026-11-24T09:00:00Z");
+    run(
+        &["check", "--policy", policy.to_str().unwrap()],
+        "2026-11-25T09:00:00Z",
+    );
+    let (stderr, page) = run(&["report", "--out", "fleet.html"], "2026-11-26T09:00:00Z");
+    assert!(!stderr.contains("unreadable"), "{stderr}");
+    assert!(
+        page.contains("deployments: 9, 9, 9"),
+        "three runs, one a day, from three empty runners: {}",
+        page.lines()
+            .filter(|l| l.contains("deployments:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let keys: Vec<String> = crate::support::block_on(async {
+        moto.s3()
+            .list_objects_v2()
+            .bucket("cmdb-bucket")
+            .prefix("cs-cmdb/history/")
+            .send()
+            .await
+            .unwrap()
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(String::from))
+            .collect()
+    });
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(
+        keys.iter().all(|k| Regex::new(
+            r"^cs-cmdb/history/[0-9a-f]{16}/202611(24|25|26)T090000\.000Z-(report|check)\.json$"
+        )
+        .unwrap()
+        .is_match(k)),
+        "{keys:?}"
+    );
 }
