@@ -82,10 +82,7 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
         .iter()
         .any(|r| r.scope.is_some() || matches!(&r.spec, Spec::Sql(sql) if reads_org(sql)));
     let org = if args.org.needed("", options.kind) || reads_org {
-        let upload_to = OrgArgs::upload_to(settings, options.kind);
-        args.org
-            .context(settings, printer, &options.cache_root, upload_to.as_ref())
-            .await?
+        args.org.context(settings, printer, &options).await?
     } else {
         None
     };

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::bucket::{S3Path, layout};
-use crate::engine::EngineKind;
+use crate::engine::{EngineKind, OpenOptions};
 use crate::org::snapshot::{self, SnapshotInfo};
 use crate::printer::Printer;
 use crate::settings::Settings;
@@ -112,7 +112,7 @@ impl OrgArgs {
 
     /// Where a refreshed snapshot is uploaded: for Athena, the Organization tables' location
     /// (`<metadata path>/cs-cmdb/org`, as `install` created them); nowhere for the embedded engine.
-    pub fn upload_to(settings: &Settings, engine: EngineKind) -> Option<S3Path> {
+    fn upload_to(settings: &Settings, engine: EngineKind) -> Option<S3Path> {
         (engine == EngineKind::Athena)
             .then(|| settings.metadata_path.as_ref().map(layout::org_path))
             .flatten()
@@ -162,10 +162,11 @@ impl OrgArgs {
         &self,
         settings: &Settings,
         printer: &Printer,
-        cache_root: &std::path::Path,
-        upload_to: Option<&S3Path>,
+        options: &OpenOptions,
     ) -> anyhow::Result<Option<OrgContext>> {
-        let dir = snapshot::local_dir(cache_root);
+        let dir = snapshot::local_dir(&options.cache_root);
+        let upload_to = Self::upload_to(settings, options.kind);
+        let upload_to = upload_to.as_ref();
         let now = crate::time::now()?;
         let info = snapshot::read_info(&dir);
         let stale = info

@@ -92,10 +92,7 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
         .source
         .options(settings, args.reuse_minutes, args.strict);
     let org = if args.org.needed(&query.sql, options.kind) {
-        let upload_to = OrgArgs::upload_to(settings, options.kind);
-        args.org
-            .context(settings, printer, &options.cache_root, upload_to.as_ref())
-            .await?
+        args.org.context(settings, printer, &options).await?
     } else {
         None
     };

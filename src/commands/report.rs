@@ -68,11 +68,7 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
     let started = std::time::Instant::now();
     let registry = queries::registry(settings.queries_dir.as_deref())?;
     let mut options = args.source.options(settings, None, false);
-    let upload_to = OrgArgs::upload_to(settings, options.kind);
-    let org = args
-        .org
-        .context(settings, printer, &options.cache_root, upload_to.as_ref())
-        .await?;
+    let org = args.org.context(settings, printer, &options).await?;
     let scope = args.org.scope(org.as_ref())?;
     let snapshot = org
         .as_ref()

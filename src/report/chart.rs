@@ -4,22 +4,7 @@
 
 use std::fmt::Write as _;
 
-/// `&`, `<`, `>`, `"`, `'` escaped for XML text and attributes.
-pub fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::text::xml;
 
 /// One bar: its label, its value, and a CSS class (`bar`, `bar warn`, `bar bad`).
 #[derive(Debug, Clone, PartialEq)]
@@ -53,16 +38,7 @@ pub fn horizontal_bars(id: &str, title: &str, bars: &[Bar]) -> String {
     let label_width = 210;
     let width = 640;
     let height = (bars.len() as u32).max(1) * row + 10;
-    let max = bars
-        .iter()
-        .map(|b| b.value)
-        .fold(0.0_f64, f64::max)
-        .max(1.0);
-    let desc = bars
-        .iter()
-        .map(|b| format!("{}: {}", b.label, number(b.value)))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let (max, desc) = scale_and_text(bars);
     let mut svg = String::new();
     open(&mut svg, id, width, height, title, &desc);
     for (i, bar) in bars.iter().enumerate() {
@@ -92,16 +68,7 @@ pub fn histogram(id: &str, title: &str, bars: &[Bar]) -> String {
     let height = 240;
     let (top, bottom, left) = (20, 50, 10);
     let slot = (width - left * 2) as f64 / bars.len().max(1) as f64;
-    let max = bars
-        .iter()
-        .map(|b| b.value)
-        .fold(0.0_f64, f64::max)
-        .max(1.0);
-    let desc = bars
-        .iter()
-        .map(|b| format!("{}: {}", b.label, number(b.value)))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let (max, desc) = scale_and_text(bars);
     let mut svg = String::new();
     open(&mut svg, id, width, height, title, &desc);
     let plot = (height - top - bottom) as f64;
@@ -338,6 +305,21 @@ fn truncate(text: &str, chars: usize) -> String {
     }
     let cut: String = text.chars().take(chars.saturating_sub(1)).collect();
     format!("{cut}…")
+}
+
+/// The largest value of `bars` (at least 1, the scale's top) and the chart's text alternative.
+fn scale_and_text(bars: &[Bar]) -> (f64, String) {
+    let max = bars
+        .iter()
+        .map(|b| b.value)
+        .fold(0.0_f64, f64::max)
+        .max(1.0);
+    let desc = bars
+        .iter()
+        .map(|b| format!("{}: {}", b.label, number(b.value)))
+        .collect::<Vec<_>>()
+        .join("; ");
+    (max, desc)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use aws_sdk_organizations::types::Tag;
 use serde_json::{Value, json};
 
 use crate::support::org::example_snapshot;
-use crate::support::{Moto, block_on, create_account, cs_cmdb, stderr_of, stdout_of};
+use crate::support::{Moto, block_on, create_account, cs_cmdb, query_json, stderr_of, stdout_of};
 
 const NOW: &str = "2026-11-26T09:00:00Z";
 
@@ -77,23 +77,7 @@ fn nested_org(moto: &Moto) -> BTreeMap<&'static str, String> {
 }
 
 fn sql(home: &Path, source: &Path, query: &str) -> Vec<Value> {
-    let out = cs_cmdb(home)
-        .env("CS_CMDB_NOW", NOW)
-        .args([
-            "query",
-            "--format",
-            "json",
-            "--cache-dir",
-            "cache",
-            "--sql",
-            query,
-            "--source",
-        ])
-        .arg(source)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{query}: {}", stderr_of(&out));
-    serde_json::from_str(&stdout_of(&out)).unwrap()
+    query_json(home, source, &["--sql", query])
 }
 
 #[test]
@@ -198,22 +182,7 @@ fn a_snapshot_reads_nested_units_and_tags_and_uploads_for_athena() {
 
 fn canned(home: &Path, args: &[&str]) -> Vec<Value> {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let out = cs_cmdb(home)
-        .env("CS_CMDB_NOW", NOW)
-        .args([
-            "query",
-            "--format",
-            "json",
-            "--cache-dir",
-            "cache",
-            "--source",
-        ])
-        .arg(&example)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{args:?}: {}", stderr_of(&out));
-    serde_json::from_str(&stdout_of(&out)).unwrap()
+    query_json(home, &example, args)
 }
 
 #[test]

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use regex::Regex;
 use serde_json::Value;
 
-use crate::support::{cs_cmdb, stderr_of, stdout_of};
+use crate::support::{cs_cmdb, query_json as query, stderr_of, stdout_of};
 
 const NOW: &str = "2026-11-26T09:00:00Z";
 
@@ -128,25 +128,6 @@ fn browse(proxy: &Recorder, profile: &Path, url: &str, extra: &[&str]) -> String
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn query(home: &Path, source: &Path, args: &[&str]) -> Vec<Value> {
-    let out = cs_cmdb(home)
-        .env("CS_CMDB_NOW", NOW)
-        .args([
-            "query",
-            "--format",
-            "json",
-            "--cache-dir",
-            "cache",
-            "--source",
-        ])
-        .arg(source)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{args:?}: {}", stderr_of(&out));
-    serde_json::from_str(&stdout_of(&out)).unwrap()
 }
 
 fn report(home: &Path, source: &Path, out: &str, extra: &[&str]) -> String {

@@ -361,3 +361,24 @@ pub fn interrupt(child: &std::process::Child) {
         .expect("run kill");
     assert!(status.success(), "kill -INT {}", child.id());
 }
+
+/// `cs-cmdb query <args> --format json` over `source` (cache in `<home>/cache`) at the clock of
+/// the example and of generated trees ([`tree::GENERATED_AT`]): the rows, or a failed test.
+pub fn query_json(home: &Path, source: &Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let out = cs_cmdb(home)
+        .env("CS_CMDB_NOW", tree::GENERATED_AT)
+        .args([
+            "query",
+            "--format",
+            "json",
+            "--cache-dir",
+            "cache",
+            "--source",
+        ])
+        .arg(source)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?}: {}", stderr_of(&out));
+    serde_json::from_str(&stdout_of(&out)).unwrap()
+}
