@@ -84,14 +84,7 @@ fn sql(home: &Path, source: &Path, query: &str) -> Vec<Value> {
 fn a_snapshot_reads_nested_units_and_tags_and_uploads_for_athena() {
     let moto = Moto::start();
     let ids = nested_org(&moto);
-    block_on(async {
-        moto.s3()
-            .create_bucket()
-            .bucket("cmdb-bucket")
-            .send()
-            .await
-            .unwrap();
-    });
+    moto.create_bucket("cmdb-bucket");
     let home = tempfile::tempdir().unwrap();
     let out = cs_cmdb(home.path())
         .args([
@@ -483,14 +476,7 @@ fn a_mirror_source_joins_the_snapshot_too() {
 fn refresh_org_on_athena_uploads_the_snapshot_first() {
     let moto = Moto::start();
     nested_org(&moto);
-    block_on(async {
-        moto.s3()
-            .create_bucket()
-            .bucket("cmdb-bucket")
-            .send()
-            .await
-            .unwrap();
-    });
+    moto.create_bucket("cmdb-bucket");
     crate::support::athena::queue_results(
         &moto,
         &["ou_path", "accounts"],

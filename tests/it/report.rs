@@ -657,14 +657,7 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn the_history_can_live_in_the_bucket_for_runners_that_start_empty() {
     let moto = crate::support::Moto::start();
-    crate::support::block_on(async {
-        moto.s3()
-            .create_bucket()
-            .bucket("cmdb-bucket")
-            .send()
-            .await
-            .unwrap();
-    });
+    moto.create_bucket("cmdb-bucket");
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let history = "s3://cmdb-bucket/cs-cmdb/history";
     let run = |args: &[&str], now: &str| {
