@@ -508,6 +508,9 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Policy> {
                         "`sql` is empty: give a query returning the violating rows".into(),
                     ));
                 }
+                if let Err(e) = crate::engine::readonly::ensure_read_only(&sql) {
+                    return Err(err(format!("`sql` is refused: {e}")));
+                }
                 Spec::Sql(sql)
             }
         };

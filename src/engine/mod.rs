@@ -2,6 +2,7 @@
 
 pub mod athena;
 pub mod local;
+pub mod readonly;
 
 use std::fmt;
 use std::path::PathBuf;

@@ -171,6 +171,8 @@ impl LocalEngine {
     }
 
     async fn execute(&self, sql: &str, params: &[Param]) -> anyhow::Result<ResultSet> {
+        crate::engine::readonly::ensure_read_only(sql)?;
+        crate::engine::readonly::ensure_finite(params)?;
         let prepared = sqlrewrite::prepare(sql, &|t, p| self.column_type(t, p))
             .map_err(|e| anyhow::anyhow!("SQL error: {e}"))?;
         if prepared.placeholders != params.len() {
