@@ -42,6 +42,17 @@ pub struct Args {
     #[arg(long)]
     pub strict: bool,
 
+    /// Pass (exit 0/1 by the violations) even when the metadata read is incomplete: objects the
+    /// mirror could not download. Without it an incomplete read exits 2: a gate that cannot see
+    /// every deployment does not pass.
+    #[arg(long)]
+    pub allow_incomplete: bool,
+
+    /// How far ahead of now an export time may be (clocks differ) before it is a violation,
+    /// "timestamp in the future", that passes neither max_export_age nor coverage.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_age)]
+    pub clock_skew: policy::Age,
+
     /// Print the violations counted per organizational unit (from the Organization snapshot)
     /// instead of one row per violation; reports and the exit code are unchanged.
     #[arg(long)]
@@ -100,6 +111,7 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
             scope: scope.as_ref(),
             snapshot: snapshot.as_ref(),
             strict: args.strict,
+            skew: args.clock_skew.0,
         },
         printer,
     )
@@ -136,12 +148,37 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
     {
         crate::report::history::append(&file, &report.history_entry(crate::time::now()?))?;
     }
+    if opened.mirror_incomplete || opened.mirror_skipped > 0 {
+        let source = options.source.as_deref().unwrap_or("the source");
+        let what = if opened.mirror_incomplete {
+            format!("some objects of {source} could not be mirrored (listed above)")
+        } else {
+            format!(
+                "{} key(s) of {source} were refused as unsafe paths (listed above)",
+                opened.mirror_skipped
+            )
+        };
+        if !args.allow_incomplete {
+            bail!(
+                "{what}: the check did not see every deployment's current metadata, so it does not pass; fix them and run again, or pass --allow-incomplete to judge what was read"
+            );
+        }
+        printer.warn(&format!("{what}: --allow-incomplete judged what was read"));
+    }
     Ok(if report.failing() > 0 {
         Outcome::Failures
     } else {
         Outcome::Success
     })
 }
+
+fn parse_age(text: &str) -> Result<policy::Age, String> {
+    policy::Age::try_from(text.to_string())
+}
+
+/// The built-in rule [`policy::Rule::metadata_readable`].
+static METADATA_READABLE: std::sync::LazyLock<policy::Rule> =
+    std::sync::LazyLock::new(policy::Rule::metadata_readable);
 
 /// What a policy is evaluated against, besides the engine.
 pub struct Inputs<'a> {
@@ -154,6 +191,8 @@ pub struct Inputs<'a> {
     pub snapshot: Option<&'a Snapshot>,
     /// A rule that cannot be evaluated is an error, not a skip.
     pub strict: bool,
+    /// How far ahead of now an export time may be before it is "in the future".
+    pub skew: chrono::Duration,
 }
 
 /// Every rule's outcome, exemptions applied, and how many deployments were checked.
@@ -237,34 +276,15 @@ pub async fn evaluate<'p>(
             backups: backups.clone(),
             metadata_path: settings.metadata_path.as_ref(),
             aws: aws.as_ref(),
+            skew: inputs.skew,
         };
         let evaluation = eval::evaluate(rule, &ctx)
             .await
             .with_context(|| format!("{whence} could not be evaluated"))?;
-        let evaluation = match (inputs.scope, evaluation) {
-            // Rows of SQL rules and coverage's accounts outside --ou are not this run's business.
-            (
-                Some(scope),
-                Evaluation::Checked {
-                    mut subjects,
-                    mut findings,
-                    not_checked,
-                },
-            ) => {
-                let keep = |s: &eval::Subject| {
-                    s.account
-                        .as_ref()
-                        .is_none_or(|a| scope.accounts.contains(a))
-                };
-                subjects.retain(keep);
-                findings.retain(|f| keep(&f.subject));
-                Evaluation::Checked {
-                    subjects,
-                    findings,
-                    not_checked,
-                }
-            }
-            (_, evaluation) => evaluation,
+        // Rows of SQL rules and coverage's accounts outside --ou are not this run's business.
+        let evaluation = match inputs.scope {
+            Some(scope) => scope_evaluation(scope, evaluation),
+            None => evaluation,
         };
         if let Evaluation::Skipped(reason) = &evaluation {
             if inputs.strict {
@@ -295,10 +315,55 @@ pub async fn evaluate<'p>(
         }
         results.push(result);
     }
+    // The built-in rule, when the tables read hold unreadable lines: the deployments they
+    // describe are violations, not disappearances.
+    if !engine.unreadable().is_empty() {
+        let rule: &'static policy::Rule = &METADATA_READABLE;
+        let ctx = eval::Context {
+            engine,
+            deployments: &deployments,
+            now,
+            backups: None,
+            metadata_path: None,
+            aws: None,
+            skew: inputs.skew,
+        };
+        let evaluation = eval::evaluate(rule, &ctx).await?;
+        let evaluation = match inputs.scope {
+            Some(scope) => scope_evaluation(scope, evaluation),
+            None => evaluation,
+        };
+        results.push(report::apply(rule, evaluation, today));
+    }
     Ok(Evaluated {
         results,
         deployments: deployments.len(),
     })
+}
+
+/// Only the subjects and findings of `scope`'s accounts (those of no account stay).
+fn scope_evaluation(scope: &Scope, evaluation: Evaluation) -> Evaluation {
+    match evaluation {
+        Evaluation::Checked {
+            mut subjects,
+            mut findings,
+            not_checked,
+        } => {
+            let keep = |s: &eval::Subject| {
+                s.account
+                    .as_ref()
+                    .is_none_or(|a| scope.accounts.contains(a))
+            };
+            subjects.retain(keep);
+            findings.retain(|f| keep(&f.subject));
+            Evaluation::Checked {
+                subjects,
+                findings,
+                not_checked,
+            }
+        }
+        skipped => skipped,
+    }
 }
 
 /// An SDK configuration with credentials, or why there is none (the rules needing it skip).

@@ -159,3 +159,157 @@ fn non_finite_float_parameters_are_refused() {
     assert_eq!(out.status.code(), Some(0));
     insta::assert_snapshot!(runs.text());
 }
+
+// ---- item 2: the gate cannot be evaded ----------------------------------------------------
+
+/// A policy every healthy generated deployment passes.
+const EXPORTING: &str = "[[rule]]\nname = \"exporting\"\nkind = \"max_export_age\"\nseverity = \"critical\"\nmax_age = \"26h\"\n";
+
+impl Env {
+    /// The generated discovery files, sorted.
+    fn discovery_files(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = crate::support::tree::files(&self.tree())
+            .into_keys()
+            .filter(|rel| rel.starts_with("metadata/discovery/"))
+            .map(|rel| self.tree().join(rel))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// `cs-cmdb check --policy <policy> --source tree <args>` (JSON rows).
+    fn check(&self, policy: &str, args: &[&str]) -> assert_cmd::Command {
+        let file = self.home().join("policy.toml");
+        std::fs::write(&file, policy).unwrap();
+        let tree = self.tree();
+        let mut cmd = self.cmd(&[
+            "check",
+            "--policy",
+            file.to_str().unwrap(),
+            "--source",
+            tree.to_str().unwrap(),
+        ]);
+        cmd.args(args);
+        cmd
+    }
+}
+
+/// Set a discovery record's field, whatever the case of its key (the generator varies it).
+fn set_field(path: &Path, field: &str, value: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut record: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(text.trim()).unwrap();
+    let key = record
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(field))
+        .cloned()
+        .unwrap_or_else(|| field.to_string());
+    record.insert(key, serde_json::Value::String(value.to_string()));
+    std::fs::write(path, serde_json::to_string(&record).unwrap() + "\n").unwrap();
+}
+
+/// A malformed discovery record no longer removes its deployment from the gate: it is a
+/// critical violation naming the file and line, in the table, JUnit and SARIF; the healthy
+/// deployments answer as before.
+#[test]
+fn an_unreadable_discovery_record_is_a_violation_not_a_disappearance() {
+    let env = Env::new();
+    let before = env.fleet();
+    let clean = env.check(EXPORTING, &[]).output().unwrap();
+    assert_eq!(clean.status.code(), Some(0), "{}", stderr_of(&clean));
+    let poisoned = env.discovery_files().remove(0);
+    std::fs::write(
+        &poisoned,
+        "{\"AccountId\": \"100000000000\", \"GroupName\": \"game-servers\", \"MetadataRecordLastUpdatedAt\": \"2020-01-01 00:00:00\"\n",
+    )
+    .unwrap();
+    let out = cs_snapshot!(
+        env.filters(),
+        env.check(
+            EXPORTING,
+            &["--junit", "j.xml", "--sarif", "s.sarif", "--format", "json"]
+        )
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let junit = std::fs::read_to_string(env.home().join("j.xml")).unwrap();
+    assert!(junit.contains("unreadable metadata"), "{junit}");
+    let sarif = std::fs::read_to_string(env.home().join("s.sarif")).unwrap();
+    assert!(sarif.contains("metadata-readable"), "{sarif}");
+    let healthy: Vec<&str> = before
+        .lines()
+        .filter(|l| !l.contains("game-servers"))
+        .collect();
+    let after = env.fleet();
+    for line in healthy {
+        assert!(after.contains(line), "{line} changed: {after}");
+    }
+}
+
+/// An export time in 2099 passes neither max_export_age nor coverage: "timestamp in the
+/// future" beyond the allowed clock skew (5 minutes by default, --clock-skew).
+#[test]
+fn a_timestamp_in_the_future_is_a_violation() {
+    let env = Env::new();
+    let files = env.discovery_files();
+    set_field(
+        &files[1],
+        "MetadataRecordLastUpdatedAt",
+        "2099-01-01 00:00:00",
+    );
+    // Within the skew: a clock 4 minutes ahead is no violation.
+    set_field(
+        &files[2],
+        "MetadataRecordLastUpdatedAt",
+        "2026-11-26 09:04:00",
+    );
+    let out = cs_snapshot!(env.filters(), env.check(EXPORTING, &[]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(err.contains("1 violation"), "{err}");
+    let out = env
+        .check(EXPORTING, &["--clock-skew", "1m", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout_of(&out).matches("timestamp in the future").count(),
+        2
+    );
+}
+
+/// A key the mirror refuses (here a control character in its name) is a file the gate never
+/// saw: `check` exits 2 unless --allow-incomplete, and says why.
+#[test]
+fn an_incomplete_mirror_fails_the_gate_unless_allowed() {
+    use crate::mirror::{BUCKET, PREFIX, s3_path, seeded_bucket};
+    let (moto, _src, _files) = seeded_bucket(4);
+    moto.put(
+        BUCKET,
+        &format!("{PREFIX}/metadata/discovery/ctl\u{1}char.json"),
+        b"{}",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let policy = home.path().join("policy.toml");
+    std::fs::write(&policy, EXPORTING).unwrap();
+    let check = |extra: &[&str]| {
+        let mut cmd = cs_cmdb(home.path());
+        cmd.env("CS_CMDB_NOW", GENERATED_AT)
+            .args(["--endpoint-url", &moto.endpoint, "check", "--policy"])
+            .arg(&policy)
+            .args(["--source", &s3_path()])
+            .args(extra);
+        cmd
+    };
+    let filters = Filters::new()
+        .path(home.path(), "[HOME]")
+        .replace(r"\d+ bytes|\d+(\.\d+)? [KM]i?B", "[SIZE]");
+    let mut runs = Runs::new(filters);
+    let out = runs.run("without --allow-incomplete", &mut check(&[]));
+    assert_eq!(out.status.code(), Some(2));
+    let out = runs.run(
+        "with --allow-incomplete",
+        &mut check(&["--allow-incomplete"]),
+    );
+    insta::assert_snapshot!(runs.text());
+    assert_ne!(out.status.code(), Some(2), "{}", stderr_of(&out));
+}

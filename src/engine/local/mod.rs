@@ -11,6 +11,7 @@ pub mod json;
 pub mod sqlrewrite;
 pub mod trino;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -33,7 +34,7 @@ use futures::future::BoxFuture;
 
 use crate::bucket::layout;
 use crate::catalog::ddl::{self, Base, TableDef};
-use crate::engine::{Param, QueryEngine};
+use crate::engine::{Param, QueryEngine, Unreadable};
 use crate::hash::fnv1a;
 use crate::reporter::{Reporter, Silent};
 use crate::rows::{Column, ColumnType, ResultSet, Value};
@@ -56,6 +57,8 @@ pub struct LocalEngine {
     reporter: Arc<dyn Reporter>,
     /// The folder of the Organization snapshot the `org_*` tables read (empty tables without).
     org_root: Option<PathBuf>,
+    /// Per table read so far, its files with unreadable lines (the last load of each table).
+    unreadable: std::sync::Mutex<BTreeMap<String, Vec<Unreadable>>>,
 }
 
 impl LocalEngine {
@@ -116,6 +119,7 @@ impl LocalEngine {
             strict: false,
             reporter: Arc::new(Silent),
             org_root: None,
+            unreadable: Default::default(),
         })
     }
 
@@ -168,6 +172,50 @@ impl LocalEngine {
                 .clone();
         }
         Some(ty)
+    }
+
+    /// Keep the files of `def` whose lines could not be read (malformed, or a value Athena fails
+    /// on), for [`QueryEngine::unreadable`].
+    fn remember_unreadable(&self, def: &TableDef, root: &Path, loaded: &cache::Loaded) {
+        let folder = layout::table_dir(root, &def.folder);
+        let files = loaded
+            .files_with_issues()
+            .filter_map(|file| {
+                let count = file
+                    .issues
+                    .malformed
+                    .saturating_add(file.issues.athena_fails);
+                if count == 0 {
+                    return None;
+                }
+                let first = file
+                    .issues
+                    .samples
+                    .iter()
+                    .find(|i| i.kind != hive::IssueKind::AthenaReadsOtherwise)
+                    .map(ToString::to_string);
+                let mut values = file
+                    .path
+                    .split('/')
+                    .filter_map(|s| s.split_once('='))
+                    .map(|(_, v)| v.to_string());
+                let partition = match (def.base, values.next(), values.next(), values.next()) {
+                    (Base::Metadata, Some(a), Some(r), Some(g)) => Some((a, r, g)),
+                    _ => None,
+                };
+                Some(Unreadable {
+                    table: def.name.clone(),
+                    path: crate::text::escape(&folder.join(&file.path).to_string_lossy())
+                        .into_owned(),
+                    partition,
+                    count,
+                    first,
+                })
+            })
+            .collect();
+        if let Ok(mut map) = self.unreadable.lock() {
+            map.insert(def.name.clone(), files);
+        }
     }
 
     async fn execute(&self, sql: &str, params: &[Param]) -> anyhow::Result<ResultSet> {
@@ -232,6 +280,7 @@ impl LocalEngine {
             let loaded = loaded.context("the loader stopped")??;
             let root = self.root_of(def).unwrap_or_default();
             let issues = report_issues(def, &root, &loaded, self.reporter.as_ref());
+            self.remember_unreadable(def, &root, &loaded);
             if issues > 0 {
                 refused.push(format!("{} ({issues})", def.name));
             }
@@ -283,6 +332,13 @@ impl LocalEngine {
 impl QueryEngine for LocalEngine {
     fn name(&self) -> &'static str {
         "local"
+    }
+
+    fn unreadable(&self) -> Vec<Unreadable> {
+        self.unreadable
+            .lock()
+            .map(|map| map.values().flatten().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn run<'a>(
