@@ -313,3 +313,108 @@ fn an_incomplete_mirror_fails_the_gate_unless_allowed() {
     insta::assert_snapshot!(runs.text());
     assert_ne!(out.status.code(), Some(2), "{}", stderr_of(&out));
 }
+
+// ---- item 3: no credential can leave ------------------------------------------------------
+
+/// A member controls `InteractAPIGWUrl`: plain http (here to a listener on 127.0.0.1 that
+/// would answer), the instance metadata address, a non-AWS host, a look-alike host and another
+/// region's gateway are refused before any request is signed or sent; the healthy deployments
+/// are exported through the emulator (`--endpoint-url`, the only override).
+#[test]
+fn export_via_apigw_sends_the_signed_request_only_to_api_gateway() {
+    use crate::support::org::{self, Dep, key, queue_per_target, rows, run, status_of};
+    use crate::support::proxy::Proxy;
+    use std::sync::atomic::Ordering::SeqCst;
+
+    let moto = crate::support::Moto::start();
+    let proxy = Proxy::start(&moto);
+    let sim = org::build(&moto, 8);
+    let path = org::SimOrg::metadata_path();
+    let deps: Vec<&Dep> = sim.deployments.iter().collect();
+    assert!(deps.len() >= 7, "{}", deps.len());
+    let hostile: Vec<(&Dep, String)> = vec![
+        (
+            deps[0],
+            format!(
+                "{}/apigw/{}/{}/{}/v1/",
+                proxy.endpoint, deps[0].account, deps[0].region, deps[0].group
+            ),
+        ),
+        (
+            deps[1],
+            "https://169.254.169.254/latest/meta-data/iam/security-credentials/".into(),
+        ),
+        (deps[2], "https://evil.example.com/v1/".into()),
+        (
+            deps[3],
+            format!(
+                "https://abcdefghij.execute-api.{}.amazonaws.com.evil.example/v1/",
+                deps[3].region
+            ),
+        ),
+        (
+            deps[4],
+            "https://abcdefghij.execute-api.xx-north-9.amazonaws.com/v1/".into(),
+        ),
+    ];
+    let url_of = |d: &Dep| -> String {
+        hostile
+            .iter()
+            .find(|(h, _)| *h == d)
+            .map(|(_, u)| u.clone())
+            .unwrap_or_else(|| proxy.apigw_url(&d.account, &d.region, &d.group))
+    };
+    queue_per_target(&moto, &sim, |d| {
+        vec![org::discovery_record(d, &url_of(d), &path)]
+    });
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &proxy,
+        &[
+            "--metadata-path",
+            &path,
+            "export",
+            "--via",
+            "apigw",
+            "--regions",
+            &org::REGIONS.join(","),
+        ],
+    );
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let rows = rows(&out);
+    let status = status_of(&rows);
+    for d in &sim.deployments {
+        let bad = hostile.iter().any(|(h, _)| *h == d);
+        let expected = if bad {
+            ("failed", "invoke-error")
+        } else {
+            ("ok", "")
+        };
+        let got = &status[&key(d)];
+        assert_eq!((got.0.as_str(), got.1.as_str()), expected, "{d:?}: {err}");
+    }
+    // Only the healthy deployments' requests reached the stand-in (the plain-http one did not).
+    assert_eq!(
+        proxy.counters().apigw_ok.load(SeqCst) + proxy.counters().apigw_bad_signature.load(SeqCst),
+        sim.deployments.len() - hostile.len()
+    );
+    let mut details: Vec<String> = rows
+        .iter()
+        .filter(|r| r["status"] == "failed")
+        .map(|r| {
+            let detail = r["detail"].as_str().unwrap().to_string();
+            assert!(detail.contains("which is refused"), "{detail}");
+            detail
+        })
+        .collect();
+    details.sort();
+    insta::assert_snapshot!(
+        Filters::new()
+            .account_ids()
+            .replace(r"(eu|us|ap|ca|sa|af|me)-[a-z]+-\d", "[REGION]")
+            .replace(r"groupname \S+|deployment \S+ in", "deployment [GROUP] in")
+            .apply(&details.join("\n"))
+    );
+}
