@@ -99,6 +99,18 @@ pub struct MirrorStats {
     pub elapsed: Duration,
 }
 
+/// The default per-object cap: CloneSquad's metadata files are kilobytes to a few megabytes.
+pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// How a mirror run downloads.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Downloads at a time.
+    pub concurrency: usize,
+    /// The largest object downloaded; a bigger one fails (reported, its previous copy kept).
+    pub max_object_bytes: u64,
+}
+
 /// The outcome of [`mirror`].
 #[derive(Debug)]
 pub struct MirrorReport {
@@ -260,6 +272,7 @@ async fn fetch(
     key: &str,
     listed: &Entry,
     staged: PathBuf,
+    max_bytes: u64,
 ) -> Result<Entry, MirrorError> {
     let get_err = |message: String| MirrorError::Get {
         bucket: bucket.to_string(),
@@ -282,13 +295,43 @@ async fn fetch(
         })?;
     let etag = response.e_tag().map(ETag::parse);
     let response_modified = response.last_modified().and_then(list::to_chrono);
-    let body = response
-        .body
-        .collect()
+    // Streamed to the staging file, created exclusively (never through an existing name or
+    // link), never more than `max_bytes`.
+    let too_big = |size: u64| {
+        get_err(format!(
+            "the object holds {size} bytes or more, above the cap of {max_bytes} (`max-object-bytes` in cs-cmdb.toml); it is not mirrored"
+        ))
+    };
+    if listed.size > max_bytes {
+        return Err(too_big(listed.size));
+    }
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&staged)
         .await
+        .map_err(io_err(&staged))?;
+    let mut body = response.body;
+    let mut size = 0u64;
+    while let Some(chunk) = body
+        .next()
+        .await
+        .transpose()
         .map_err(|e| get_err(format!("the download broke off: {e}")))?
-        .into_bytes();
-    let size = body.len() as u64;
+    {
+        size += chunk.len() as u64;
+        if size > max_bytes {
+            drop(file);
+            let _ = tokio::fs::remove_file(&staged).await;
+            return Err(too_big(size));
+        }
+        tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
+            .await
+            .map_err(io_err(&staged))?;
+    }
+    tokio::io::AsyncWriteExt::flush(&mut file)
+        .await
+        .map_err(io_err(&staged))?;
     // The listing's LastModified has milliseconds, GetObject's only seconds: keep the listing's
     // when the object is the one listed.
     let as_listed = size == listed.size
@@ -304,10 +347,10 @@ async fn fetch(
         }
     };
     let modified = system_time(entry.last_modified_ms);
+    let file = file.into_std().await;
     let path = staged;
     tokio::task::spawn_blocking(move || -> Result<(), MirrorError> {
-        let file = std::fs::File::create(&path).map_err(io_err(&path))?;
-        std::io::Write::write_all(&mut &file, &body).map_err(io_err(&path))?;
+        file.sync_data().map_err(io_err(&path))?;
         file.set_modified(modified).map_err(io_err(&path))?;
         Ok(())
     })
@@ -476,11 +519,12 @@ pub async fn mirror(
     client: &aws_sdk_s3::Client,
     path: &S3Path,
     dir: &Path,
-    concurrency: usize,
+    limits: Limits,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<MirrorReport> {
     let started = Instant::now();
-    let concurrency = concurrency.max(1);
+    let concurrency = limits.concurrency.max(1);
+    let max_bytes = limits.max_object_bytes;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the mirror directory {}", dir.display()))?;
     let _lock = lock(dir, reporter).await?;
@@ -580,7 +624,12 @@ pub async fn mirror(
         .map(|(t, item)| {
             let key = format!("{root}{}", rel_of(item.slot));
             let staged = staging.join(t.to_string());
-            async move { (t, fetch(client, bucket, &key, &item.entry, staged).await) }
+            async move {
+                (
+                    t,
+                    fetch(client, bucket, &key, &item.entry, staged, max_bytes).await,
+                )
+            }
         })
         .buffer_unordered(concurrency);
     let mut results = Vec::new();
@@ -752,11 +801,11 @@ pub async fn sync(
     config: &aws_config::SdkConfig,
     path: &S3Path,
     dir: &Path,
-    concurrency: usize,
+    limits: Limits,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<MirrorReport> {
     let client = crate::aws::s3_client(config);
-    let report = mirror(&client, path, dir, concurrency, reporter).await?;
+    let report = mirror(&client, path, dir, limits, reporter).await?;
     if report.stats.listed == 0 {
         return Err(MirrorError::NothingListed {
             bucket: path.bucket.clone(),

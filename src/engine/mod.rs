@@ -100,6 +100,8 @@ pub struct OpenOptions {
     pub strict: bool,
     /// Embedded engine: the Organization snapshot the `org_*` tables read (empty without).
     pub org_dir: Option<PathBuf>,
+    /// With an `s3://` source: the largest object the mirror downloads.
+    pub max_object_bytes: u64,
 }
 
 /// One of the engines, opened.
@@ -176,13 +178,20 @@ pub async fn open(
         } else {
             let config = crate::aws::sdk_config(aws, reporter.as_ref()).await?;
             let concurrency = crate::bucket::list::DEFAULT_CONCURRENCY;
-            let report = crate::mirror::sync(&config, &path, &dir, concurrency, reporter.as_ref())
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot mirror {source} (pass --offline to query the last mirror as is)"
-                    )
-                })?;
+            let report = crate::mirror::sync(
+                &config,
+                &path,
+                &dir,
+                crate::mirror::Limits {
+                    concurrency,
+                    max_object_bytes: opts.max_object_bytes,
+                },
+                reporter.as_ref(),
+            )
+            .await
+            .with_context(|| {
+                format!("cannot mirror {source} (pass --offline to query the last mirror as is)")
+            })?;
             reporter.notice(&crate::mirror::summary(&path, &report));
             mirror_incomplete = report.stats.failed > 0;
             mirror_skipped = report.stats.skipped;

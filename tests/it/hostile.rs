@@ -400,21 +400,120 @@ fn export_via_apigw_sends_the_signed_request_only_to_api_gateway() {
         proxy.counters().apigw_ok.load(SeqCst) + proxy.counters().apigw_bad_signature.load(SeqCst),
         sim.deployments.len() - hostile.len()
     );
+    // Filtered before sorting: the emulator numbers the accounts at random.
+    let filters = Filters::new()
+        .account_ids()
+        .replace(r"(eu|us|ap|ca|sa|af|me)-[a-z]+-\d", "[REGION]")
+        .replace(r"groupname \S+|deployment \S+ in", "deployment [GROUP] in")
+        .replace(r"\[REGION\]/[a-z0-9-]+/v1/", "[REGION]/[GROUP]/v1/");
     let mut details: Vec<String> = rows
         .iter()
         .filter(|r| r["status"] == "failed")
         .map(|r| {
             let detail = r["detail"].as_str().unwrap().to_string();
             assert!(detail.contains("which is refused"), "{detail}");
-            detail
+            filters.apply(&detail)
         })
         .collect();
     details.sort();
-    insta::assert_snapshot!(
-        Filters::new()
-            .account_ids()
-            .replace(r"(eu|us|ap|ca|sa|af|me)-[a-z]+-\d", "[REGION]")
-            .replace(r"groupname \S+|deployment \S+ in", "deployment [GROUP] in")
-            .apply(&details.join("\n"))
+    insta::assert_snapshot!(details.join("\n"));
+}
+
+// ---- item 1: no single record blocks anything ---------------------------------------------
+
+/// A 40 KB latest backup of 20,000 nested `- ` (it overflowed the stack: abort, exit 134) is
+/// one deployment's restore failure; the healthy deployments' checks answer `ok`.
+#[test]
+fn a_deeply_nested_yaml_backup_is_a_restore_failure_not_a_crash() {
+    use crate::mirror::{BUCKET, PREFIX, s3_path, seeded_bucket};
+    use crate::support::tree::Part;
+    let (moto, _src, files) = seeded_bucket(4);
+    let latest: Vec<&String> = files
+        .keys()
+        .filter(|k| k.contains("/latest-") && k.contains("configuration"))
+        .collect();
+    assert!(latest.len() >= 3, "{latest:?}");
+    let victim = Part::new("100000000000", "eu-west-1", "web-front");
+    moto.put(
+        BUCKET,
+        &format!("{PREFIX}/{}", victim.latest_backup("configuration")),
+        "- ".repeat(20_000).as_bytes(),
     );
+    let home = tempfile::tempdir().unwrap();
+    let out = cs_cmdb(home.path())
+        .env("CS_CMDB_NOW", GENERATED_AT)
+        .args([
+            "--endpoint-url",
+            &moto.endpoint,
+            "--metadata-path",
+            &s3_path(),
+            "backups",
+            "--restore-check",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout_of(&out)).unwrap();
+    let mut failed = 0;
+    for row in &rows {
+        let check = row["restore_check"].as_str().unwrap();
+        if row["group_name"] == "web-front" && row["account_id"] == "100000000000" {
+            assert!(
+                check.contains("configuration: invalid YAML: nested deeper than 64 levels"),
+                "{check}"
+            );
+            failed += 1;
+        } else if check != "ok" {
+            // The generator leaves some deployments without backups; those fail as before.
+            assert!(check.contains("missing"), "{row}");
+        }
+    }
+    assert_eq!(failed, 1, "{rows:?}");
+}
+
+/// An object above `max-object-bytes` is not downloaded (the mirror streams to disk and stops
+/// at the cap): it is reported with its key, the query exits 1 as for any incomplete mirror,
+/// and the healthy deployments answer as before.
+#[test]
+fn an_object_above_the_size_cap_is_reported_not_mirrored() {
+    use crate::mirror::{BUCKET, PREFIX, s3_path, seeded_bucket};
+    let (moto, _src, _files) = seeded_bucket(4);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("cs-cmdb.toml"),
+        "max-object-bytes = 1000000\n",
+    )
+    .unwrap();
+    let fleet = |home: &Path| {
+        cs_cmdb(home)
+            .env("CS_CMDB_NOW", GENERATED_AT)
+            .args(["--endpoint-url", &moto.endpoint, "--format", "json"])
+            .args(["query", "--source", &s3_path(), "--sql", FLEET_SQL])
+            .output()
+            .unwrap()
+    };
+    let before = fleet(home.path());
+    assert_eq!(before.status.code(), Some(0), "{}", stderr_of(&before));
+    let mut big = String::from(
+        r#"{"AccountId": "999999999999", "GroupName": "big", "CloneSquadVersion": "v0.27.1", "MetadataRecordLastUpdatedAt": "2026-11-26 08:00:00"}"#,
+    );
+    big.push_str(&" ".repeat(2_000_000));
+    big.push('\n');
+    moto.put(
+        BUCKET,
+        &format!("{PREFIX}/metadata/discovery/accountid=999999999999/region=eu-west-1/groupname=big/999999999999-eu-west-1-discovery-cs-big.json"),
+        big.as_bytes(),
+    );
+    let out = fleet(home.path());
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("groupname=big/999999999999-eu-west-1-discovery-cs-big.json")
+            && err.contains("above the cap of 1000000 (`max-object-bytes` in cs-cmdb.toml)"),
+        "{err}"
+    );
+    assert_eq!(stdout_of(&out), stdout_of(&before));
 }
