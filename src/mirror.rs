@@ -367,6 +367,7 @@ fn place(dir: &Path, rel: &str, staged: &Path, made: &mut PathBuf) -> std::io::R
     if let Some(parent) = target.parent()
         && parent != made.as_path()
     {
+        unlink_links(dir, rel)?;
         std::fs::create_dir_all(parent)?;
         *made = parent.to_path_buf();
     }
@@ -377,6 +378,27 @@ fn place(dir: &Path, rel: &str, staged: &Path, made: &mut PathBuf) -> std::io::R
         )));
     }
     std::fs::rename(staged, &target)
+}
+
+/// The mirror owns its tree: a symbolic link where one of `rel`'s folders should be (put there by
+/// someone else) is removed, never followed, so nothing is written through it.
+fn unlink_links(dir: &Path, rel: &str) -> std::io::Result<()> {
+    let mut at = dir.to_path_buf();
+    let mut folders: Vec<&str> = rel.split('/').collect();
+    folders.pop();
+    for folder in folders {
+        at.push(folder);
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                tracing::debug!(path = %at.display(), "symbolic link in the mirror removed");
+                std::fs::remove_file(&at)?;
+                return Ok(());
+            }
+            Ok(_) => {}
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
 }
 
 /// Whether the local copy of `rel` is the one the manifest describes.
@@ -479,8 +501,15 @@ fn sweep(dir: &Path, keep: &Manifest) -> Result<usize, MirrorError> {
     let mut removed = 0;
     for top in TOP_FOLDERS {
         let path = dir.join(top);
-        if path.is_dir() {
-            walk(&path, top, keep, &mut removed)?;
+        // Never through a link: a linked top folder is removed (the link, not its target).
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                std::fs::remove_file(&path).map_err(io_err(&path))?;
+            }
+            Ok(meta) if meta.is_dir() => {
+                walk(&path, top, keep, &mut removed)?;
+            }
+            _ => {}
         }
     }
     Ok(removed)

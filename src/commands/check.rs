@@ -14,6 +14,7 @@ use crate::check::report;
 use crate::commands::history_args::HistoryArgs;
 use crate::commands::org_args::{OrgArgs, Scope};
 use crate::commands::source_args::SourceArgs;
+use crate::engine::QueryEngine as _;
 use crate::exit::Outcome;
 use crate::org::snapshot::Snapshot;
 use crate::printer::Printer;
@@ -148,16 +149,24 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
     {
         crate::report::history::append(&file, &report.history_entry(crate::time::now()?))?;
     }
-    if opened.mirror_incomplete || opened.mirror_skipped > 0 {
-        let source = options.source.as_deref().unwrap_or("the source");
-        let what = if opened.mirror_incomplete {
-            format!("some objects of {source} could not be mirrored (listed above)")
-        } else {
-            format!(
-                "{} key(s) of {source} were refused as unsafe paths (listed above)",
-                opened.mirror_skipped
-            )
-        };
+    // What the check did not see: it does not pass on a partial read.
+    let source = options.source.as_deref().unwrap_or("the source");
+    let mut gaps = Vec::new();
+    let skipped = opened.engine.skipped().len();
+    if skipped > 0 {
+        gaps.push(format!("{skipped} source file(s) were left out"));
+    }
+    if opened.mirror_incomplete {
+        gaps.push(format!("some objects of {source} could not be mirrored"));
+    }
+    if opened.mirror_skipped > 0 {
+        gaps.push(format!(
+            "{} key(s) of {source} were refused as unsafe paths",
+            opened.mirror_skipped
+        ));
+    }
+    if !gaps.is_empty() {
+        let what = format!("{} (listed above)", gaps.join("; "));
         if !args.allow_incomplete {
             bail!(
                 "{what}: the check did not see every deployment's current metadata, so it does not pass; fix them and run again, or pass --allow-incomplete to judge what was read"

@@ -73,6 +73,12 @@ pub trait QueryEngine: Send + Sync {
         Vec::new()
     }
 
+    /// The source files the tables read so far left out (symbolic links out of the tree,
+    /// FIFOs, folders where a file is expected...), one message each, as reported.
+    fn skipped(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// A short name for messages (`local`, `athena`).
     fn name(&self) -> &'static str;
 
@@ -122,6 +128,13 @@ impl QueryEngine for Engine {
         match self {
             Engine::Local(e) => e.unreadable(),
             Engine::Athena(e) => e.unreadable(),
+        }
+    }
+
+    fn skipped(&self) -> Vec<String> {
+        match self {
+            Engine::Local(e) => e.skipped(),
+            Engine::Athena(e) => e.skipped(),
         }
     }
 

@@ -517,3 +517,92 @@ fn an_object_above_the_size_cap_is_reported_not_mirrored() {
     );
     assert_eq!(stdout_of(&out), stdout_of(&before));
 }
+
+// ---- item 6: local integrity -----------------------------------------------------------------
+
+/// In a `--source` tree: a symbolic link to a record outside the tree, a FIFO, a folder where a
+/// file is expected, an empty partition value and a name that is not UTF-8 are each reported
+/// (and never read); the fleet answers as before; `check` exits 2 on such a partial read unless
+/// --allow-incomplete. (A link to a file inside the table folder is read.)
+#[cfg(unix)]
+#[test]
+fn special_files_and_links_in_a_source_tree_are_reported_not_read() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::new();
+    let before = env.fleet();
+    let files = env.discovery_files();
+    let part = files[0].parent().unwrap().to_path_buf();
+    let outside = env.home().join("outside.json");
+    std::fs::write(
+        &outside,
+        r#"{"AccountId": "999999999999", "GroupName": "outside", "CloneSquadVersion": "v0.27.1", "MetadataRecordLastUpdatedAt": "2026-11-26 08:00:00"}"#,
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&outside, part.join("outside.json")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", part.join("passwd.json")).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(part.join("fifo.json"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::create_dir(part.join("folder.json")).unwrap();
+    let table = part.parent().unwrap().parent().unwrap().parent().unwrap();
+    std::fs::create_dir_all(table.join("accountid=/region=eu-west-1/groupname=x")).unwrap();
+    let bad_name = std::ffi::OsStr::from_bytes(b"bad-\xff-name.json");
+    std::fs::write(part.join(bad_name), "{}\n").unwrap();
+
+    let mut runs = Runs::new(env.filters());
+    let out = runs.run(
+        "query",
+        &mut env.query(&["--format", "json", "--sql", FLEET_SQL]),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout_of(&out), before);
+    let out = runs.run("check", &mut env.check(EXPORTING, &[]));
+    assert_eq!(out.status.code(), Some(2));
+    let out = runs.run(
+        "check --allow-incomplete",
+        &mut env.check(EXPORTING, &["--allow-incomplete"]),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(runs.text());
+}
+
+/// A symbolic link planted in the mirror (here its whole `metadata` folder, pointing at a folder
+/// of the user's) is removed, never written through, and the sweep never deletes in its target.
+#[cfg(unix)]
+#[test]
+fn the_mirror_never_writes_or_deletes_through_a_link() {
+    use crate::mirror::{BUCKET, PREFIX, mirror_ok, seeded_bucket};
+    let (moto, _src, files) = seeded_bucket(3);
+    let home = tempfile::tempdir().unwrap();
+    let (dir, _) = mirror_ok(&moto, home.path());
+    let victim = home.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::write(victim.join("keep.txt"), "precious").unwrap();
+    std::fs::remove_dir_all(dir.join("metadata")).unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join("metadata")).unwrap();
+    moto.put(
+        BUCKET,
+        &format!("{PREFIX}/metadata/discovery/accountid=123456789012/region=eu-west-1/groupname=new/123456789012-eu-west-1-discovery-cs-new.json"),
+        b"{}\n",
+    );
+    let (dir, err) = mirror_ok(&moto, home.path());
+    assert_eq!(
+        std::fs::read_to_string(victim.join("keep.txt")).unwrap(),
+        "precious",
+        "{err}"
+    );
+    let in_victim: Vec<String> = crate::support::tree::files(&victim).into_keys().collect();
+    assert_eq!(in_victim, ["keep.txt"], "{err}");
+    assert!(
+        !std::fs::symlink_metadata(dir.join("metadata"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let mirrored = crate::support::tree::files(&dir);
+    for rel in files.keys().filter(|k| k.starts_with("metadata/")) {
+        assert!(mirrored.contains_key(rel), "{rel} missing: {err}");
+    }
+}

@@ -59,6 +59,8 @@ pub struct LocalEngine {
     org_root: Option<PathBuf>,
     /// Per table read so far, its files with unreadable lines (the last load of each table).
     unreadable: std::sync::Mutex<BTreeMap<String, Vec<Unreadable>>>,
+    /// Per table read so far, what its listing left out (the last load of each table).
+    skipped: std::sync::Mutex<BTreeMap<String, Vec<String>>>,
 }
 
 impl LocalEngine {
@@ -120,6 +122,7 @@ impl LocalEngine {
             reporter: Arc::new(Silent),
             org_root: None,
             unreadable: Default::default(),
+            skipped: Default::default(),
         })
     }
 
@@ -281,6 +284,20 @@ impl LocalEngine {
             let root = self.root_of(def).unwrap_or_default();
             let issues = report_issues(def, &root, &loaded, self.reporter.as_ref());
             self.remember_unreadable(def, &root, &loaded);
+            if loaded.listed {
+                let folder = layout::table_dir(&root, &def.folder);
+                let skipped: Vec<String> = loaded
+                    .skipped
+                    .iter()
+                    .map(|why| format!("{}: {}/{why}", def.name, folder.display()))
+                    .collect();
+                for line in &skipped {
+                    self.reporter.warn(line);
+                }
+                if let Ok(mut map) = self.skipped.lock() {
+                    map.insert(def.name.clone(), skipped);
+                }
+            }
             if issues > 0 {
                 refused.push(format!("{} ({issues})", def.name));
             }
@@ -332,6 +349,13 @@ impl LocalEngine {
 impl QueryEngine for LocalEngine {
     fn name(&self) -> &'static str {
         "local"
+    }
+
+    fn skipped(&self) -> Vec<String> {
+        self.skipped
+            .lock()
+            .map(|map| map.values().flatten().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn unreadable(&self) -> Vec<Unreadable> {
