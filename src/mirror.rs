@@ -373,12 +373,28 @@ fn place(dir: &Path, rel: &str, staged: &Path, made: &mut PathBuf) -> std::io::R
     }
     if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
         return Err(std::io::Error::other(format!(
-            "{} is a folder holding other objects",
+            "{} {FOLDER_HOLDING_OBJECTS}",
             target.display()
         )));
     }
     std::fs::rename(staged, &target)
 }
+
+/// Whether placing failed because the key cannot exist beside another one (a file where a
+/// folder is needed, or the other way round) or on this file system (a name too long).
+fn collides(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        err.kind(),
+        ErrorKind::AlreadyExists
+            | ErrorKind::NotADirectory
+            | ErrorKind::IsADirectory
+            | ErrorKind::InvalidFilename
+    ) || err.to_string().ends_with(FOLDER_HOLDING_OBJECTS)
+}
+
+/// The end of [`place`]'s message for a key that is also a folder of other keys.
+const FOLDER_HOLDING_OBJECTS: &str = "is a folder holding other objects";
 
 /// The mirror owns its tree: a symbolic link where one of `rel`'s folders should be (put there by
 /// someone else) is removed, never followed, so nothing is written through it.
@@ -701,6 +717,16 @@ pub async fn mirror(
             Ok(()) => {
                 item.entry.generation = generation;
                 placed += 1;
+            }
+            Err(e) if collides(&e) => {
+                // `x` and `x/child`, or a name too long here: the first placed stays, this one
+                // is refused like an unsafe key (a failure would fail every run).
+                item.fetched = false;
+                reporter.warn(&format!(
+                    "refused s3://{bucket}/{root}{}: {e}; it collides with another key as a file and a folder of one name, or its name is too long for this file system; the first one is kept",
+                    list::printable(&rel)
+                ));
+                stats.skipped += 1;
             }
             Err(e) => {
                 item.fetched = false;

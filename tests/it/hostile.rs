@@ -606,3 +606,34 @@ fn the_mirror_never_writes_or_deletes_through_a_link() {
         assert!(mirrored.contains_key(rel), "{rel} missing: {err}");
     }
 }
+
+/// Keys that cannot both exist on disk (`x` and `x/child`) or whose name is too long for the
+/// file system: the first is kept, the other refused and reported; the mirror no longer fails
+/// (it failed every run), and the fleet answers as before.
+#[test]
+fn colliding_and_overlong_keys_keep_the_first_and_are_reported() {
+    use crate::mirror::{BUCKET, PREFIX, mirror_ok, seeded_bucket};
+    let (moto, _src, files) = seeded_bucket(3);
+    let first = files
+        .keys()
+        .find(|k| k.starts_with("metadata/discovery/"))
+        .unwrap()
+        .clone();
+    moto.put(BUCKET, &format!("{PREFIX}/{first}/child.json"), b"{}\n");
+    let long = format!(
+        "metadata/discovery/accountid=123456789012/region=eu-west-1/groupname=g/{}.json",
+        "n".repeat(300)
+    );
+    moto.put(BUCKET, &format!("{PREFIX}/{long}"), b"{}\n");
+    let home = tempfile::tempdir().unwrap();
+    for run in 0..2 {
+        let (dir, err) = mirror_ok(&moto, home.path());
+        assert!(
+            err.contains("child.json") && err.contains("it collides with another key"),
+            "run {run}: {err}"
+        );
+        assert!(err.contains(&"n".repeat(300)), "run {run}: {err}");
+        let body = std::fs::read(dir.join(&first)).unwrap();
+        assert_eq!(&body, &files[&first], "run {run}");
+    }
+}
