@@ -169,6 +169,13 @@ async fn restore_check_one(
     bucket: &str,
     object: &S3Object,
 ) -> Result<(), String> {
+    let cap = crate::mirror::DEFAULT_MAX_OBJECT_BYTES;
+    if object.size > cap {
+        return Err(format!(
+            "{} bytes, above the {cap}-byte cap: not downloaded",
+            object.size
+        ));
+    }
     let response = client
         .get_object()
         .bucket(bucket)
@@ -183,9 +190,38 @@ async fn restore_check_one(
         .map_err(|e| format!("the download broke off: {e}"))?
         .into_bytes();
     let text = std::str::from_utf8(&bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
-    yaml_rust2::YamlLoader::load_from_str(text)
-        .map(|_| ())
-        .map_err(|e| format!("invalid YAML: {e}"))
+    check_yaml(text)
+}
+
+/// How deep a backup's YAML may nest (CloneSquad's backups are two or three levels deep).
+pub const MAX_YAML_DEPTH: usize = 64;
+
+/// Whether `text` is one well-formed YAML stream, read as events (no tree is built, so neither
+/// deep nesting nor alias expansion can exhaust the stack or memory): nesting deeper than
+/// [`MAX_YAML_DEPTH`] is refused, naming the line.
+pub fn check_yaml(text: &str) -> Result<(), String> {
+    use yaml_rust2::parser::{Event, Parser};
+    let mut parser = Parser::new_from_str(text);
+    let mut depth = 0usize;
+    loop {
+        let (event, mark) = parser
+            .next_token()
+            .map_err(|e| format!("invalid YAML: {e}"))?;
+        match event {
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_YAML_DEPTH {
+                    return Err(format!(
+                        "invalid YAML: nested deeper than {MAX_YAML_DEPTH} levels at line {}",
+                        mark.line()
+                    ));
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+            Event::StreamEnd => return Ok(()),
+            _ => {}
+        }
+    }
 }
 
 /// For every deployment of `inventory`, in order: `ok`, or what keeps its latest backups from
@@ -279,4 +315,25 @@ pub fn to_result_set(
         })
         .collect();
     ResultSet { columns, rows }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_is_checked_as_events_with_a_depth_limit() {
+        check_yaml("a: 1\nb:\n  - x\n  - {c: d}\n").unwrap();
+        assert!(
+            check_yaml("a: [1, 2\n")
+                .unwrap_err()
+                .contains("invalid YAML")
+        );
+        let deep = "- ".repeat(20_000);
+        let err = check_yaml(&deep).unwrap_err();
+        assert!(err.contains("nested deeper than 64 levels"), "{err}");
+        let laughs = "a: &a [x, x]\nb: &b [*a, *a]\nc: &c [*b, *b]\nd: [*c, *c]\n";
+        check_yaml(laughs).unwrap();
+        assert!(check_yaml("a: *nowhere\n").is_err());
+    }
 }

@@ -99,6 +99,18 @@ pub struct MirrorStats {
     pub elapsed: Duration,
 }
 
+/// The default per-object cap: CloneSquad's metadata files are kilobytes to a few megabytes.
+pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// How a mirror run downloads.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Downloads at a time.
+    pub concurrency: usize,
+    /// The largest object downloaded; a bigger one fails (reported, its previous copy kept).
+    pub max_object_bytes: u64,
+}
+
 /// The outcome of [`mirror`].
 #[derive(Debug)]
 pub struct MirrorReport {
@@ -260,6 +272,7 @@ async fn fetch(
     key: &str,
     listed: &Entry,
     staged: PathBuf,
+    max_bytes: u64,
 ) -> Result<Entry, MirrorError> {
     let get_err = |message: String| MirrorError::Get {
         bucket: bucket.to_string(),
@@ -282,13 +295,43 @@ async fn fetch(
         })?;
     let etag = response.e_tag().map(ETag::parse);
     let response_modified = response.last_modified().and_then(list::to_chrono);
-    let body = response
-        .body
-        .collect()
+    // Streamed to the staging file, created exclusively (never through an existing name or
+    // link), never more than `max_bytes`.
+    let too_big = |size: u64| {
+        get_err(format!(
+            "the object holds {size} bytes or more, above the cap of {max_bytes} (`max-object-bytes` in cs-cmdb.toml); it is not mirrored"
+        ))
+    };
+    if listed.size > max_bytes {
+        return Err(too_big(listed.size));
+    }
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&staged)
         .await
+        .map_err(io_err(&staged))?;
+    let mut body = response.body;
+    let mut size = 0u64;
+    while let Some(chunk) = body
+        .next()
+        .await
+        .transpose()
         .map_err(|e| get_err(format!("the download broke off: {e}")))?
-        .into_bytes();
-    let size = body.len() as u64;
+    {
+        size += chunk.len() as u64;
+        if size > max_bytes {
+            drop(file);
+            let _ = tokio::fs::remove_file(&staged).await;
+            return Err(too_big(size));
+        }
+        tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
+            .await
+            .map_err(io_err(&staged))?;
+    }
+    tokio::io::AsyncWriteExt::flush(&mut file)
+        .await
+        .map_err(io_err(&staged))?;
     // The listing's LastModified has milliseconds, GetObject's only seconds: keep the listing's
     // when the object is the one listed.
     let as_listed = size == listed.size
@@ -304,10 +347,10 @@ async fn fetch(
         }
     };
     let modified = system_time(entry.last_modified_ms);
+    let file = file.into_std().await;
     let path = staged;
     tokio::task::spawn_blocking(move || -> Result<(), MirrorError> {
-        let file = std::fs::File::create(&path).map_err(io_err(&path))?;
-        std::io::Write::write_all(&mut &file, &body).map_err(io_err(&path))?;
+        file.sync_data().map_err(io_err(&path))?;
         file.set_modified(modified).map_err(io_err(&path))?;
         Ok(())
     })
@@ -324,16 +367,54 @@ fn place(dir: &Path, rel: &str, staged: &Path, made: &mut PathBuf) -> std::io::R
     if let Some(parent) = target.parent()
         && parent != made.as_path()
     {
+        unlink_links(dir, rel)?;
         std::fs::create_dir_all(parent)?;
         *made = parent.to_path_buf();
     }
     if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
         return Err(std::io::Error::other(format!(
-            "{} is a folder holding other objects",
+            "{} {FOLDER_HOLDING_OBJECTS}",
             target.display()
         )));
     }
     std::fs::rename(staged, &target)
+}
+
+/// Whether placing failed because the key cannot exist beside another one (a file where a
+/// folder is needed, or the other way round) or on this file system (a name too long).
+fn collides(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        err.kind(),
+        ErrorKind::AlreadyExists
+            | ErrorKind::NotADirectory
+            | ErrorKind::IsADirectory
+            | ErrorKind::InvalidFilename
+    ) || err.to_string().ends_with(FOLDER_HOLDING_OBJECTS)
+}
+
+/// The end of [`place`]'s message for a key that is also a folder of other keys.
+const FOLDER_HOLDING_OBJECTS: &str = "is a folder holding other objects";
+
+/// The mirror owns its tree: a symbolic link where one of `rel`'s folders should be (put there by
+/// someone else) is removed, never followed, so nothing is written through it.
+fn unlink_links(dir: &Path, rel: &str) -> std::io::Result<()> {
+    let mut at = dir.to_path_buf();
+    let mut folders: Vec<&str> = rel.split('/').collect();
+    folders.pop();
+    for folder in folders {
+        at.push(folder);
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                tracing::debug!(path = %at.display(), "symbolic link in the mirror removed");
+                std::fs::remove_file(&at)?;
+                return Ok(());
+            }
+            Ok(_) => {}
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
 }
 
 /// Whether the local copy of `rel` is the one the manifest describes.
@@ -436,8 +517,15 @@ fn sweep(dir: &Path, keep: &Manifest) -> Result<usize, MirrorError> {
     let mut removed = 0;
     for top in TOP_FOLDERS {
         let path = dir.join(top);
-        if path.is_dir() {
-            walk(&path, top, keep, &mut removed)?;
+        // Never through a link: a linked top folder is removed (the link, not its target).
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                std::fs::remove_file(&path).map_err(io_err(&path))?;
+            }
+            Ok(meta) if meta.is_dir() => {
+                walk(&path, top, keep, &mut removed)?;
+            }
+            _ => {}
         }
     }
     Ok(removed)
@@ -476,11 +564,12 @@ pub async fn mirror(
     client: &aws_sdk_s3::Client,
     path: &S3Path,
     dir: &Path,
-    concurrency: usize,
+    limits: Limits,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<MirrorReport> {
     let started = Instant::now();
-    let concurrency = concurrency.max(1);
+    let concurrency = limits.concurrency.max(1);
+    let max_bytes = limits.max_object_bytes;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the mirror directory {}", dir.display()))?;
     let _lock = lock(dir, reporter).await?;
@@ -580,7 +669,12 @@ pub async fn mirror(
         .map(|(t, item)| {
             let key = format!("{root}{}", rel_of(item.slot));
             let staged = staging.join(t.to_string());
-            async move { (t, fetch(client, bucket, &key, &item.entry, staged).await) }
+            async move {
+                (
+                    t,
+                    fetch(client, bucket, &key, &item.entry, staged, max_bytes).await,
+                )
+            }
         })
         .buffer_unordered(concurrency);
     let mut results = Vec::new();
@@ -623,6 +717,16 @@ pub async fn mirror(
             Ok(()) => {
                 item.entry.generation = generation;
                 placed += 1;
+            }
+            Err(e) if collides(&e) => {
+                // `x` and `x/child`, or a name too long here: the first placed stays, this one
+                // is refused like an unsafe key (a failure would fail every run).
+                item.fetched = false;
+                reporter.warn(&format!(
+                    "refused s3://{bucket}/{root}{}: {e}; it collides with another key as a file and a folder of one name, or its name is too long for this file system; the first one is kept",
+                    list::printable(&rel)
+                ));
+                stats.skipped += 1;
             }
             Err(e) => {
                 item.fetched = false;
@@ -752,11 +856,11 @@ pub async fn sync(
     config: &aws_config::SdkConfig,
     path: &S3Path,
     dir: &Path,
-    concurrency: usize,
+    limits: Limits,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<MirrorReport> {
     let client = crate::aws::s3_client(config);
-    let report = mirror(&client, path, dir, concurrency, reporter).await?;
+    let report = mirror(&client, path, dir, limits, reporter).await?;
     if report.stats.listed == 0 {
         return Err(MirrorError::NothingListed {
             bucket: path.bucket.clone(),

@@ -79,7 +79,9 @@ impl ParamType {
         Some(match self {
             ParamType::String => Param::Str(text.to_string()),
             ParamType::Int => Param::Int(text.trim().parse().ok()?),
-            ParamType::Float => Param::Float(text.trim().parse().ok()?),
+            ParamType::Float => {
+                Param::Float(text.trim().parse().ok().filter(|x: &f64| x.is_finite())?)
+            }
             ParamType::Bool => Param::Bool(match text.trim().to_ascii_lowercase().as_str() {
                 "true" | "yes" | "1" => true,
                 "false" | "no" | "0" => false,
@@ -179,6 +181,8 @@ impl Query {
                 query.name
             );
         }
+        crate::engine::readonly::ensure_read_only(text)
+            .with_context(|| format!("{whence} is refused"))?;
         query.bind = bind.unwrap_or_else(|| query.params.iter().map(|p| p.name.clone()).collect());
         for name in &query.bind {
             if !query.params.iter().any(|p| &p.name == name) {
@@ -222,7 +226,11 @@ impl Query {
                         def.name,
                         self.name,
                         if def.ty == ParamType::Int { "an" } else { "a" },
-                        def.ty
+                        if def.ty == ParamType::Float {
+                            "finite float".to_string()
+                        } else {
+                            def.ty.to_string()
+                        },
                     )
                 })?,
                 None => def.default.clone().with_context(|| {

@@ -43,6 +43,9 @@ pub struct FileConfig {
     pub database: Option<String>,
     pub workgroup: Option<String>,
     pub output_location: Option<String>,
+    /// The largest object the mirror downloads, in bytes (a bigger one is reported, not
+    /// fetched); default [`crate::mirror::DEFAULT_MAX_OBJECT_BYTES`].
+    pub max_object_bytes: Option<u64>,
 }
 
 /// The validated settings every command starts from.
@@ -66,6 +69,8 @@ pub struct Settings {
     pub output_location: Option<String>,
     /// `-q`: no summaries, warnings, notices or progress on stderr; errors only.
     pub quiet: bool,
+    /// The mirror's per-object size cap, in bytes.
+    pub max_object_bytes: u64,
 }
 
 impl Settings {
@@ -101,6 +106,7 @@ impl Settings {
             workgroup: None,
             output_location: None,
             quiet: global.quiet,
+            max_object_bytes: crate::mirror::DEFAULT_MAX_OBJECT_BYTES,
         }
     }
 
@@ -161,6 +167,11 @@ impl Settings {
             workgroup: file.workgroup,
             output_location: file.output_location,
             quiet: global.quiet,
+            max_object_bytes: match file.max_object_bytes {
+                Some(0) => bail!("`max-object-bytes` must be above 0"),
+                Some(n) => n,
+                None => crate::mirror::DEFAULT_MAX_OBJECT_BYTES,
+            },
         })
     }
 }

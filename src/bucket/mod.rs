@@ -47,6 +47,13 @@ impl std::str::FromStr for S3Path {
                 "`{bucket}` is not a valid bucket name (3-63 lowercase letters, digits, dots, hyphens)"
             );
         }
+        if let Some(bad) = prefix.chars().find(|c| c.is_control()) {
+            bail!(
+                "the prefix of `{}` holds the control character {}: give a prefix of printable characters",
+                crate::text::escape(text),
+                bad.escape_default()
+            );
+        }
         Ok(Self {
             bucket: bucket.to_string(),
             prefix: prefix.trim_matches('/').to_string(),
@@ -67,6 +74,12 @@ impl fmt::Display for S3Path {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_in_a_prefix_are_refused() {
+        let err = "s3://my-bucket/a\nb".parse::<S3Path>().unwrap_err();
+        assert!(err.to_string().contains("control character \\n"), "{err}");
+    }
 
     #[test]
     fn s3_paths_normalise() {

@@ -121,11 +121,13 @@ impl TableDef {
     }
 
     /// The DDL with its location filled in (`s3://bucket/prefix`, no trailing slash; the
-    /// Organization tables read `org_path`).
+    /// Organization tables read `org_path`). The placeholders sit inside the LOCATION's string
+    /// literal (checked when the DDL is read), so the paths are quoted as its content: a `'`
+    /// doubled.
     pub fn render(&self, metadata_path: &str, org_path: &str) -> String {
         self.text
-            .replace(LOCATION_PLACEHOLDER, metadata_path)
-            .replace(ORG_PLACEHOLDER, org_path)
+            .replace(LOCATION_PLACEHOLDER, &metadata_path.replace('\'', "''"))
+            .replace(ORG_PLACEHOLDER, &org_path.replace('\'', "''"))
     }
 
     /// A SerDe property's value.
@@ -564,6 +566,16 @@ mod tests {
         let ddl = t.render("s3://bucket/prefix", "s3://bucket/prefix/cs-cmdb/org");
         assert!(ddl.contains("LOCATION 's3://bucket/prefix/metadata/discovery/'"));
         assert!(!ddl.contains(LOCATION_PLACEHOLDER));
+    }
+
+    #[test]
+    fn render_quotes_the_location_as_a_string_literal() {
+        let t = tables().unwrap().remove(0);
+        let ddl = t.render("s3://bucket/it's' DROP", "s3://bucket/o'rg");
+        assert!(
+            ddl.contains("LOCATION 's3://bucket/it''s'' DROP/metadata/discovery/'"),
+            "{ddl}"
+        );
     }
 
     #[test]

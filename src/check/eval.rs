@@ -122,6 +122,8 @@ pub struct Context<'a> {
     pub backups: Option<PathBuf>,
     pub metadata_path: Option<&'a S3Path>,
     pub aws: Option<&'a Aws>,
+    /// How far ahead of now a timestamp may be (clocks differ) before it is "in the future".
+    pub skew: chrono::Duration,
 }
 
 /// The facts query: one row per deployment.
@@ -216,7 +218,10 @@ pub async fn evaluate(rule: &Rule, ctx: &Context<'_>) -> anyhow::Result<Evaluati
                 not_checked,
             }
         }
-        Spec::MaxExportAge(limit) => checked(ctx, max_export_age(ctx.deployments, *limit)),
+        Spec::MaxExportAge(limit) => checked(
+            ctx,
+            max_export_age(ctx.deployments, *limit, ctx.skew.num_seconds()),
+        ),
         Spec::AllowedRegions(regions) => checked(
             ctx,
             ctx.deployments
@@ -246,7 +251,50 @@ pub async fn evaluate(rule: &Rule, ctx: &Context<'_>) -> anyhow::Result<Evaluati
             ous,
             exclude_accounts,
         } => coverage(ctx, *max_age, ous, exclude_accounts).await?,
+        Spec::MetadataReadable => metadata_readable(ctx),
     })
+}
+
+/// A deployment with a file holding an unreadable line or value: a violation naming the file
+/// and the first line, whether or not the deployment still shows in the discovery table (its
+/// only discovery record may be the unreadable one). A file outside any partition is a
+/// violation of its own.
+fn metadata_readable(ctx: &Context<'_>) -> Evaluation {
+    let mut subjects: Vec<Subject> = all(ctx);
+    let mut findings = Vec::new();
+    for file in ctx.engine.unreadable() {
+        let subject = match &file.partition {
+            Some((account, region, group)) => Subject {
+                account: Some(account.clone()),
+                region: Some(region.clone()),
+                group: Some(group.clone()),
+                label: None,
+            },
+            None => Subject::label(file.table.clone()),
+        };
+        if !subjects.contains(&subject) {
+            subjects.push(subject.clone());
+        }
+        let at = match &file.first {
+            Some(first) => format!("{}:{first}", file.path),
+            None => file.path.clone(),
+        };
+        let more = file.count.saturating_sub(1);
+        let more = if more > 0 {
+            format!(" (and {more} more in this file)")
+        } else {
+            String::new()
+        };
+        findings.push(Finding {
+            subject,
+            detail: format!("unreadable metadata in {}: {at}{more}", file.table),
+        });
+    }
+    Evaluation::Checked {
+        subjects,
+        findings,
+        not_checked: Vec::new(),
+    }
 }
 
 /// Deployments below `min` are violations. A version that is not `vX.Y.Z` (CloneSquad's release
@@ -290,11 +338,30 @@ fn min_version(
     (findings, not_checked)
 }
 
-fn max_export_age(deployments: &[Deployment], limit: Age) -> Vec<Finding> {
+/// The words for an export time more than `skew` seconds ahead of now, if it is.
+fn in_the_future(d: &Deployment, skew: i64) -> Option<String> {
+    match (d.last_export, d.export_age) {
+        (Some(at), Some(age)) if age < -skew => Some(format!(
+            "timestamp in the future: last export {} UTC is {} ahead of now (allowed clock skew {})",
+            crate::rows::format_timestamp(&at),
+            crate::time::human_duration(chrono::Duration::seconds(-age)),
+            crate::time::human_duration(chrono::Duration::seconds(skew))
+        )),
+        _ => None,
+    }
+}
+
+fn max_export_age(deployments: &[Deployment], limit: Age, skew: i64) -> Vec<Finding> {
     let limit_secs = limit.0.num_seconds();
     deployments
         .iter()
         .filter_map(|d| {
+            if let Some(detail) = in_the_future(d, skew) {
+                return Some(Finding {
+                    subject: Subject::deployment(d),
+                    detail,
+                });
+            }
             let detail = match (d.last_export, d.export_age) {
                 (Some(at), Some(age)) if age > limit_secs => format!(
                     "last export {} UTC, {} ago (limit {limit})",
@@ -611,13 +678,21 @@ async fn coverage(
             .get(account.id.as_str())
             .map(Vec::as_slice)
             .unwrap_or_default();
+        let skew = ctx.skew.num_seconds();
         if found
             .iter()
-            .any(|d| d.export_age.is_some_and(|a| a <= limit))
+            .any(|d| d.export_age.is_some_and(|a| a <= limit && a >= -skew))
         {
             continue;
         }
-        let detail = if found.is_empty() {
+        let future = found.iter().find_map(|d| in_the_future(d, skew));
+        let detail = if let Some(future) = future {
+            format!(
+                "account `{}` has {} deployment(s), none exported within {max_age}; {future}",
+                account.name,
+                found.len()
+            )
+        } else if found.is_empty() {
             format!(
                 "account `{}` has no CloneSquad deployment exporting metadata",
                 account.name
@@ -694,10 +769,10 @@ mod tests {
             "the unknown ones are listed, not dropped"
         );
         let limit = Age::parse("26h").unwrap();
-        let found = max_export_age(&[dep(None, Some(3600)), dep(None, None)], limit);
+        let found = max_export_age(&[dep(None, Some(3600)), dep(None, None)], limit, 300);
         assert_eq!(found.len(), 1);
         assert!(found[0].detail.contains("last export unknown"));
-        let found = max_export_age(&[dep(None, Some(26 * 3600 + 1))], limit);
+        let found = max_export_age(&[dep(None, Some(26 * 3600 + 1))], limit, 300);
         assert!(
             found[0].detail.contains("1d 2h ago (limit 26h)"),
             "{}",

@@ -45,6 +45,10 @@ pub enum Kind {
     ArchiveLifecycle,
     Coverage,
     Sql,
+    /// Built in, added to every policy (never written in a policy file): every deployment's
+    /// metadata is readable.
+    #[serde(skip)]
+    MetadataReadable,
 }
 
 impl Kind {
@@ -58,6 +62,7 @@ impl Kind {
             Kind::ArchiveLifecycle => "archive_lifecycle",
             Kind::Coverage => "coverage",
             Kind::Sql => "sql",
+            Kind::MetadataReadable => "metadata_readable",
         }
     }
 
@@ -71,6 +76,7 @@ impl Kind {
             Kind::ArchiveLifecycle => &[],
             Kind::Coverage => &["max_age", "ous", "exclude_accounts"],
             Kind::Sql => &["sql"],
+            Kind::MetadataReadable => &[],
         }
     }
 }
@@ -275,6 +281,26 @@ pub struct RuleScope {
     pub account_tags: std::collections::BTreeMap<String, String>,
 }
 
+impl Rule {
+    /// The built-in rule every check ends with: a deployment with a line or value that cannot be
+    /// read (a hostile or broken record would otherwise drop it from every other rule) is a
+    /// critical violation, "unreadable metadata", naming the file and line.
+    pub fn metadata_readable() -> Self {
+        Self {
+            name: "metadata-readable".to_string(),
+            kind: Kind::MetadataReadable,
+            severity: Severity::Critical,
+            description: Some(
+                "Built in: every deployment's metadata files can be read, line by line".to_string(),
+            ),
+            line: 0,
+            spec: Spec::MetadataReadable,
+            exemptions: Vec::new(),
+            scope: None,
+        }
+    }
+}
+
 impl RuleScope {
     /// The account ids in scope, per `snapshot`.
     pub fn accounts(
@@ -328,6 +354,8 @@ pub enum Spec {
         ous: Vec<String>,
         exclude_accounts: BTreeSet<String>,
     },
+    /// See [`Rule::metadata_readable`].
+    MetadataReadable,
     Sql(String),
 }
 
@@ -508,8 +536,12 @@ pub fn parse(path: &Path, text: &str) -> anyhow::Result<Policy> {
                         "`sql` is empty: give a query returning the violating rows".into(),
                     ));
                 }
+                if let Err(e) = crate::engine::readonly::ensure_read_only(&sql) {
+                    return Err(err(format!("`sql` is refused: {e}")));
+                }
                 Spec::Sql(sql)
             }
+            Kind::MetadataReadable => Spec::MetadataReadable,
         };
         let mut exemptions = Vec::new();
         for ex in &raw.exempt {

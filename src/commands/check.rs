@@ -14,6 +14,7 @@ use crate::check::report;
 use crate::commands::history_args::HistoryArgs;
 use crate::commands::org_args::{OrgArgs, Scope, reads_org};
 use crate::commands::source_args::SourceArgs;
+use crate::engine::QueryEngine as _;
 use crate::exit::Outcome;
 use crate::org::snapshot::Snapshot;
 use crate::printer::Printer;
@@ -41,6 +42,17 @@ pub struct Args {
     /// A rule that cannot be evaluated (no credentials, no --metadata-path) is an error, not a skip.
     #[arg(long)]
     pub strict: bool,
+
+    /// Pass (exit 0/1 by the violations) even when the metadata read is incomplete: objects the
+    /// mirror could not download. Without it an incomplete read exits 2: a gate that cannot see
+    /// every deployment does not pass.
+    #[arg(long)]
+    pub allow_incomplete: bool,
+
+    /// How far ahead of now an export time may be (clocks differ) before it is a violation,
+    /// "timestamp in the future", that passes neither max_export_age nor coverage.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_age)]
+    pub clock_skew: policy::Age,
 
     /// Print the violations counted per organizational unit (from the Organization snapshot)
     /// instead of one row per violation; reports and the exit code are unchanged.
@@ -102,6 +114,7 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
             scope: scope.as_ref(),
             snapshot: snapshot.as_ref(),
             strict: args.strict,
+            skew: args.clock_skew.0,
         },
         printer,
     )
@@ -146,12 +159,45 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
             .append(&report.history_entry(crate::time::now()?))
             .await?;
     }
+    // What the check did not see: it does not pass on a partial read.
+    let source = options.source.as_deref().unwrap_or("the source");
+    let mut gaps = Vec::new();
+    let skipped = opened.engine.skipped().len();
+    if skipped > 0 {
+        gaps.push(format!("{skipped} source file(s) were left out"));
+    }
+    if opened.mirror_incomplete {
+        gaps.push(format!("some objects of {source} could not be mirrored"));
+    }
+    if opened.mirror_skipped > 0 {
+        gaps.push(format!(
+            "{} key(s) of {source} were refused as unsafe paths",
+            opened.mirror_skipped
+        ));
+    }
+    if !gaps.is_empty() {
+        let what = format!("{} (listed above)", gaps.join("; "));
+        if !args.allow_incomplete {
+            bail!(
+                "{what}: the check did not see every deployment's current metadata, so it does not pass; fix them and run again, or pass --allow-incomplete to judge what was read"
+            );
+        }
+        printer.warn(&format!("{what}: --allow-incomplete judged what was read"));
+    }
     Ok(if report.failing() > 0 {
         Outcome::Failures
     } else {
         Outcome::Success
     })
 }
+
+fn parse_age(text: &str) -> Result<policy::Age, String> {
+    policy::Age::try_from(text.to_string())
+}
+
+/// The built-in rule [`policy::Rule::metadata_readable`].
+static METADATA_READABLE: std::sync::LazyLock<policy::Rule> =
+    std::sync::LazyLock::new(policy::Rule::metadata_readable);
 
 /// What a policy is evaluated against, besides the engine.
 pub struct Inputs<'a> {
@@ -164,6 +210,8 @@ pub struct Inputs<'a> {
     pub snapshot: Option<&'a Snapshot>,
     /// A rule that cannot be evaluated is an error, not a skip.
     pub strict: bool,
+    /// How far ahead of now an export time may be before it is "in the future".
+    pub skew: chrono::Duration,
 }
 
 /// Every rule's outcome, exemptions applied, and how many deployments were checked.
@@ -247,34 +295,15 @@ pub async fn evaluate<'p>(
             backups: backups.clone(),
             metadata_path: settings.metadata_path.as_ref(),
             aws: aws.as_ref(),
+            skew: inputs.skew,
         };
         let evaluation = eval::evaluate(rule, &ctx)
             .await
             .with_context(|| format!("{whence} could not be evaluated"))?;
-        let evaluation = match (inputs.scope, evaluation) {
-            // Rows of SQL rules and coverage's accounts outside --ou are not this run's business.
-            (
-                Some(scope),
-                Evaluation::Checked {
-                    mut subjects,
-                    mut findings,
-                    not_checked,
-                },
-            ) => {
-                let keep = |s: &eval::Subject| {
-                    s.account
-                        .as_ref()
-                        .is_none_or(|a| scope.accounts.contains(a))
-                };
-                subjects.retain(keep);
-                findings.retain(|f| keep(&f.subject));
-                Evaluation::Checked {
-                    subjects,
-                    findings,
-                    not_checked,
-                }
-            }
-            (_, evaluation) => evaluation,
+        // Rows of SQL rules and coverage's accounts outside --ou are not this run's business.
+        let evaluation = match inputs.scope {
+            Some(scope) => scope_evaluation(scope, evaluation),
+            None => evaluation,
         };
         if let Evaluation::Skipped(reason) = &evaluation {
             if inputs.strict {
@@ -305,10 +334,55 @@ pub async fn evaluate<'p>(
         }
         results.push(result);
     }
+    // The built-in rule, when the tables read hold unreadable lines: the deployments they
+    // describe are violations, not disappearances.
+    if !engine.unreadable().is_empty() {
+        let rule: &'static policy::Rule = &METADATA_READABLE;
+        let ctx = eval::Context {
+            engine,
+            deployments: &deployments,
+            now,
+            backups: None,
+            metadata_path: None,
+            aws: None,
+            skew: inputs.skew,
+        };
+        let evaluation = eval::evaluate(rule, &ctx).await?;
+        let evaluation = match inputs.scope {
+            Some(scope) => scope_evaluation(scope, evaluation),
+            None => evaluation,
+        };
+        results.push(report::apply(rule, evaluation, today));
+    }
     Ok(Evaluated {
         results,
         deployments: deployments.len(),
     })
+}
+
+/// Only the subjects and findings of `scope`'s accounts (those of no account stay).
+fn scope_evaluation(scope: &Scope, evaluation: Evaluation) -> Evaluation {
+    match evaluation {
+        Evaluation::Checked {
+            mut subjects,
+            mut findings,
+            not_checked,
+        } => {
+            let keep = |s: &eval::Subject| {
+                s.account
+                    .as_ref()
+                    .is_none_or(|a| scope.accounts.contains(a))
+            };
+            subjects.retain(keep);
+            findings.retain(|f| keep(&f.subject));
+            Evaluation::Checked {
+                subjects,
+                findings,
+                not_checked,
+            }
+        }
+        skipped => skipped,
+    }
 }
 
 /// An SDK configuration with credentials, or why there is none (the rules needing it skip).

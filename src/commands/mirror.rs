@@ -24,7 +24,17 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
     let path = settings.require_metadata_path()?;
     let dir = mirror::mirror_dir(&settings.cache_root(args.cache_dir), path);
     let config = crate::aws::sdk_config(&settings.aws, printer).await?;
-    let report = mirror::sync(&config, path, &dir, usize::from(args.concurrency), printer).await?;
+    let report = mirror::sync(
+        &config,
+        path,
+        &dir,
+        mirror::Limits {
+            concurrency: usize::from(args.concurrency),
+            max_object_bytes: settings.max_object_bytes,
+        },
+        printer,
+    )
+    .await?;
     printer.summary(&mirror::summary(path, &report));
     printer.line(&report.dir.display().to_string())?;
     Ok(if report.stats.failed > 0 {

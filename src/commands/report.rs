@@ -143,6 +143,7 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
                     scope: scope.as_ref(),
                     snapshot: snapshot.as_ref(),
                     strict: false,
+                    skew: chrono::Duration::minutes(5),
                 },
                 printer,
             )

@@ -93,6 +93,7 @@ impl SourceArgs {
             offline: self.offline,
             strict,
             org_dir: None,
+            max_object_bytes: settings.max_object_bytes,
         }
     }
 }

@@ -262,6 +262,8 @@ impl AthenaEngine {
 
     /// Start, wait, and report the statistics (`-v`).
     pub async fn run_to_end(&self, sql: &str, params: &[Param]) -> anyhow::Result<Finished> {
+        crate::engine::readonly::ensure_read_only(sql)?;
+        crate::engine::readonly::ensure_finite(params)?;
         let started = Instant::now();
         let id = self.start(sql, params, true).await?;
         let finished = self.wait(&id).await?;

@@ -2,6 +2,7 @@
 
 pub mod athena;
 pub mod local;
+pub mod readonly;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -47,8 +48,37 @@ impl fmt::Display for Param {
     }
 }
 
+/// A source file some of whose lines could not be read (the embedded engine skips a malformed
+/// line, and reads NULL for a value Athena fails the query on): the gate must not lose the
+/// deployment they describe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The table, e.g. `clonesquad_discovery`.
+    pub table: String,
+    /// The file, as shown to the user.
+    pub path: String,
+    /// `accountid`, `region`, `groupname` from the file's partition folders, when it has them.
+    pub partition: Option<(String, String, String)>,
+    /// How many lines or values could not be read.
+    pub count: u32,
+    /// The first of them, `N: why` (untrusted parts escaped), when kept as a sample.
+    pub first: Option<String>,
+}
+
 /// A query engine: SQL text with positional `?` parameters in, a result set out.
 pub trait QueryEngine: Send + Sync {
+    /// The files with unreadable lines among the tables the queries run so far have read (Athena
+    /// fails a query on them instead: nothing to list).
+    fn unreadable(&self) -> Vec<Unreadable> {
+        Vec::new()
+    }
+
+    /// The source files the tables read so far left out (symbolic links out of the tree,
+    /// FIFOs, folders where a file is expected...), one message each, as reported.
+    fn skipped(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// A short name for messages (`local`, `athena`).
     fn name(&self) -> &'static str;
 
@@ -76,6 +106,8 @@ pub struct OpenOptions {
     pub strict: bool,
     /// Embedded engine: the Organization snapshot the `org_*` tables read (empty without).
     pub org_dir: Option<PathBuf>,
+    /// With an `s3://` source: the largest object the mirror downloads.
+    pub max_object_bytes: u64,
 }
 
 /// One of the engines, opened.
@@ -89,6 +121,20 @@ impl QueryEngine for Engine {
         match self {
             Engine::Local(e) => e.name(),
             Engine::Athena(e) => e.name(),
+        }
+    }
+
+    fn unreadable(&self) -> Vec<Unreadable> {
+        match self {
+            Engine::Local(e) => e.unreadable(),
+            Engine::Athena(e) => e.unreadable(),
+        }
+    }
+
+    fn skipped(&self) -> Vec<String> {
+        match self {
+            Engine::Local(e) => e.skipped(),
+            Engine::Athena(e) => e.skipped(),
         }
     }
 
@@ -110,6 +156,8 @@ pub struct Opened {
     /// Some objects of an `s3://` source could not be mirrored: their previous copy, if any, is
     /// what the engine reads.
     pub mirror_incomplete: bool,
+    /// Keys of an `s3://` source the mirror refused (unsafe paths): files the engine never sees.
+    pub mirror_skipped: usize,
 }
 
 /// Open the engine `opts` name: Athena, or the embedded engine over a local directory or over
@@ -125,12 +173,14 @@ pub async fn open(
         return Ok(Opened {
             engine: Engine::Athena(AthenaEngine::new(&config, opts.athena.clone())),
             mirror_incomplete: false,
+            mirror_skipped: 0,
         });
     }
     let source = opts.source.as_deref().context(
         "no metadata source: pass --source DIR (a local copy of <MetadataAndBackupS3Path>) or --source s3://bucket/prefix, or set `source` in cs-cmdb.toml",
     )?;
     let mut mirror_incomplete = false;
+    let mut mirror_skipped = 0;
     let dir = if source.starts_with("s3://") {
         let path: S3Path = source
             .parse()
@@ -141,15 +191,23 @@ pub async fn open(
         } else {
             let config = crate::aws::sdk_config(aws, reporter.as_ref()).await?;
             let concurrency = crate::bucket::list::DEFAULT_CONCURRENCY;
-            let report = crate::mirror::sync(&config, &path, &dir, concurrency, reporter.as_ref())
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot mirror {source} (pass --offline to query the last mirror as is)"
-                    )
-                })?;
+            let report = crate::mirror::sync(
+                &config,
+                &path,
+                &dir,
+                crate::mirror::Limits {
+                    concurrency,
+                    max_object_bytes: opts.max_object_bytes,
+                },
+                reporter.as_ref(),
+            )
+            .await
+            .with_context(|| {
+                format!("cannot mirror {source} (pass --offline to query the last mirror as is)")
+            })?;
             reporter.notice(&crate::mirror::summary(&path, &report));
             mirror_incomplete = report.stats.failed > 0;
+            mirror_skipped = report.stats.skipped;
         }
         dir
     } else {
@@ -162,5 +220,6 @@ pub async fn open(
     Ok(Opened {
         engine: Engine::Local(engine),
         mirror_incomplete,
+        mirror_skipped,
     })
 }

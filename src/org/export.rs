@@ -309,6 +309,31 @@ fn http_client() -> Result<&'static HttpClient<Https, Empty<bytes::Bytes>>, Stri
         .map_err(Clone::clone)
 }
 
+/// How much of an API answer is read (only its start is shown).
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// A client that connects only to `addrs` (checked public), over HTTPS only.
+fn checked_client(
+    addrs: Vec<std::net::SocketAddr>,
+) -> Result<
+    HttpClient<
+        hyper_rustls::HttpsConnector<HttpConnector<crate::org::apigw::Checked>>,
+        Empty<bytes::Bytes>,
+    >,
+    String,
+> {
+    let mut http =
+        HttpConnector::new_with_resolver(crate::org::apigw::Checked(std::sync::Arc::new(addrs)));
+    http.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+        .map_err(|e| format!("cannot load the system's TLS root certificates: {e}"))?
+        .https_only()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(HttpClient::builder(TokioExecutor::new()).build(connector))
+}
+
 async fn trigger_apigw(
     ctx: &TargetCtx,
     group: &str,
@@ -323,12 +348,36 @@ async fn trigger_apigw(
             ),
         ));
     };
-    let url = format!("{}/backup", base.trim_end_matches('/'));
+    let shown = crate::text::escape(base).into_owned();
+    let api = crate::org::apigw::check_url(base, &ctx.target.region).map_err(|why| {
+        Failure::new(
+            FailClass::InvokeError,
+            format!(
+                "deployment {group} in {} reports InteractAPIGWUrl `{shown}`, which is refused: {why}; the central account's signed request goes only to an API Gateway of the deployment's region (or use --via lambda)",
+                ctx.target
+            ),
+        )
+    })?;
+    // The emulator (--endpoint-url) gets the URL's path; AWS gets the checked host, at the
+    // addresses checked now.
+    let endpoint = ctx.config.endpoint_url();
+    let url = match endpoint {
+        Some(endpoint) => format!("{}{}backup", endpoint.trim_end_matches('/'), api.path),
+        None => format!("https://{}{}backup", api.host, api.path),
+    };
     let fail = |class, why: String| {
         Failure::new(
             class,
             format!("GET {url} ({group} in {}): {why}", ctx.target),
         )
+    };
+    let addrs = match endpoint {
+        Some(_) => None,
+        None => Some(
+            crate::org::apigw::resolve_public(&api.host)
+                .await
+                .map_err(|why| fail(FailClass::InvokeError, why))?,
+        ),
     };
     let provider = ctx
         .config
@@ -368,10 +417,17 @@ async fn trigger_apigw(
         .map_err(|e| fail(FailClass::AwsError, format!("cannot sign: {e}")))?
         .into_parts();
     instructions.apply_to_request_http1x(&mut request);
-    let client = http_client().map_err(|e| fail(FailClass::AwsError, e))?;
+    let sent = match addrs {
+        Some(addrs) => checked_client(addrs)
+            .map_err(|e| fail(FailClass::AwsError, e))?
+            .request(request),
+        None => http_client()
+            .map_err(|e| fail(FailClass::AwsError, e))?
+            .request(request),
+    };
     ctx.pace().await;
     let timeout = ctx.call_timeout();
-    let response = match tokio::time::timeout(timeout, client.request(request)).await {
+    let response = match tokio::time::timeout(timeout, sent).await {
         Err(_) => {
             return Err(fail(
                 FailClass::Timeout,
@@ -387,22 +443,24 @@ async fn trigger_apigw(
         Ok(Ok(r)) => r,
     };
     let status = response.status();
-    let body = match tokio::time::timeout(timeout, response.into_body().collect()).await {
-        Ok(Ok(b)) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
-        _ => String::new(),
+    // A bounded read of the answer: only its start is shown (cut, escaped).
+    let limited = http_body_util::Limited::new(response.into_body(), BODY_LIMIT);
+    let body = match tokio::time::timeout(timeout, limited.collect()).await {
+        Ok(Ok(b)) => {
+            crate::text::escape(&truncate(&String::from_utf8_lossy(&b.to_bytes()))).into_owned()
+        }
+        Ok(Err(_)) => format!("(an answer of more than {BODY_LIMIT} bytes, not shown)"),
+        Err(_) => String::new(),
     };
     match status.as_u16() {
-        200 => Ok(format!("apigw 200: {}", truncate(&body))),
+        200 => Ok(format!("apigw 200: {body}")),
         429 => Err(fail(
             FailClass::Throttled,
-            format!(
-                "status 429: {}; lower --concurrency or set --rate",
-                truncate(&body)
-            ),
+            format!("status 429: {body}; lower --concurrency or set --rate"),
         )),
         code => Err(fail(
             FailClass::InvokeError,
-            format!("status {code}: {}", truncate(&body)),
+            format!("status {code}: {body}"),
         )),
     }
 }

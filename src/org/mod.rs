@@ -2,6 +2,7 @@
 //! targets (their deployments, their exports).
 
 pub mod accounts;
+pub mod apigw;
 pub mod deployments;
 pub mod export;
 pub mod fanout;

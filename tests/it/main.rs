@@ -14,6 +14,7 @@ mod cli;
 mod ddl_conformance;
 mod discover;
 mod export;
+mod hostile;
 mod iam;
 mod install;
 mod lifecycle;

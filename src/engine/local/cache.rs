@@ -110,6 +110,11 @@ pub struct Loaded {
     /// Whether the tree had to be listed (false: the mirror's generation, or the folder and file
     /// stamps, proved it current).
     pub listed: bool,
+    /// What the listing found and did not read, one message each (relative path and why):
+    /// symbolic links out of the table folder, FIFOs, sockets, devices, folders where a file is
+    /// expected, names that are not UTF-8, empty partition values. A folder holding one is never
+    /// proved current by its stamp, so they are found (and said) on every run.
+    pub skipped: Vec<String>,
 }
 
 impl Loaded {
@@ -122,6 +127,7 @@ impl Loaded {
             files: manifest.files,
             parsed: 0,
             listed,
+            skipped: Vec::new(),
         }
     }
 
@@ -302,9 +308,11 @@ pub fn refresh(
         dirs: listing.dirs,
         listed: true,
     };
-    update(
+    let mut loaded = update(
         &folder, cache_dir, table, schema, previous, source, reporter,
-    )
+    )?;
+    loaded.skipped = listing.skipped;
+    Ok(loaded)
 }
 
 /// What the tree holds now, as listed or as the mirror says.
@@ -471,6 +479,7 @@ fn update(
         files: manifest.files,
         parsed,
         listed: source.listed,
+        skipped: Vec::new(),
     })
 }
 
@@ -734,6 +743,8 @@ impl Sink<BufWriter<fs::File>> {
 struct Listing {
     files: Vec<Found>,
     dirs: Vec<DirStamp>,
+    /// What was not read, and why (sorted).
+    skipped: Vec<String>,
 }
 
 /// `accountid=*/region=*/groupname=*/<file>` below `folder`, sorted by path. A missing folder is
@@ -743,17 +754,26 @@ fn list(folder: &Path, partitions: &[String]) -> std::io::Result<Listing> {
     let mut listing = Listing {
         files: Vec::new(),
         dirs: Vec::new(),
+        skipped: Vec::new(),
     };
     if !folder.is_dir() {
         return Ok(listing);
     }
+    let inside = folder.canonicalize()?;
     let now = std::time::SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i128);
-    walk(folder, partitions, 0, String::new(), now, &mut listing)?;
+    let mut walker = Walker {
+        partitions,
+        inside: &inside,
+        now,
+        out: &mut listing,
+    };
+    walker.walk(folder, 0, String::new())?;
     listing
         .files
         .sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
+    listing.skipped.sort();
     listing.dirs.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(listing)
 }
@@ -766,62 +786,130 @@ fn mtime_nanos(meta: &fs::Metadata) -> i128 {
         .map_or(0, |d| d.as_nanos() as i128)
 }
 
-fn walk(
-    dir: &Path,
-    partitions: &[String],
-    depth: usize,
-    rel: String,
+/// The listing's walk: `inside` is the table folder, resolved (a symbolic link to a file below
+/// it is read; any other link is reported, not followed).
+struct Walker<'a> {
+    partitions: &'a [String],
+    inside: &'a Path,
     now: i128,
-    out: &mut Listing,
-) -> std::io::Result<()> {
-    // Stamp the folder before reading it: a change after this point moves its mtime.
-    let mtime = mtime_nanos(&fs::metadata(dir)?);
-    out.dirs.push(DirStamp {
-        path: rel.clone(),
-        mtime: if mtime == 0 || now - mtime < RACY_NANOS {
-            0
-        } else {
-            mtime
-        },
-    });
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if name.starts_with('.') || name.starts_with('_') {
-            continue;
-        }
-        let file_type = entry.file_type()?;
-        let rel_path = if rel.is_empty() {
-            name.to_string()
-        } else {
-            format!("{rel}/{name}")
-        };
-        if let Some(key) = partitions.get(depth) {
-            // Expect the next partition folder.
-            let is_partition = name
-                .split_once('=')
-                .is_some_and(|(k, v)| k.eq_ignore_ascii_case(key) && !v.is_empty());
-            if is_partition && file_type.is_dir() {
-                walk(&entry.path(), partitions, depth + 1, rel_path, now, out)?;
-            } else {
-                tracing::debug!(path = %entry.path().display(), "not a {key}= partition folder, ignored");
-            }
-        } else if file_type.is_file() || (file_type.is_symlink() && entry.path().is_file()) {
-            let meta = fs::metadata(entry.path())?;
-            out.files.push(Found {
-                entry: FileEntry {
-                    path: rel_path,
-                    size: meta.len(),
-                    mtime: mtime_nanos(&meta),
-                    rows: 0,
-                    issues: FileIssues::default(),
-                },
-                changed: false,
-            });
+    out: &'a mut Listing,
+}
+
+impl Walker<'_> {
+    /// Say why `rel` is not read; its folder's stamp (at `stamp`) is made untrusted so that the
+    /// next run lists the folder again and says it again.
+    fn skip(&mut self, stamp: usize, rel: &str, why: &str) {
+        self.out
+            .skipped
+            .push(format!("{}: {why}", crate::text::escape(rel)));
+        if let Some(d) = self.out.dirs.get_mut(stamp) {
+            d.mtime = 0;
         }
     }
-    Ok(())
+
+    fn walk(&mut self, dir: &Path, depth: usize, rel: String) -> std::io::Result<()> {
+        // Stamp the folder before reading it: a change after this point moves its mtime.
+        let mtime = mtime_nanos(&fs::metadata(dir)?);
+        let stamp = self.out.dirs.len();
+        self.out.dirs.push(DirStamp {
+            path: rel.clone(),
+            mtime: if mtime == 0 || self.now - mtime < RACY_NANOS {
+                0
+            } else {
+                mtime
+            },
+        });
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let join = |name: &str| {
+                if rel.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{rel}/{name}")
+                }
+            };
+            let Some(name) = name.to_str() else {
+                let shown = join(&name.to_string_lossy());
+                self.skip(stamp, &shown, "the name is not UTF-8; not read");
+                continue;
+            };
+            if name.starts_with('.') || name.starts_with('_') {
+                continue;
+            }
+            let file_type = entry.file_type()?;
+            let rel_path = join(name);
+            if let Some(key) = self.partitions.get(depth) {
+                // Expect the next partition folder.
+                let Some(value) = name
+                    .split_once('=')
+                    .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+                    .map(|(_, v)| v)
+                else {
+                    tracing::debug!(path = %entry.path().display(), "not a {key}= partition folder, ignored");
+                    continue;
+                };
+                if value.is_empty() {
+                    self.skip(stamp, &rel_path, "empty partition value; not read");
+                } else if file_type.is_dir() {
+                    self.walk(&entry.path(), depth + 1, rel_path)?;
+                } else if file_type.is_symlink() {
+                    self.skip(
+                        stamp,
+                        &rel_path,
+                        "a symbolic link where a partition folder is expected; not followed",
+                    );
+                } else {
+                    self.skip(
+                        stamp,
+                        &rel_path,
+                        "not a folder where a partition folder is expected; not read",
+                    );
+                }
+            } else if file_type.is_file() {
+                let meta = fs::symlink_metadata(entry.path())?;
+                self.found(rel_path, &meta);
+            } else if file_type.is_symlink() {
+                match entry.path().canonicalize() {
+                    Ok(target) if target.starts_with(self.inside) && target.is_file() => {
+                        let meta = fs::metadata(&target)?;
+                        self.found(rel_path, &meta);
+                    }
+                    _ => self.skip(
+                        stamp,
+                        &rel_path,
+                        "a symbolic link to a file outside the table folder (or to nothing); not followed",
+                    ),
+                }
+            } else if file_type.is_dir() {
+                self.skip(
+                    stamp,
+                    &rel_path,
+                    "a folder where a file is expected; not read",
+                );
+            } else {
+                self.skip(
+                    stamp,
+                    &rel_path,
+                    "not a regular file (a FIFO, socket or device); not read",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn found(&mut self, path: String, meta: &fs::Metadata) {
+        self.out.files.push(Found {
+            entry: FileEntry {
+                path,
+                size: meta.len(),
+                mtime: mtime_nanos(meta),
+                rows: 0,
+                issues: FileIssues::default(),
+            },
+            changed: false,
+        });
+    }
 }
 
 /// Whether the tree below `folder` is exactly what `manifest` was built from, proved by one

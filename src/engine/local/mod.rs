@@ -11,7 +11,7 @@ pub mod json;
 pub mod sqlrewrite;
 pub mod trino;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -34,7 +34,7 @@ use futures::future::BoxFuture;
 
 use crate::bucket::layout;
 use crate::catalog::ddl::{self, Base, TableDef};
-use crate::engine::{Param, QueryEngine};
+use crate::engine::{Param, QueryEngine, Unreadable};
 use crate::hash::fnv1a;
 use crate::reporter::{Reporter, Silent};
 use crate::rows::{Column, ColumnType, ResultSet, Value};
@@ -63,6 +63,10 @@ pub struct LocalEngine {
     /// The tables already brought up to date by this engine, with their issue counts: a command
     /// that runs several queries (`report`, `check`) refreshes and reports each table once.
     ready: std::sync::Mutex<HashMap<String, Ready>>,
+    /// Per table read so far, its files with unreadable lines (the last load of each table).
+    unreadable: std::sync::Mutex<BTreeMap<String, Vec<Unreadable>>>,
+    /// Per table read so far, what its listing left out (the last load of each table).
+    skipped: std::sync::Mutex<BTreeMap<String, Vec<String>>>,
 }
 
 impl LocalEngine {
@@ -124,6 +128,8 @@ impl LocalEngine {
             reporter: Arc::new(Silent),
             org_root: None,
             ready: std::sync::Mutex::default(),
+            unreadable: Default::default(),
+            skipped: Default::default(),
         })
     }
 
@@ -197,6 +203,21 @@ impl LocalEngine {
         .context("the loader stopped")??;
         let root = self.root_of(def).unwrap_or_default();
         let issues = report_issues(def, &root, &loaded, self.reporter.as_ref());
+        self.remember_unreadable(def, &root, &loaded);
+        if loaded.listed {
+            let folder = layout::table_dir(&root, &def.folder);
+            let skipped: Vec<String> = loaded
+                .skipped
+                .iter()
+                .map(|why| format!("{}: {}/{why}", def.name, folder.display()))
+                .collect();
+            for line in &skipped {
+                self.reporter.warn(line);
+            }
+            if let Ok(mut map) = self.skipped.lock() {
+                map.insert(def.name.clone(), skipped);
+            }
+        }
         tracing::info!(
             table = %def.name,
             rows = loaded.rows,
@@ -208,7 +229,53 @@ impl LocalEngine {
         Ok((Arc::new(loaded), issues))
     }
 
+    /// Keep the files of `def` whose lines could not be read (malformed, or a value Athena fails
+    /// on), for [`QueryEngine::unreadable`].
+    fn remember_unreadable(&self, def: &TableDef, root: &Path, loaded: &cache::Loaded) {
+        let folder = layout::table_dir(root, &def.folder);
+        let files = loaded
+            .files_with_issues()
+            .filter_map(|file| {
+                let count = file
+                    .issues
+                    .malformed
+                    .saturating_add(file.issues.athena_fails);
+                if count == 0 {
+                    return None;
+                }
+                let first = file
+                    .issues
+                    .samples
+                    .iter()
+                    .find(|i| i.kind != hive::IssueKind::AthenaReadsOtherwise)
+                    .map(ToString::to_string);
+                let mut values = file
+                    .path
+                    .split('/')
+                    .filter_map(|s| s.split_once('='))
+                    .map(|(_, v)| v.to_string());
+                let partition = match (def.base, values.next(), values.next(), values.next()) {
+                    (Base::Metadata, Some(a), Some(r), Some(g)) => Some((a, r, g)),
+                    _ => None,
+                };
+                Some(Unreadable {
+                    table: def.name.clone(),
+                    path: crate::text::escape(&folder.join(&file.path).to_string_lossy())
+                        .into_owned(),
+                    partition,
+                    count,
+                    first,
+                })
+            })
+            .collect();
+        if let Ok(mut map) = self.unreadable.lock() {
+            map.insert(def.name.clone(), files);
+        }
+    }
+
     async fn execute(&self, sql: &str, params: &[Param]) -> anyhow::Result<ResultSet> {
+        crate::engine::readonly::ensure_read_only(sql)?;
+        crate::engine::readonly::ensure_finite(params)?;
         let prepared = sqlrewrite::prepare(sql, &|t, p| self.column_type(t, p))
             .map_err(|e| anyhow::anyhow!("SQL error: {e}"))?;
         if prepared.placeholders != params.len() {
@@ -312,6 +379,20 @@ impl LocalEngine {
 impl QueryEngine for LocalEngine {
     fn name(&self) -> &'static str {
         "local"
+    }
+
+    fn skipped(&self) -> Vec<String> {
+        self.skipped
+            .lock()
+            .map(|map| map.values().flatten().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn unreadable(&self) -> Vec<Unreadable> {
+        self.unreadable
+            .lock()
+            .map(|map| map.values().flatten().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn run<'a>(

@@ -115,9 +115,13 @@ impl Proxy {
             .map(|(account, _)| account.clone())
     }
 
-    /// The API Gateway URL the stand-in serves for a deployment.
+    /// The API Gateway URL the stand-in serves for a deployment: an AWS-form URL whose path the
+    /// binary sends to `--endpoint-url` (this proxy), the only override of the apigw guard.
     pub fn apigw_url(&self, account: &str, region: &str, group: &str) -> String {
-        format!("{}/apigw/{account}/{region}/{group}/v1/", self.endpoint)
+        let api_id = &account[account.len().saturating_sub(10)..];
+        format!(
+            "https://{api_id}.execute-api.{region}.amazonaws.com/apigw/{account}/{region}/{group}/v1/"
+        )
     }
 }
 
