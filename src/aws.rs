@@ -202,7 +202,7 @@ fn unknown_message(name: &str, origin: &str, files: &[ProfileFile; 2], known: &[
         text.push_str("; they define no profile");
     } else {
         text.push_str(&format!("; known profiles: {}", known.join(", ")));
-        if let Some(close) = closest(name, known) {
+        if let Some(close) = crate::text::closest(name, known) {
             text.push_str(&format!("; did you mean `{close}`?"));
         }
     }
@@ -215,32 +215,6 @@ fn unknown_message(name: &str, origin: &str, files: &[ProfileFile; 2], known: &[
         " ({fix}; AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE name other files)"
     ));
     text
-}
-
-/// The known name closest to `name`, if it is a plausible typo of it.
-fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
-    let lower = name.to_lowercase();
-    known
-        .iter()
-        .map(|k| (edit_distance(&lower, &k.to_lowercase()), k))
-        .filter(|(d, k)| *d <= 2.max(k.chars().count() / 4) && *d < k.chars().count())
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k.as_str())
-}
-
-/// Levenshtein distance over characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut row = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = prev[j] + usize::from(ca != *cb);
-            row[j + 1] = substitute.min(prev[j + 1] + 1).min(row[j] + 1);
-        }
-        prev = row;
-    }
-    prev[b.len()]
 }
 
 /// Decide where credentials come from and check that a named profile exists. No AWS call. An
@@ -451,18 +425,5 @@ mod tests {
             AwsProfile("b".into())
         );
         assert_eq!(CredentialSource::decide(None, None, false), DefaultChain);
-    }
-
-    #[test]
-    fn close_names_are_suggested() {
-        let known: Vec<String> = ["governance", "other-org", "dev"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(closest("govrenance", &known), Some("governance"));
-        assert_eq!(closest("Other-Org", &known), Some("other-org"));
-        assert_eq!(closest("prod", &known), None);
-        assert_eq!(closest("x", &known), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -12,6 +12,7 @@
 //! Parameters are bound to the `?` placeholders (Athena's execution parameters, prepared
 //! statements locally), never spliced into the text. `-- bind:` gives the order of the
 //! placeholders when it is not the order of the `-- param:` lines (a parameter may be used twice).
+//! `-- narrow: a, b` names the columns a table keeps on a terminal too narrow for all of them.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -115,6 +116,8 @@ pub struct Query {
     pub params: Vec<ParamDef>,
     /// Parameter names in placeholder order.
     pub bind: Vec<String>,
+    /// `-- narrow:` the columns a table keeps when it cannot fit the terminal whole.
+    pub narrow: Vec<String>,
     pub sql: String,
     pub origin: Origin,
 }
@@ -132,6 +135,7 @@ impl Query {
             description: String::new(),
             params: Vec::new(),
             bind: Vec::new(),
+            narrow: Vec::new(),
             sql: text.to_string(),
             origin,
         };
@@ -156,15 +160,8 @@ impl Query {
                     parse_param(value)
                         .with_context(|| format!("{}: bad `-- param:` line", at()))?,
                 ),
-                "bind" => {
-                    bind = Some(
-                        value
-                            .split(',')
-                            .map(|s| s.trim().to_string())
-                            .filter(|s| !s.is_empty())
-                            .collect::<Vec<_>>(),
-                    )
-                }
+                "bind" => bind = Some(name_list(value)),
+                "narrow" => query.narrow = name_list(value),
                 _ => {}
             }
         }
@@ -243,6 +240,15 @@ impl Query {
 }
 
 /// `name type [= default] [| help]`
+/// `a, b, c` as names.
+fn name_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 fn parse_param(text: &str) -> anyhow::Result<ParamDef> {
     let (decl, help) = text.split_once('|').unwrap_or((text, ""));
     let (decl, default) = match decl.split_once('=') {

@@ -22,9 +22,38 @@ pub struct Flags {
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
     pub format: Option<Format>,
+    pub columns: Option<Vec<String>>,
+    pub limit: Option<usize>,
+    pub wide: bool,
+    pub null_marker: Option<String>,
+    pub csv_safe: Option<bool>,
     pub metadata_path: Option<String>,
     pub quiet: bool,
     pub no_color: bool,
+}
+
+/// How rows on stdout are shaped, beside the format: `--columns`, `--limit`, `--wide`,
+/// `--null-marker`, `--csv-safe`.
+#[derive(Debug, Clone, Default)]
+pub struct Shaping {
+    pub columns: Option<Vec<String>>,
+    pub limit: Option<usize>,
+    pub wide: bool,
+    pub null_marker: Option<String>,
+    /// `None`: the command's default (on for `check`).
+    pub csv_safe: Option<bool>,
+}
+
+impl Flags {
+    fn shaping(&self) -> Shaping {
+        Shaping {
+            columns: self.columns.clone(),
+            limit: self.limit,
+            wide: self.wide,
+            null_marker: self.null_marker.clone(),
+            csv_safe: self.csv_safe,
+        }
+    }
 }
 
 /// What a `cs-cmdb.toml` may hold. Unknown keys are errors, so a typo never passes silently.
@@ -52,6 +81,7 @@ pub struct Settings {
     pub config_file: Option<PathBuf>,
     pub aws: AwsSettings,
     pub format: Format,
+    pub shaping: Shaping,
     /// `--no-color`: no colours on stdout or stderr, terminal or not.
     pub no_color: bool,
     pub metadata_path: Option<S3Path>,
@@ -91,6 +121,7 @@ impl Settings {
             config_file: None,
             aws: AwsSettings::default(),
             format: global.format.unwrap_or(Format::Table),
+            shaping: global.shaping(),
             no_color: global.no_color,
             metadata_path: None,
             source: None,
@@ -151,6 +182,7 @@ impl Settings {
                 endpoint_url,
             },
             format: global.format.or(file.format).unwrap_or(Format::Table),
+            shaping: global.shaping(),
             no_color: global.no_color,
             metadata_path,
             source: file.source,

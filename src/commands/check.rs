@@ -111,7 +111,8 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
         deployments: evaluated.deployments,
         ou_paths: snapshot.as_ref().map(|s| s.ou_paths()).unwrap_or_default(),
     };
-    printer.rows(&if args.by_ou {
+    // The violations carry text from the bucket: a CSV of them is opened in spreadsheets.
+    printer.csv_safe_by_default().rows(&if args.by_ou {
         report.by_ou()
     } else {
         report.violations()

@@ -120,7 +120,7 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
         let at = scope.account_column(&rs.columns)?;
         scope.retain(at, &mut rs.rows);
     }
-    printer.rows(&rs)?;
+    printer.rows_narrowed(&rs, &query.narrow)?;
     summary(printer, rs.rows.len(), started);
     if opened.mirror_incomplete {
         printer.warn(
