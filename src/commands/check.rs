@@ -317,7 +317,7 @@ async fn aws_access(settings: &Settings, printer: &Printer) -> anyhow::Result<ev
         Ok(_) => Ok(config),
         Err(err) => Err(format!(
             "no AWS credentials ({}); use --profile, AWS_PROFILE, or the CI role's environment",
-            aws_smithy_types::error::display::DisplayErrorContext(&err)
+            crate::errors::chain(&err)
         )),
     })
 }

@@ -36,6 +36,10 @@ pub struct FanoutArgs {
     )]
     pub regions: Vec<String>,
 
+    /// Accept a region this build does not know (one launched since): only its form is checked.
+    #[arg(long, env = "CS_CMDB_ALLOW_UNKNOWN_REGION")]
+    pub allow_unknown_region: bool,
+
     /// Role assumed in each member account: arn:aws:iam::<account>:role/<NAME>.
     #[arg(
         long,
@@ -116,21 +120,24 @@ pub async fn prepare(
         }
         Regions::All
     } else if args.regions.is_empty() {
-        match &settings.aws.region {
-            Some(r) => Regions::List(vec![r.clone()]),
+        let region = match &settings.aws.region {
+            Some(r) => r.clone(),
             None => {
                 match std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")) {
-                    Ok(r) if !r.is_empty() => Regions::List(vec![r]),
+                    Ok(r) if !r.is_empty() => r,
                     _ => bail!("no region to visit: pass --regions r1,r2 (or all), or --region"),
                 }
             }
-        }
+        };
+        crate::aws::check_region(&region, args.allow_unknown_region)
+            .map_err(|e| anyhow::anyhow!("the region to visit: {e}"))?;
+        Regions::List(vec![region])
     } else {
         let mut seen = BTreeSet::new();
         for r in &args.regions {
-            if !crate::aws::valid_region(r) {
-                bail!("`{r}` is not an AWS region name (like eu-west-1), nor `all`");
-            }
+            crate::aws::check_region(r, args.allow_unknown_region).map_err(|e| {
+                anyhow::anyhow!("--regions: {e}; `all` visits every enabled region")
+            })?;
             seen.insert(r.clone());
         }
         Regions::List(seen.into_iter().collect())

@@ -590,6 +590,7 @@ fn input_errors_exit_2_and_say_why() {
         &["discover", "--accounts", "999999999999"],
         &["discover", "--regions", "all,eu-west-1"],
         &["discover", "--regions", "eu_west_1"],
+        &["discover", "--regions", "eu-wst-1"],
         &["discover", "--group", "bad_name"],
         &["discover", "--concurrency", "0"],
         &["discover", "--rate", "0"],
