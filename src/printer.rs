@@ -209,7 +209,7 @@ impl Reporter for Printer {
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         bar.set_style(
             ProgressStyle::with_template(&format!(
-                "{{bar:40}} {{pos}}/{{len}} {unit}  {{elapsed}}  {{msg}}"
+                "{{bar:40}} {{pos}}/{{len}} {unit}  {{elapsed}} (ETA {{eta}})  {{msg}}"
             ))
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );

@@ -16,7 +16,13 @@ pub struct Args {
     pub restore_check: bool,
 
     /// A deployment whose latest backup is this many hours old (or older) is flagged `stale`.
-    #[arg(long, default_value_t = 24, value_name = "HOURS")]
+    #[arg(
+        long,
+        default_value_t = 24,
+        value_name = "HOURS",
+        allow_negative_numbers = true,
+        value_parser = hours
+    )]
     pub stale_hours: i64,
 
     /// Parallel S3 calls (listings and downloads).
@@ -79,4 +85,13 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
         return Ok(Outcome::Failures);
     }
     Ok(Outcome::Success)
+}
+
+/// A number of hours, 0 or more (a negative one is read as a value, not as an unknown flag).
+fn hours(text: &str) -> Result<i64, String> {
+    match text.trim().parse::<i64>() {
+        Ok(h) if h >= 0 => Ok(h),
+        Ok(_) => Err("the age of a stale backup is 0 hours or more".to_string()),
+        Err(_) => Err("a whole number of hours is expected".to_string()),
+    }
 }

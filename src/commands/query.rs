@@ -71,9 +71,13 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
     }
     let query = if let Some(name) = &args.name {
         registry.get(name).cloned().with_context(|| {
+            let known: Vec<String> = registry.keys().cloned().collect();
+            let hint = crate::text::closest(name, &known)
+                .map(|close| format!("did you mean `{close}`? "))
+                .unwrap_or_default();
             format!(
-                "no query named `{name}`; known queries: {} (see `cs-cmdb query --list`)",
-                registry.keys().cloned().collect::<Vec<_>>().join(", ")
+                "no query named `{name}`; {hint}known queries: {} (see `cs-cmdb query --list`)",
+                known.join(", ")
             )
         })?
     } else if let Some(sql) = &args.sql {

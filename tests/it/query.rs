@@ -710,3 +710,19 @@ fn query_from_s3_mirrors_then_offline_reuses() {
         ])
     );
 }
+
+/// A misspelt query name gets the closest one; a parameter below its declared minimum is refused.
+#[test]
+fn query_names_and_parameter_ranges() {
+    let env = Env::new();
+    let mut runs = crate::support::snapshot::Runs::new(Filters::new());
+    let out = runs.run("query stael", &mut env.cmd(&["stael"]));
+    assert_eq!(out.status.code(), Some(2));
+    let out = runs.run(
+        "query stale -p hours=-5",
+        &mut env.cmd(&["stale", "-p", "hours=-5"]),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!("query_names_and_parameter_ranges", runs.text());
+    assert_eq!(env.json(&["stale", "-p", "hours=0"]).len(), 2);
+}
