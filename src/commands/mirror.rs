@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::exit::Outcome;
 use crate::mirror;
 use crate::printer::Printer;
+use crate::rows::{Column, ColumnType, ResultSet, Value};
 use crate::settings::Settings;
 
 /// Copy the shared bucket's metadata and latest backups into a local cache, incrementally.
@@ -26,10 +27,40 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
     let config = crate::aws::sdk_config(&settings.aws, printer).await?;
     let report = mirror::sync(&config, path, &dir, usize::from(args.concurrency), printer).await?;
     printer.summary(&mirror::summary(path, &report));
-    printer.line(&report.dir.display().to_string())?;
+    if printer.format() == crate::render::Format::Table {
+        // The bare directory, for `--source "$(cs-cmdb mirror)"`.
+        printer.line(&report.dir.display().to_string())?;
+    } else {
+        printer.rows(&to_result_set(&report))?;
+    }
     Ok(if report.stats.failed > 0 {
         Outcome::Failures
     } else {
         Outcome::Success
     })
+}
+
+/// The run as one row (for every format but the table, which prints the bare directory).
+fn to_result_set(report: &mirror::MirrorReport) -> ResultSet {
+    let s = &report.stats;
+    let int = |n: u64| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
+    let counts = [
+        ("listed", s.listed as u64),
+        ("fetched", s.fetched as u64),
+        ("unchanged", s.unchanged as u64),
+        ("deleted", s.deleted as u64),
+        ("skipped", s.skipped as u64),
+        ("failed", s.failed as u64),
+        ("bytes", s.bytes),
+    ];
+    let mut columns = vec![Column::new("dir", ColumnType::String)];
+    let mut row = vec![Value::Str(report.dir.display().to_string())];
+    for (name, n) in counts {
+        columns.push(Column::new(name, ColumnType::Integer));
+        row.push(int(n));
+    }
+    ResultSet {
+        columns,
+        rows: vec![row],
+    }
 }
