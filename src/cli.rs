@@ -44,6 +44,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "CS_CMDB_CONFIG", value_name = "FILE", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
 
+    /// A `[connection.NAME]` of the config file: its keys (profile, region, role-name, regions...)
+    /// apply under the flags and the environment, over the file's top level.
+    #[arg(long, global = true, env = "CS_CMDB_CONNECTION", value_name = "NAME", help_heading = GLOBAL)]
+    pub connection: Option<String>,
+
     /// AWS shared-config profile to use: its credentials win over AWS_ACCESS_KEY_ID in the
     /// environment (as with the AWS CLI); an unknown profile is an error.
     #[arg(long, global = true, env = "CS_CMDB_PROFILE", value_name = "NAME", help_heading = GLOBAL)]
@@ -134,6 +139,7 @@ impl GlobalArgs {
     pub fn flags(&self) -> Flags {
         Flags {
             config: self.config.clone(),
+            connection: self.connection.clone(),
             profile: self.profile.clone(),
             region: self.region.clone(),
             endpoint_url: self.endpoint_url.clone(),
