@@ -162,6 +162,8 @@ pub enum Command {
     Accounts(commands::accounts::Args),
     Whoami(commands::whoami::Args),
     Query(commands::query::Args),
+    Tables(commands::tables::Args),
+    Describe(commands::describe::Args),
     Install(commands::install::Args),
     Partitions(commands::partitions::Args),
     Discover(commands::discover::Args),

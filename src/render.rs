@@ -224,14 +224,16 @@ impl<'a> Grid<'a> {
     }
 
     /// Widths that fit `width` in the compact style, cutting the widest text columns first; a
-    /// number is never cut, a text column never below [`MIN_TEXT`]. `None` when it cannot fit.
+    /// number and the first column (what names the row) are never cut, another text column never
+    /// below [`MIN_TEXT`]. `None` when it cannot fit.
     fn fit(&self, keep: &[usize], width: usize) -> Option<Vec<usize>> {
         let mut widths = self.natural(keep);
         let mins: Vec<usize> = keep
             .iter()
             .zip(&widths)
-            .map(|(&i, &w)| {
-                if numeric(self.columns[i].ty) {
+            .enumerate()
+            .map(|(at, (&i, &w))| {
+                if at == 0 || numeric(self.columns[i].ty) {
                     w
                 } else {
                     w.min(MIN_TEXT)

@@ -7,6 +7,9 @@ use crate::settings::Settings;
 
 /// List the Organization's accounts (needs the management or a delegated-admin account).
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  cs-cmdb accounts\n  cs-cmdb accounts --ou ou-abcd-12345678 --output csv\n  cs-cmdb --profile governance accounts --columns id,name,status"
+)]
 pub struct Args {
     #[command(flatten)]
     pub filter: AccountFilterArgs,

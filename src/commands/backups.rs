@@ -10,6 +10,9 @@ use crate::settings::Settings;
 /// One row per deployment: latest backups, their age, the archive's size; and whether a
 /// lifecycle rule bounds the archive.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Required: Needs --metadata-path (or CS_CMDB_METADATA_PATH, or metadata-path in cs-cmdb.toml).\n\nExamples:\n  cs-cmdb --metadata-path s3://my-cmdb-bucket/clonesquad backups\n  cs-cmdb backups --stale-hours 48 --output csv"
+)]
 pub struct Args {
     /// Download every latest backup and confirm it parses as YAML (exit 1 when one is missing or does not).
     #[arg(long)]

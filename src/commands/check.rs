@@ -21,6 +21,9 @@ use crate::settings::Settings;
 
 /// Check the fleet against a compliance policy (a CI gate: exit 1 on violations).
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  cs-cmdb check --policy examples/policy.toml --source examples\n  cs-cmdb check --policy policy.toml --source s3://my-cmdb-bucket/clonesquad --junit report.xml\n  cs-cmdb check --policy policy.toml --source examples --output csv > violations.csv   # --csv-safe is on"
+)]
 pub struct Args {
     /// The policy file (TOML): `[[rule]]` tables with name, kind, severity and kind-specific fields.
     #[arg(long, env = "CS_CMDB_POLICY", value_name = "FILE")]

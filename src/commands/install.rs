@@ -14,6 +14,9 @@ use crate::settings::Settings;
 /// Create the Athena database, the six CloneSquad tables and the two Organization tables
 /// (`cs-cmdb org snapshot` fills them), then register the partitions.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Required: Needs --metadata-path (or CS_CMDB_METADATA_PATH, or metadata-path in cs-cmdb.toml) and Athena (--workgroup, --output-location unless the workgroup sets one).\n\nExamples:\n  cs-cmdb --metadata-path s3://cmdb/clonesquad install --output-location s3://results/\n  cs-cmdb --metadata-path s3://my-cmdb-bucket/clonesquad install --print > install.sql\n  cs-cmdb --connection prod-org install -vv   # shows every statement and its query id"
+)]
 pub struct Args {
     #[command(flatten)]
     pub athena: AthenaArgs,

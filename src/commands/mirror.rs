@@ -11,6 +11,9 @@ use crate::settings::Settings;
 
 /// Copy the shared bucket's metadata and latest backups into a local cache, incrementally.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Required: Needs --metadata-path (or CS_CMDB_METADATA_PATH, or metadata-path in cs-cmdb.toml).\n\nExamples:\n  cs-cmdb query deployments --source \"$(cs-cmdb --metadata-path s3://my-cmdb-bucket/clonesquad mirror)\"\n  cs-cmdb --metadata-path s3://my-cmdb-bucket/clonesquad mirror --output json"
+)]
 pub struct Args {
     /// Cache root; the mirror goes to <root>/mirror/<bucket>/<prefix hash> [default: <cache dir>/cs-cmdb].
     #[arg(long, env = "CS_CMDB_CACHE_DIR", value_name = "DIR")]

@@ -11,6 +11,9 @@ use crate::settings::Settings;
 
 /// Register the partitions present in the bucket and missing from the catalog (exact, batched).
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Required: Needs --metadata-path (or CS_CMDB_METADATA_PATH, or metadata-path in cs-cmdb.toml).\n\nExamples:\n  cs-cmdb --metadata-path s3://my-cmdb-bucket/clonesquad partitions\n  cs-cmdb partitions --table clonesquad_discovery --prune --output json"
+)]
 pub struct Args {
     #[command(flatten)]
     pub athena: AthenaArgs,

@@ -9,6 +9,9 @@ use crate::settings::Settings;
 
 /// Write a synthetic metadata tree in CloneSquad's exact layout (for trials and benchmarks).
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  cs-cmdb sample --out /tmp/fleet --deployments 100\n  cs-cmdb query deployments --source /tmp/fleet"
+)]
 pub struct Args {
     /// Directory to write into; it receives metadata/ and backups/ like <MetadataAndBackupS3Path>.
     #[arg(long, value_name = "DIR")]
