@@ -130,6 +130,7 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
                 &Inputs {
                     settings,
                     source: options.source.as_deref(),
+                    tree: opened.tree.as_deref(),
                     scope: scope.as_ref(),
                     snapshot: snapshot.as_ref(),
                     strict: false,

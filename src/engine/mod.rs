@@ -110,6 +110,9 @@ pub struct Opened {
     /// Some objects of an `s3://` source could not be mirrored: their previous copy, if any, is
     /// what the engine reads.
     pub mirror_incomplete: bool,
+    /// The local tree the embedded engine reads: the `--source` directory, or the mirror of an
+    /// `s3://` source (which holds the latest backups too). `None` on Athena.
+    pub tree: Option<PathBuf>,
 }
 
 /// Open the engine `opts` name: Athena, or the embedded engine over a local directory or over
@@ -125,6 +128,7 @@ pub async fn open(
         return Ok(Opened {
             engine: Engine::Athena(AthenaEngine::new(&config, opts.athena.clone())),
             mirror_incomplete: false,
+            tree: None,
         });
     }
     let source = opts.source.as_deref().context(
@@ -155,6 +159,7 @@ pub async fn open(
     } else {
         PathBuf::from(source)
     };
+    let tree = Some(dir.clone());
     let engine = LocalEngine::new(&dir, &opts.cache_root, crate::time::now()?)?
         .strict(opts.strict)
         .org_snapshot(opts.org_dir.clone())
@@ -162,5 +167,6 @@ pub async fn open(
     Ok(Opened {
         engine: Engine::Local(engine),
         mirror_incomplete,
+        tree,
     })
 }
