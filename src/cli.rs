@@ -8,7 +8,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands;
 use crate::render::Format;
-use crate::settings::Flags;
+use crate::settings::{Flags, Shaping};
 
 /// Governance CMDB for CloneSquad deployments across an AWS Organization.
 ///
@@ -144,11 +144,13 @@ impl GlobalArgs {
             region: self.region.clone(),
             endpoint_url: self.endpoint_url.clone(),
             format: self.format,
-            columns: self.columns.clone(),
-            limit: self.limit,
-            wide: self.wide,
-            null_marker: self.null_marker.clone(),
-            csv_safe: self.csv_safe,
+            shaping: Shaping {
+                columns: self.columns.clone(),
+                limit: self.limit,
+                wide: self.wide,
+                null_marker: self.null_marker.clone(),
+                csv_safe: self.csv_safe,
+            },
             metadata_path: self.metadata_path.clone(),
             quiet: self.quiet,
             no_color: self.no_color,

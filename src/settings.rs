@@ -25,11 +25,7 @@ pub struct Flags {
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
     pub format: Option<Format>,
-    pub columns: Option<Vec<String>>,
-    pub limit: Option<usize>,
-    pub wide: bool,
-    pub null_marker: Option<String>,
-    pub csv_safe: Option<bool>,
+    pub shaping: Shaping,
     pub metadata_path: Option<String>,
     pub quiet: bool,
     pub no_color: bool,
@@ -45,18 +41,6 @@ pub struct Shaping {
     pub null_marker: Option<String>,
     /// `None`: the command's default (on for `check`).
     pub csv_safe: Option<bool>,
-}
-
-impl Flags {
-    fn shaping(&self) -> Shaping {
-        Shaping {
-            columns: self.columns.clone(),
-            limit: self.limit,
-            wide: self.wide,
-            null_marker: self.null_marker.clone(),
-            csv_safe: self.csv_safe,
-        }
-    }
 }
 
 /// The keys of one settings layer: the top level of `cs-cmdb.toml`, and each
@@ -190,7 +174,7 @@ impl Settings {
             fanout: FanoutDefaults::default(),
             aws: AwsSettings::default(),
             format: global.format.unwrap_or(Format::Table),
-            shaping: global.shaping(),
+            shaping: global.shaping.clone(),
             no_color: global.no_color,
             metadata_path: None,
             source: None,
@@ -277,7 +261,7 @@ impl Settings {
                 endpoint_url,
             },
             format: global.format.or(file.format).unwrap_or(Format::Table),
-            shaping: global.shaping(),
+            shaping: global.shaping.clone(),
             no_color: global.no_color,
             metadata_path,
             source: file.source,
