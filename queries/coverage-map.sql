@@ -1,6 +1,6 @@
 -- name: coverage-map
 -- description: Deployments per organizational unit and region, with how many have a fresh export (accounts missing from the Organization snapshot count under "(not in the snapshot)").
--- param: hours int = 26 | An export younger than this many hours is fresh.
+-- param: hours int >= 0 = 26 | An export younger than this many hours is fresh.
 SELECT coalesce(o.ou_path, '(not in the snapshot)') AS ou_path,
        d.region,
        count(*) AS deployments,

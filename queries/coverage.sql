@@ -1,6 +1,6 @@
 -- name: coverage
 -- description: Per organizational unit (from the Organization snapshot): active accounts, those running CloneSquad, those with a fresh export, and those without any deployment.
--- param: hours int = 26 | An export younger than this many hours is fresh.
+-- param: hours int >= 0 = 26 | An export younger than this many hours is fresh.
 WITH per_account AS (
   SELECT accountid,
          count(*) AS deployments,

@@ -1,5 +1,6 @@
 -- name: deployments
 -- description: One row per deployment: account, region, group, version (unknown when not vX.Y.Z), install and last export times, fleet size.
+-- narrow: account_id, region, group_name, version, age_hours, instances
 WITH fleet AS (
   SELECT accountid, region, groupname,
          count(*) AS instances,

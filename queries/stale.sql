@@ -1,6 +1,6 @@
 -- name: stale
 -- description: Deployments whose last metadata export is older than a threshold (or unknown).
--- param: hours int = 24 | Age threshold, in hours.
+-- param: hours int >= 0 = 24 | Age threshold, in hours.
 SELECT accountid AS account_id,
        region,
        groupname AS group_name,

@@ -46,6 +46,80 @@ pub fn valid_account_id(id: &str) -> bool {
     id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The regions of every AWS partition, as the SDK's endpoint partition data lists them
+/// (`partitions.json` in aws-sdk-s3 1.137). A region launched since is accepted with
+/// `--allow-unknown-region` (or `CS_CMDB_ALLOW_UNKNOWN_REGION=true`).
+pub const KNOWN_REGIONS: &[&str] = &[
+    // aws
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    // aws-cn, aws-eusc, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-us-gov
+    "cn-north-1",
+    "cn-northwest-1",
+    "eusc-de-east-1",
+    "us-iso-east-1",
+    "us-iso-west-1",
+    "us-isob-east-1",
+    "us-isob-west-1",
+    "eu-isoe-west-1",
+    "us-isof-east-1",
+    "us-isof-south-1",
+    "us-gov-east-1",
+    "us-gov-west-1",
+];
+
+/// Check a region name against [`KNOWN_REGIONS`]: an error with the closest known name, and the
+/// escape hatch, unless `allow_unknown` (a well-formed name is then enough).
+pub fn check_region(name: &str, allow_unknown: bool) -> Result<(), String> {
+    if !valid_region(name) {
+        return Err(format!(
+            "`{name}` is not an AWS region name (like eu-west-1)"
+        ));
+    }
+    if allow_unknown || KNOWN_REGIONS.contains(&name) {
+        return Ok(());
+    }
+    let known: Vec<String> = KNOWN_REGIONS.iter().map(|r| r.to_string()).collect();
+    let hint = crate::text::closest(name, &known)
+        .map(|close| format!("did you mean `{close}`? "))
+        .unwrap_or_default();
+    Err(format!(
+        "`{name}` is not a known AWS region; {hint}(a region newer than this build: pass --allow-unknown-region)"
+    ))
+}
+
 /// Whether `name` can be an AWS region: lowercase words and digits joined by hyphens, three or
 /// more, the last a number (`eu-west-1`, `us-gov-west-1`).
 pub fn valid_region(name: &str) -> bool {
@@ -202,7 +276,7 @@ fn unknown_message(name: &str, origin: &str, files: &[ProfileFile; 2], known: &[
         text.push_str("; they define no profile");
     } else {
         text.push_str(&format!("; known profiles: {}", known.join(", ")));
-        if let Some(close) = closest(name, known) {
+        if let Some(close) = crate::text::closest(name, known) {
             text.push_str(&format!("; did you mean `{close}`?"));
         }
     }
@@ -215,32 +289,6 @@ fn unknown_message(name: &str, origin: &str, files: &[ProfileFile; 2], known: &[
         " ({fix}; AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE name other files)"
     ));
     text
-}
-
-/// The known name closest to `name`, if it is a plausible typo of it.
-fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
-    let lower = name.to_lowercase();
-    known
-        .iter()
-        .map(|k| (edit_distance(&lower, &k.to_lowercase()), k))
-        .filter(|(d, k)| *d <= 2.max(k.chars().count() / 4) && *d < k.chars().count())
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k.as_str())
-}
-
-/// Levenshtein distance over characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut row = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = prev[j] + usize::from(ca != *cb);
-            row[j + 1] = substitute.min(prev[j + 1] + 1).min(row[j] + 1);
-        }
-        prev = row;
-    }
-    prev[b.len()]
 }
 
 /// Decide where credentials come from and check that a named profile exists. No AWS call. An
@@ -270,7 +318,7 @@ pub async fn credential_source(
                 name: name.to_string(),
                 origin: origin.to_string(),
                 files: profile_files(),
-                detail: aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+                detail: crate::errors::chain(&err),
             });
         }
     };
@@ -377,25 +425,26 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
 pub fn describe<E, R>(err: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
+    crate::errors::log_chain("AWS call failed", err);
     match err {
         SdkError::ServiceError(service) => {
             let inner = service.err();
             match (inner.code(), inner.message()) {
                 (Some(code), Some(message)) => format!("{code}: {message}"),
                 (Some(code), None) => code.to_string(),
-                _ => aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
+                _ => crate::errors::chain(err),
             }
         }
         SdkError::DispatchFailure(failure) if failure.is_io() || failure.is_timeout() => format!(
             "could not reach the AWS endpoint ({}); check --endpoint-url, the network and the proxy settings",
-            aws_smithy_types::error::display::DisplayErrorContext(err)
+            crate::errors::root_causes(err, 2)
         ),
         SdkError::TimeoutError(_) => {
             "the call timed out; check the network, or retry later".to_string()
         }
-        other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+        other => crate::errors::chain(other),
     }
 }
 
@@ -413,6 +462,17 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regions_are_checked_against_the_partitions() {
+        assert!(check_region("eu-west-1", false).is_ok());
+        assert_eq!(
+            check_region("eu-wst-1", false).unwrap_err(),
+            "`eu-wst-1` is not a known AWS region; did you mean `eu-west-1`? (a region newer than this build: pass --allow-unknown-region)"
+        );
+        assert!(check_region("xx-newland-1", true).is_ok());
+        assert!(check_region("eu_west_1", true).is_err());
+    }
 
     #[test]
     fn account_ids_and_region_names() {
@@ -451,18 +511,5 @@ mod tests {
             AwsProfile("b".into())
         );
         assert_eq!(CredentialSource::decide(None, None, false), DefaultChain);
-    }
-
-    #[test]
-    fn close_names_are_suggested() {
-        let known: Vec<String> = ["governance", "other-org", "dev"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(closest("govrenance", &known), Some("governance"));
-        assert_eq!(closest("Other-Org", &known), Some("other-org"));
-        assert_eq!(closest("prod", &known), None);
-        assert_eq!(closest("x", &known), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -61,6 +61,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Accounts(args) => commands::accounts::run(args, settings, printer).await,
             Command::Whoami(args) => commands::whoami::run(args, settings, printer).await,
             Command::Query(args) => commands::query::run(args, settings, printer).await,
+            Command::Tables(args) => commands::tables::run(args, settings, printer),
+            Command::Describe(args) => commands::describe::run(args, settings, printer),
             Command::Install(args) => commands::install::run(args, settings, printer).await,
             Command::Partitions(args) => commands::partitions::run(args, settings, printer).await,
             Command::Discover(args) => commands::discover::run(args, settings, printer).await,

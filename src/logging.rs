@@ -16,9 +16,12 @@ pub fn init(verbose: u8, quiet: bool, no_color: bool) {
             _ => "trace",
         }
     };
-    // Our own crate at the chosen level; dependencies one step quieter unless asked.
+    // Our own crate at the chosen level; dependencies quieter unless asked: without -v, their
+    // warnings (the SDK's "failed to load region from IMDS", with a debug dump) stay out, as
+    // what matters reaches the user as our own error or warning.
     let default = match level {
         "debug" | "trace" => format!("warn,cs_cmdb={level}"),
+        "warn" => "error,cs_cmdb=warn".to_string(),
         _ => format!("{level},cs_cmdb={level}"),
     };
     let filter = EnvFilter::try_from_env("CS_CMDB_LOG").unwrap_or_else(|_| EnvFilter::new(default));

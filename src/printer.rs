@@ -19,7 +19,7 @@ use std::io::{self, BufWriter, IsTerminal, StdoutLock, Write};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::render::{self, Format, Stream};
+use crate::render::{self, Format, Layout, Options, Stream};
 use crate::reporter::{Progress, Reporter};
 use crate::rows::{Column, ResultSet};
 use crate::settings::Settings;
@@ -42,12 +42,30 @@ pub fn error(message: &str) {
     eprintln!("error: {}", lines.join("\n"));
 }
 
+/// The width tables on stdout must fit: `COLUMNS` when set, else the terminal's; `None` (whole
+/// tables) when stdout is piped and `COLUMNS` is unset.
+fn stdout_width() -> Option<usize> {
+    if let Some(columns) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&w| w > 0)
+    {
+        return Some(columns);
+    }
+    let stdout = io::stdout();
+    if !stdout.is_terminal() {
+        return None;
+    }
+    terminal_size::terminal_size_of(&stdout).map(|(w, _)| usize::from(w.0))
+}
+
 /// Where a command's output goes, and how it looks.
 #[derive(Debug, Clone)]
 pub struct Printer {
-    format: Format,
+    options: Options,
+    /// `--csv-safe` as given (`None`: the command's default).
+    csv_safe: Option<bool>,
     quiet: bool,
-    stdout_color: bool,
     stderr_color: bool,
     stderr_terminal: bool,
 }
@@ -55,10 +73,21 @@ pub struct Printer {
 impl Printer {
     pub fn new(settings: &Settings) -> Self {
         let stderr_terminal = io::stderr().is_terminal();
-        Self {
+        let shaping = &settings.shaping;
+        let options = Options {
             format: settings.format,
+            color: color_allowed(settings.no_color, io::stdout().is_terminal()),
+            width: stdout_width(),
+            wide: shaping.wide,
+            columns: shaping.columns.clone(),
+            limit: shaping.limit,
+            null_marker: shaping.null_marker.clone().unwrap_or_default(),
+            csv_safe: shaping.csv_safe.unwrap_or(false),
+        };
+        Self {
+            options,
+            csv_safe: shaping.csv_safe,
             quiet: settings.quiet,
-            stdout_color: color_allowed(settings.no_color, io::stdout().is_terminal()),
             stderr_color: color_allowed(settings.no_color, stderr_terminal),
             stderr_terminal,
         }
@@ -66,7 +95,14 @@ impl Printer {
 
     /// The `--format` of data on stdout.
     pub fn format(&self) -> Format {
-        self.format
+        self.options.format
+    }
+
+    /// This printer with `--csv-safe` on unless the flag said otherwise (`check`'s default).
+    pub fn csv_safe_by_default(&self) -> Self {
+        let mut printer = self.clone();
+        printer.options.csv_safe = self.csv_safe.unwrap_or(true);
+        printer
     }
 
     /// Whether a person watches stderr (a terminal, and not `-q`): worth timings and progress.
@@ -76,17 +112,44 @@ impl Printer {
 
     // ---- stdout: data ----
 
-    /// Rows, in the chosen format.
+    /// Rows, shaped and in the chosen format.
     pub fn rows(&self, rs: &ResultSet) -> io::Result<()> {
+        self.rows_narrowed(rs, &[])
+    }
+
+    /// Rows; a table too wide for the terminal keeps the `narrow` columns (a canned query's
+    /// choice) rather than turning into lines, and says which columns it left out.
+    pub fn rows_narrowed(&self, rs: &ResultSet, narrow: &[String]) -> io::Result<()> {
         let mut out = BufWriter::new(io::stdout().lock());
-        render::write(&mut out, rs, self.format, self.stdout_color)?;
-        out.flush()
+        let layout = render::write(&mut out, rs, &self.options, narrow)?;
+        out.flush()?;
+        self.explain(&layout);
+        Ok(())
+    }
+
+    /// Say on stderr what fitting the table to the terminal did.
+    fn explain(&self, layout: &Layout) {
+        let Some(width) = layout.width else { return };
+        if !layout.hidden.is_empty() {
+            self.notice(&format!(
+                "(left out to fit {width} columns: {}; --wide shows every column, --columns picks them)",
+                layout.hidden.join(", ")
+            ));
+        } else if layout.as_lines {
+            self.notice(&format!(
+                "(the table cannot fit {width} columns: one record per block; --wide for the table, --columns to pick columns)"
+            ));
+        }
     }
 
     /// Rows written page by page as they arrive (not for `--format table`, which needs them
     /// all for its widths).
     pub fn stream(&self, columns: &[Column]) -> io::Result<Stream<BufWriter<StdoutLock<'static>>>> {
-        Stream::new(BufWriter::new(io::stdout().lock()), self.format, columns)
+        Stream::new(
+            BufWriter::new(io::stdout().lock()),
+            self.options.clone(),
+            columns,
+        )
     }
 
     /// Bytes a command produces as its data (a script, a man page, the DDL).
@@ -146,7 +209,7 @@ impl Reporter for Printer {
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         bar.set_style(
             ProgressStyle::with_template(&format!(
-                "{{bar:40}} {{pos}}/{{len}} {unit}  {{elapsed}}  {{msg}}"
+                "{{bar:40}} {{pos}}/{{len}} {unit}  {{elapsed}} (ETA {{eta}})  {{msg}}"
             ))
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );

@@ -12,6 +12,7 @@
 //! Parameters are bound to the `?` placeholders (Athena's execution parameters, prepared
 //! statements locally), never spliced into the text. `-- bind:` gives the order of the
 //! placeholders when it is not the order of the `-- param:` lines (a parameter may be used twice).
+//! `-- narrow: a, b` names the columns a table keeps on a terminal too narrow for all of them.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -98,6 +99,8 @@ pub struct ParamDef {
     pub ty: ParamType,
     /// None: the parameter is required.
     pub default: Option<Param>,
+    /// `>= N` after the type: the smallest value a number may take.
+    pub min: Option<f64>,
     pub help: String,
 }
 
@@ -117,6 +120,8 @@ pub struct Query {
     pub params: Vec<ParamDef>,
     /// Parameter names in placeholder order.
     pub bind: Vec<String>,
+    /// `-- narrow:` the columns a table keeps when it cannot fit the terminal whole.
+    pub narrow: Vec<String>,
     pub sql: String,
     pub origin: Origin,
 }
@@ -134,6 +139,7 @@ impl Query {
             description: String::new(),
             params: Vec::new(),
             bind: Vec::new(),
+            narrow: Vec::new(),
             sql: text.to_string(),
             origin,
         };
@@ -158,15 +164,8 @@ impl Query {
                     parse_param(value)
                         .with_context(|| format!("{}: bad `-- param:` line", at()))?,
                 ),
-                "bind" => {
-                    bind = Some(
-                        value
-                            .split(',')
-                            .map(|s| s.trim().to_string())
-                            .filter(|s| !s.is_empty())
-                            .collect::<Vec<_>>(),
-                    )
-                }
+                "bind" => bind = Some(name_list(value)),
+                "narrow" => query.narrow = name_list(value),
                 _ => {}
             }
         }
@@ -240,6 +239,21 @@ impl Query {
                     )
                 })?,
             };
+            let number = match &value {
+                Param::Int(i) => Some(*i as f64),
+                Param::Float(f) => Some(*f),
+                _ => None,
+            };
+            if let (Some(min), Some(n)) = (def.min, number)
+                && n < min
+            {
+                bail!(
+                    "parameter `{}` of query `{}` must be >= {min}, got {n} ({})",
+                    def.name,
+                    self.name,
+                    def.help
+                );
+            }
             resolved.insert(def.name.as_str(), value);
         }
         Ok(self
@@ -250,16 +264,39 @@ impl Query {
     }
 }
 
-/// `name type [= default] [| help]`
+/// `a, b, c` as names.
+fn name_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 fn parse_param(text: &str) -> anyhow::Result<ParamDef> {
     let (decl, help) = text.split_once('|').unwrap_or((text, ""));
-    let (decl, default) = match decl.split_once('=') {
-        Some((decl, default)) => (decl, Some(default.trim())),
+    // `=` of the default, not the one of `>=`.
+    let eq = decl
+        .char_indices()
+        .find(|&(i, c)| c == '=' && !decl[..i].ends_with('>'))
+        .map(|(i, _)| i);
+    let (decl, default) = match eq {
+        Some(i) => (&decl[..i], Some(decl[i + 1..].trim())),
+        None => (decl, None),
+    };
+    let (decl, min) = match decl.split_once(">=") {
+        Some((decl, min)) => {
+            let min = min.trim();
+            let min: f64 = min
+                .parse()
+                .with_context(|| format!("`>= {min}`: the minimum must be a number"))?;
+            (decl, Some(min))
+        }
         None => (decl, None),
     };
     let mut words = decl.split_whitespace();
     let (Some(name), Some(ty), None) = (words.next(), words.next(), words.next()) else {
-        bail!("expected `name type [= default] [| help]`, got `{text}`");
+        bail!("expected `name type [>= min] [= default] [| help]`, got `{text}`");
     };
     let ty = match ty.to_ascii_lowercase().as_str() {
         "string" | "varchar" => ParamType::String,
@@ -281,10 +318,14 @@ fn parse_param(text: &str) -> anyhow::Result<ParamDef> {
         }
         None => None,
     };
+    if min.is_some() && !matches!(ty, ParamType::Int | ParamType::Float) {
+        bail!("`>=` applies to int and float parameters, not {ty}");
+    }
     Ok(ParamDef {
         name: name.to_string(),
         ty,
         default,
+        min,
         help: help.trim().to_string(),
     })
 }
@@ -333,9 +374,12 @@ pub fn to_result_set(registry: &BTreeMap<String, Query>) -> ResultSet {
             let params = q
                 .params
                 .iter()
-                .map(|p| match &p.default {
-                    Some(d) => format!("{} {} = {d}", p.name, p.ty),
-                    None => format!("{} {} (required)", p.name, p.ty),
+                .map(|p| {
+                    let min = p.min.map(|m| format!(" >= {m}")).unwrap_or_default();
+                    match &p.default {
+                        Some(d) => format!("{} {}{min} = {d}", p.name, p.ty),
+                        None => format!("{} {}{min} (required)", p.name, p.ty),
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join("; ");

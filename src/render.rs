@@ -1,112 +1,469 @@
-//! Turning a result set into text: one place decides formats, colours and widths. The
-//! [`crate::printer::Printer`] sends it to stdout.
+//! Turning a result set into text: one place decides formats, column selection, limits, widths,
+//! colours and escaping. The [`crate::printer::Printer`] sends it to stdout.
+//!
+//! Untrusted text (anything from the shared bucket or an AWS answer) cannot move the cursor or
+//! start a line of its own: table, line and Markdown cells go through [`crate::text::escape`]
+//! (a newline becomes `\n`), the compact table guards its first column against CI workflow
+//! commands (`::error`), and CSV is quoted as RFC 4180 says, with formula neutralisation on request
+//! (`--csv-safe`).
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 
-use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table, presets};
+use unicode_width::UnicodeWidthStr;
 
 use crate::rows::{Column, ColumnType, ResultSet, Value};
+use crate::text::escape;
 
 /// How data on stdout is formatted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
-    /// A table for people to read.
+    /// A table for people to read, fitted to the terminal's width.
     Table,
+    /// One record per block, one `column | value` line per column (Steampipe's `line`).
+    Line,
     /// A JSON array of objects keyed by column name, typed values.
     Json,
-    /// CSV with a header row.
+    /// One JSON object per line (JSON Lines).
+    Jsonl,
+    /// CSV with a header row (RFC 4180).
     Csv,
     /// A GitHub-flavoured Markdown table.
     Markdown,
 }
 
-/// Write `rs` to `out` in `format`. `color` only affects tables.
-pub fn write(out: &mut dyn Write, rs: &ResultSet, format: Format, color: bool) -> io::Result<()> {
-    match format {
-        Format::Table => write_table(out, rs, color),
-        Format::Json | Format::Csv | Format::Markdown => write_streamed(out, rs, format),
+/// Everything that shapes the rows on stdout, resolved once from the flags.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub format: Format,
+    /// Colours (tables and lines only).
+    pub color: bool,
+    /// The width a table must fit; `None`: tables stay whole (output piped, no `COLUMNS`).
+    pub width: Option<usize>,
+    /// `--wide`: never truncate or leave out columns, whatever the width.
+    pub wide: bool,
+    /// `--columns`: these columns, in this order.
+    pub columns: Option<Vec<String>>,
+    /// `--limit`: at most this many rows.
+    pub limit: Option<usize>,
+    /// `--null-marker`: the CSV text of a NULL (default: an empty cell, as `""` is).
+    pub null_marker: String,
+    /// `--csv-safe`: CSV cells that a spreadsheet would run as a formula start with `'`.
+    pub csv_safe: bool,
+}
+
+impl Options {
+    pub fn new(format: Format) -> Self {
+        Self {
+            format,
+            color: false,
+            width: None,
+            wide: false,
+            columns: None,
+            limit: None,
+            null_marker: String::new(),
+            csv_safe: false,
+        }
     }
+}
+
+/// What the table layout did that the user should be told (on stderr).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// Columns left out so that the table fits (a query's narrow column set was used).
+    pub hidden: Vec<String>,
+    /// The table could not fit: rows were written one record per block instead.
+    pub as_lines: bool,
+    /// The width that was fitted.
+    pub width: Option<usize>,
+}
+
+/// The narrowest a text column may become before the table gives up on it.
+const MIN_TEXT: usize = 12;
+/// Between two columns of a compact table.
+const GAP: &str = "  ";
+
+/// Write `rs` to `out`. `narrow` names the columns to keep when the whole table cannot fit (a
+/// canned query's `-- narrow:` line); without it, such a table is written as lines.
+pub fn write(
+    out: &mut dyn Write,
+    rs: &ResultSet,
+    options: &Options,
+    narrow: &[String],
+) -> io::Result<Layout> {
+    let selection = select(&rs.columns, options.columns.as_deref())?;
+    let columns: Vec<Column> = selection.iter().map(|&i| rs.columns[i].clone()).collect();
+    let limit = options.limit.unwrap_or(usize::MAX);
+    let rows: Vec<Vec<Value>> = rs
+        .rows
+        .iter()
+        .take(limit)
+        .map(|row| project(row, &selection))
+        .collect();
+    match options.format {
+        Format::Table => {
+            // An explicit --columns is what the user wants to see: it is never narrowed further.
+            let narrow = if options.columns.is_some() {
+                &[][..]
+            } else {
+                narrow
+            };
+            write_table(out, &columns, &rows, options, narrow)
+        }
+        _ => {
+            let all = (0..columns.len()).collect();
+            let mut stream = Stream::start(out, options.clone(), columns, all)?;
+            stream.write_rows(&rows)?;
+            stream.finish()?;
+            Ok(Layout::default())
+        }
+    }
+}
+
+/// The indices of the `--columns` (all columns without it); an unknown name is an error listing
+/// the columns, with the closest one.
+fn select(columns: &[Column], wanted: Option<&[String]>) -> io::Result<Vec<usize>> {
+    let Some(wanted) = wanted else {
+        return Ok((0..columns.len()).collect());
+    };
+    let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+    wanted
+        .iter()
+        .map(|name| {
+            names
+                .iter()
+                .position(|n| n == name)
+                .or_else(|| names.iter().position(|n| n.eq_ignore_ascii_case(name)))
+                .ok_or_else(|| {
+                    let mut message = format!(
+                        "--columns: no column `{}` in this result; its columns are: {}",
+                        escape(name),
+                        names.join(", ")
+                    );
+                    if let Some(close) = crate::text::closest(name, &names) {
+                        message.push_str(&format!("; did you mean `{close}`?"));
+                    }
+                    io::Error::new(io::ErrorKind::InvalidInput, message)
+                })
+        })
+        .collect()
+}
+
+fn project(row: &[Value], selection: &[usize]) -> Vec<Value> {
+    selection
+        .iter()
+        .map(|&i| row.get(i).cloned().unwrap_or(Value::Null))
+        .collect()
 }
 
 fn numeric(ty: ColumnType) -> bool {
     matches!(ty, ColumnType::Integer | ColumnType::Float)
 }
 
-fn write_table(out: &mut dyn Write, rs: &ResultSet, color: bool) -> io::Result<()> {
-    let mut table = Table::new();
-    table.load_preset(presets::UTF8_FULL_CONDENSED);
-    if io::stdout().is_terminal() {
-        table.set_content_arrangement(ContentArrangement::Dynamic);
-    } else {
-        table.force_no_tty();
-    }
-    if color {
-        table.enforce_styling();
-    }
-    let header = rs.columns.iter().map(|c| {
-        let cell = Cell::new(&c.name);
-        if color {
-            cell.add_attribute(Attribute::Bold)
-        } else {
-            cell
-        }
-    });
-    table.set_header(header);
-    for row in &rs.rows {
-        table.add_row(row.iter().zip(&rs.columns).map(|(value, column)| {
-            // Tables are for people on terminals: text from the bucket or AWS is shown escaped.
-            let cell = match value.display() {
-                Some(text) => Cell::new(crate::text::escape(&text)),
-                None if color => Cell::new("NULL").fg(Color::DarkGrey),
-                None => Cell::new("NULL"),
-            };
-            if numeric(column.ty) {
-                cell.set_alignment(CellAlignment::Right)
-            } else {
-                cell
-            }
-        }));
-    }
-    writeln!(out, "{table}")
+fn width_of(text: &str) -> usize {
+    UnicodeWidthStr::width(text)
 }
 
-/// Incremental output for formats that need no look-ahead (JSON, CSV, Markdown): pages of rows
-/// are written as they arrive, so memory stays flat on large results. Tables need every row for
-/// their widths and are rendered whole.
+/// `text` cut to `width` display columns, with an ellipsis when something was cut.
+fn truncate(text: &str, width: usize) -> String {
+    if width_of(text) <= width {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out
+}
+
+/// A table's text, escaped, before layout.
+struct Grid<'a> {
+    columns: &'a [Column],
+    header: Vec<String>,
+    /// `None`: NULL.
+    cells: Vec<Vec<Option<String>>>,
+}
+
+impl<'a> Grid<'a> {
+    fn new(columns: &'a [Column], rows: &[Vec<Value>]) -> Self {
+        Self {
+            columns,
+            header: columns
+                .iter()
+                .map(|c| escape(&c.name).into_owned())
+                .collect(),
+            cells: rows
+                .iter()
+                .map(|row| {
+                    row.iter()
+                        .map(|v| v.display().map(|t| escape(&t).into_owned()))
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    fn natural(&self, keep: &[usize]) -> Vec<usize> {
+        keep.iter()
+            .map(|&i| {
+                self.cells
+                    .iter()
+                    .map(|row| row[i].as_deref().map_or(4, width_of))
+                    .chain([width_of(&self.header[i])])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+
+    /// Widths that fit `width` in the compact style, cutting the widest text columns first; a
+    /// number and the first column (what names the row) are never cut, another text column never
+    /// below [`MIN_TEXT`]. `None` when it cannot fit.
+    fn fit(&self, keep: &[usize], width: usize) -> Option<Vec<usize>> {
+        let mut widths = self.natural(keep);
+        let mins: Vec<usize> = keep
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(at, (&i, &w))| {
+                if at == 0 || numeric(self.columns[i].ty) {
+                    w
+                } else {
+                    w.min(MIN_TEXT)
+                }
+            })
+            .collect();
+        let gaps = GAP.len() * keep.len().saturating_sub(1);
+        let budget = width.checked_sub(gaps)?;
+        if mins.iter().sum::<usize>() > budget {
+            return None;
+        }
+        while widths.iter().sum::<usize>() > budget {
+            let (at, _) = widths
+                .iter()
+                .enumerate()
+                .filter(|(j, w)| **w > mins[*j])
+                .max_by_key(|(j, w)| (**w, usize::MAX - j))?;
+            widths[at] -= 1;
+        }
+        Some(widths)
+    }
+}
+
+fn write_table(
+    out: &mut dyn Write,
+    columns: &[Column],
+    rows: &[Vec<Value>],
+    options: &Options,
+    narrow: &[String],
+) -> io::Result<Layout> {
+    if columns.is_empty() {
+        writeln!(out, "(the result has no columns)")?;
+        return Ok(Layout::default());
+    }
+    let grid = Grid::new(columns, rows);
+    let all: Vec<usize> = (0..columns.len()).collect();
+    let natural = grid.natural(&all);
+    let Some(width) = options.width.filter(|_| !options.wide) else {
+        bordered(out, &grid, &natural, options.color)?;
+        return Ok(Layout::default());
+    };
+    let layout = |hidden: Vec<String>, as_lines: bool| Layout {
+        hidden,
+        as_lines,
+        width: Some(width),
+    };
+    // The bordered table when it fits, else the compact one with the long text cut.
+    // Borders: `│ ` before each column, ` │` after the last, ` ┆ ` between.
+    if natural.iter().sum::<usize>() + 3 * natural.len() < width {
+        bordered(out, &grid, &natural, options.color)?;
+        return Ok(layout(Vec::new(), false));
+    }
+    if let Some(widths) = grid.fit(&all, width) {
+        compact(out, &grid, &all, &widths, options.color)?;
+        return Ok(layout(Vec::new(), false));
+    }
+    let keep: Vec<usize> = all
+        .iter()
+        .copied()
+        .filter(|&i| narrow.iter().any(|n| n == &columns[i].name))
+        .collect();
+    if !keep.is_empty()
+        && keep.len() < columns.len()
+        && let Some(widths) = grid.fit(&keep, width)
+    {
+        compact(out, &grid, &keep, &widths, options.color)?;
+        let hidden = all
+            .iter()
+            .filter(|i| !keep.contains(i))
+            .map(|&i| columns[i].name.clone())
+            .collect();
+        return Ok(layout(hidden, false));
+    }
+    let mut stream = Stream::start(
+        out,
+        Options {
+            format: Format::Line,
+            ..options.clone()
+        },
+        columns.to_vec(),
+        all,
+    )?;
+    stream.write_rows(rows)?;
+    stream.finish()?;
+    Ok(layout(Vec::new(), true))
+}
+
+fn paint(text: &str, code: &str, color: bool) -> String {
+    if color {
+        format!("\u{1b}[{code}m{text}\u{1b}[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// One cell padded to `width` (numbers to the right), NULL in grey.
+fn pad(text: Option<&str>, width: usize, right: bool, color: bool) -> String {
+    let shown = truncate(text.unwrap_or("NULL"), width);
+    let fill = " ".repeat(width.saturating_sub(width_of(&shown)));
+    let shown = if text.is_none() {
+        paint(&shown, "90", color)
+    } else {
+        shown
+    };
+    if right {
+        format!("{fill}{shown}")
+    } else {
+        format!("{shown}{fill}")
+    }
+}
+
+/// The boxed table (every line starts with a border, so no cell can start a line).
+fn bordered(out: &mut dyn Write, grid: &Grid, widths: &[usize], color: bool) -> io::Result<()> {
+    let rule = |left: &str, fill: &str, mid: &str, right: &str| {
+        let parts: Vec<String> = widths.iter().map(|w| fill.repeat(w + 2)).collect();
+        format!("{left}{}{right}", parts.join(mid))
+    };
+    writeln!(out, "{}", rule("┌", "─", "┬", "┐"))?;
+    let header: Vec<String> = grid
+        .header
+        .iter()
+        .zip(widths)
+        .map(|(h, &w)| paint(&pad(Some(h), w, false, false), "1", color))
+        .collect();
+    writeln!(out, "│ {} │", header.join(" ┆ "))?;
+    writeln!(out, "{}", rule("╞", "═", "╪", "╡"))?;
+    for row in &grid.cells {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .zip(grid.columns)
+            .map(|((cell, &w), c)| pad(cell.as_deref(), w, numeric(c.ty), color))
+            .collect();
+        writeln!(out, "│ {} │", cells.join(" ┆ "))?;
+    }
+    writeln!(out, "{}", rule("└", "─", "┴", "┘"))
+}
+
+/// The borderless table for narrow terminals: a header, a rule, one line per row.
+fn compact(
+    out: &mut dyn Write,
+    grid: &Grid,
+    keep: &[usize],
+    widths: &[usize],
+    color: bool,
+) -> io::Result<()> {
+    let line = |cells: Vec<String>| cells.join(GAP).trim_end().to_string();
+    let header: Vec<String> = keep
+        .iter()
+        .zip(widths)
+        .map(|(&i, &w)| {
+            let right = numeric(grid.columns[i].ty);
+            paint(&pad(Some(&grid.header[i]), w, right, false), "1", color)
+        })
+        .collect();
+    writeln!(out, "{}", line(header))?;
+    writeln!(
+        out,
+        "{}",
+        line(widths.iter().map(|w| "─".repeat(*w)).collect())
+    )?;
+    for row in &grid.cells {
+        let cells: Vec<String> = keep
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(at, (&i, &w))| {
+                let text = row[i].as_deref();
+                let guarded = if at == 0 {
+                    text.map(crate::text::guard_line_start)
+                } else {
+                    text.map(std::borrow::Cow::Borrowed)
+                };
+                pad(guarded.as_deref(), w, numeric(grid.columns[i].ty), color)
+            })
+            .collect();
+        writeln!(out, "{}", line(cells))?;
+    }
+    Ok(())
+}
+
+/// Incremental output for the formats that need no look-ahead (line, JSON, JSON Lines, CSV,
+/// Markdown): pages of rows are written as they arrive, so memory stays flat on large results.
+/// Tables need every row for their widths and are rendered whole by [`write`].
 pub struct Stream<W: Write> {
     out: W,
-    format: Format,
+    options: Options,
     columns: Vec<Column>,
+    /// The source columns written, in order (`--columns`).
+    selection: Vec<usize>,
     rows: usize,
 }
 
 impl<W: Write> Stream<W> {
-    /// Start a stream (`Format::Table` is not streamable: use [`write`]).
-    pub fn new(out: W, format: Format, columns: &[Column]) -> io::Result<Self> {
-        let stream = Self {
-            out,
-            format,
-            columns: columns.to_vec(),
-            rows: 0,
-        };
-        stream.begin()
+    /// Start a stream for rows of `columns` (`Format::Table` is not streamable: use [`write`]).
+    /// `--columns` is applied here; an unknown column is an error before anything is written.
+    pub fn new(out: W, options: Options, columns: &[Column]) -> io::Result<Self> {
+        let selection = select(columns, options.columns.as_deref())?;
+        let chosen = selection.iter().map(|&i| columns[i].clone()).collect();
+        Self::start(out, options, chosen, selection)
     }
 
-    fn begin(mut self) -> io::Result<Self> {
-        match self.format {
+    fn start(
+        out: W,
+        options: Options,
+        columns: Vec<Column>,
+        selection: Vec<usize>,
+    ) -> io::Result<Self> {
+        let mut stream = Self {
+            out,
+            options,
+            columns,
+            selection,
+            rows: 0,
+        };
+        stream.begin()?;
+        Ok(stream)
+    }
+
+    fn begin(&mut self) -> io::Result<()> {
+        match self.options.format {
             Format::Json => write!(self.out, "[")?,
             Format::Csv => {
+                let safe = self.options.csv_safe;
                 let mut writer = csv::Writer::from_writer(&mut self.out);
-                writer.write_record(self.columns.iter().map(|c| c.name.as_str()))?;
+                writer.write_record(self.columns.iter().map(|c| csv_text(&c.name, safe)))?;
                 writer.flush()?;
             }
             Format::Markdown => {
-                let names: Vec<String> = self
-                    .columns
-                    .iter()
-                    .map(|c| c.name.replace('|', "\\|"))
-                    .collect();
+                let names: Vec<String> = self.columns.iter().map(|c| markdown(&c.name)).collect();
                 writeln!(self.out, "| {} |", names.join(" | "))?;
                 let rule: Vec<&str> = self
                     .columns
@@ -115,17 +472,33 @@ impl<W: Write> Stream<W> {
                     .collect();
                 writeln!(self.out, "| {} |", rule.join(" | "))?;
             }
+            Format::Line | Format::Jsonl => {}
             Format::Table => {
                 return Err(io::Error::other("tables are rendered whole, not streamed"));
             }
         }
-        Ok(self)
+        Ok(())
     }
 
-    /// Write some rows.
+    /// Write some rows (rows beyond `--limit` are dropped).
     pub fn rows(&mut self, rows: &[Vec<Value>]) -> io::Result<()> {
-        match self.format {
-            Format::Json => {
+        let room = self
+            .options
+            .limit
+            .unwrap_or(usize::MAX)
+            .saturating_sub(self.rows);
+        let rows: Vec<Vec<Value>> = rows
+            .iter()
+            .take(room)
+            .map(|row| project(row, &self.selection))
+            .collect();
+        self.write_rows(&rows)
+    }
+
+    /// Write rows already projected on the chosen columns.
+    fn write_rows(&mut self, rows: &[Vec<Value>]) -> io::Result<()> {
+        match self.options.format {
+            Format::Json | Format::Jsonl => {
                 for row in rows {
                     let object: serde_json::Map<String, serde_json::Value> = self
                         .columns
@@ -133,35 +506,73 @@ impl<W: Write> Stream<W> {
                         .zip(row)
                         .map(|(c, v)| (c.name.clone(), v.to_json()))
                         .collect();
-                    let text = serde_json::to_string_pretty(&serde_json::Value::Object(object))?;
-                    let sep = if self.rows == 0 { "" } else { "," };
-                    write!(self.out, "{sep}\n  {}", text.replace('\n', "\n  "))?;
+                    let object = serde_json::Value::Object(object);
+                    if self.options.format == Format::Jsonl {
+                        writeln!(self.out, "{}", serde_json::to_string(&object)?)?;
+                    } else {
+                        let text = serde_json::to_string_pretty(&object)?;
+                        let sep = if self.rows == 0 { "" } else { "," };
+                        write!(self.out, "{sep}\n  {}", text.replace('\n', "\n  "))?;
+                    }
                     self.rows += 1;
                 }
             }
             Format::Csv => {
+                let safe = self.options.csv_safe;
                 let mut writer = csv::Writer::from_writer(&mut self.out);
                 for row in rows {
-                    writer.write_record(row.iter().map(|v| v.display().unwrap_or_default()))?;
+                    writer.write_record(row.iter().map(|v| match v.display() {
+                        None => self.options.null_marker.clone(),
+                        Some(text) if matches!(v, Value::Str(_) | Value::Json(_)) => {
+                            csv_text(&text, safe)
+                        }
+                        Some(text) => text,
+                    }))?;
                 }
                 writer.flush()?;
                 self.rows += rows.len();
             }
             Format::Markdown => {
                 for row in rows {
-                    let cells: Vec<String> = row.iter().map(markdown_cell).collect();
+                    let cells: Vec<String> = row
+                        .iter()
+                        .map(|v| markdown(&v.display().unwrap_or_default()))
+                        .collect();
                     writeln!(self.out, "| {} |", cells.join(" | "))?;
                 }
                 self.rows += rows.len();
+            }
+            Format::Line => {
+                let name_width = self
+                    .columns
+                    .iter()
+                    .map(|c| width_of(&escape(&c.name)))
+                    .max()
+                    .unwrap_or(0);
+                for row in rows {
+                    if self.rows > 0 {
+                        writeln!(self.out)?;
+                    }
+                    for (column, value) in self.columns.iter().zip(row) {
+                        let name = escape(&column.name);
+                        let fill = " ".repeat(name_width.saturating_sub(width_of(&name)));
+                        let value = match value.display() {
+                            Some(text) => escape(&text).into_owned(),
+                            None => paint("NULL", "90", self.options.color),
+                        };
+                        writeln!(self.out, "{name}{fill} | {value}")?;
+                    }
+                    self.rows += 1;
+                }
             }
             Format::Table => {}
         }
         Ok(())
     }
 
-    /// Close the output (the JSON array's bracket).
+    /// Close the output (the JSON array's bracket); the number of rows written.
     pub fn finish(mut self) -> io::Result<usize> {
-        if self.format == Format::Json {
+        if self.options.format == Format::Json {
             if self.rows == 0 {
                 writeln!(self.out, "]")?;
             } else {
@@ -173,19 +584,20 @@ impl<W: Write> Stream<W> {
     }
 }
 
-fn write_streamed(out: &mut dyn Write, rs: &ResultSet, format: Format) -> io::Result<()> {
-    let mut stream = Stream::new(out, format, &rs.columns)?;
-    stream.rows(&rs.rows)?;
-    stream.finish().map(|_| ())
+/// A CSV cell's text: with `safe`, a cell a spreadsheet would read as a formula (`=`, `+`, `-`,
+/// `@`, a tab or a carriage return first) gets a leading `'`, as OWASP recommends. Quoting is
+/// the CSV writer's (RFC 4180).
+fn csv_text(text: &str, safe: bool) -> String {
+    if safe && text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
 }
 
-fn markdown_cell(value: &Value) -> String {
-    value
-        .display()
-        .unwrap_or_default()
-        .replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace(['\n', '\r'], " ")
+/// A Markdown cell: backslashes and pipes escaped, control characters in visible notation.
+fn markdown(text: &str) -> String {
+    escape(&text.replace('\\', "\\\\").replace('|', "\\|")).into_owned()
 }
 
 #[cfg(test)]
@@ -210,10 +622,14 @@ mod tests {
         }
     }
 
-    fn render(format: Format) -> String {
+    fn render_with(rs: &ResultSet, options: &Options) -> String {
         let mut buf = Vec::new();
-        write(&mut buf, &sample(), format, false).unwrap();
+        write(&mut buf, rs, options, &[]).unwrap();
         String::from_utf8(buf).unwrap()
+    }
+
+    fn render(format: Format) -> String {
+        render_with(&sample(), &Options::new(format))
     }
 
     #[test]
@@ -229,17 +645,124 @@ mod tests {
     }
 
     #[test]
-    fn csv_quotes_and_leaves_nulls_empty() {
+    fn jsonl_is_one_object_per_line() {
         assert_eq!(
-            render(Format::Csv),
-            "name,n,tags\n\"a|b, \"\"c\"\"\",3,\"[\"\"x\"\"]\"\n,,\n"
+            render(Format::Jsonl),
+            "{\"name\":\"a|b, \\\"c\\\"\",\"n\":3,\"tags\":[\"x\"]}\n{\"name\":null,\"n\":null,\"tags\":null}\n"
         );
     }
 
     #[test]
-    fn markdown_escapes_pipes() {
+    fn csv_quotes_and_leaves_nulls_empty_unless_a_marker_is_given() {
+        assert_eq!(
+            render(Format::Csv),
+            "name,n,tags\n\"a|b, \"\"c\"\"\",3,\"[\"\"x\"\"]\"\n,,\n"
+        );
+        let mut options = Options::new(Format::Csv);
+        options.null_marker = "NULL".into();
+        assert!(render_with(&sample(), &options).ends_with("\nNULL,NULL,NULL\n"));
+    }
+
+    #[test]
+    fn csv_safe_neutralises_formulas_but_not_numbers() {
+        let rs = ResultSet {
+            columns: vec![
+                Column::new("a", ColumnType::String),
+                Column::new("n", ColumnType::Integer),
+            ],
+            rows: vec![vec![Value::Str("=HYPERLINK(\"x\")".into()), Value::Int(-5)]],
+        };
+        let mut options = Options::new(Format::Csv);
+        assert!(render_with(&rs, &options).contains("\"=HYPERLINK(\"\"x\"\")\",-5"));
+        options.csv_safe = true;
+        assert!(render_with(&rs, &options).contains("\"'=HYPERLINK(\"\"x\"\")\",-5"));
+    }
+
+    #[test]
+    fn markdown_escapes_pipes_and_controls() {
         let md = render(Format::Markdown);
         assert!(md.starts_with("| name | n | tags |\n| --- | ---: | --- |\n"));
         assert!(md.contains("a\\|b"));
+        let rs = ResultSet {
+            columns: vec![Column::new("a", ColumnType::String)],
+            rows: vec![vec![Value::Str("x\n| forged | row |".into())]],
+        };
+        let md = render_with(&rs, &Options::new(Format::Markdown));
+        assert_eq!(md.lines().count(), 3, "{md}");
+    }
+
+    #[test]
+    fn columns_and_limit_shape_every_format() {
+        let mut options = Options::new(Format::Csv);
+        options.columns = Some(vec!["n".into(), "name".into()]);
+        options.limit = Some(1);
+        assert_eq!(
+            render_with(&sample(), &options),
+            "n,name\n3,\"a|b, \"\"c\"\"\"\n"
+        );
+        options.columns = Some(vec!["nme".into()]);
+        let err = write(&mut Vec::new(), &sample(), &options, &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--columns: no column `nme` in this result; its columns are: name, n, tags; did you mean `name`?"
+        );
+    }
+
+    #[test]
+    fn line_format_is_one_block_per_record() {
+        assert_eq!(
+            render(Format::Line),
+            "name | a|b, \"c\"\nn    | 3\ntags | [\"x\"]\n\nname | NULL\nn    | NULL\ntags | NULL\n"
+        );
+    }
+
+    fn wide_rows() -> ResultSet {
+        ResultSet {
+            columns: vec![
+                Column::new("id", ColumnType::String),
+                Column::new("text", ColumnType::String),
+                Column::new("count", ColumnType::Integer),
+            ],
+            rows: vec![vec![
+                Value::Str("::error title=x::forged".into()),
+                Value::Str("a long text that cannot fit\n::error line".into()),
+                Value::Int(123_456),
+            ]],
+        }
+    }
+
+    #[test]
+    fn narrow_tables_cut_text_with_an_ellipsis_and_never_let_a_cell_start_a_line() {
+        let mut options = Options::new(Format::Table);
+        options.width = Some(50);
+        let text = render_with(&wide_rows(), &options);
+        for line in text.lines() {
+            assert!(width_of(line) <= 50, "{text}");
+            assert!(!line.starts_with("::"), "{text}");
+        }
+        assert!(text.contains('…'), "{text}");
+        assert!(text.contains("123456"), "{text}");
+        options.wide = true;
+        assert!(render_with(&wide_rows(), &options).contains("cannot fit\\n::error line"));
+    }
+
+    #[test]
+    fn a_table_that_cannot_fit_becomes_lines() {
+        let mut options = Options::new(Format::Table);
+        options.width = Some(20);
+        let mut buf = Vec::new();
+        let layout = write(&mut buf, &wide_rows(), &options, &[]).unwrap();
+        assert!(layout.as_lines);
+        assert!(
+            String::from_utf8(buf)
+                .unwrap()
+                .starts_with("id    | ::error title=x::forged\n")
+        );
+    }
+
+    #[test]
+    fn no_columns_is_said_plainly() {
+        let text = render_with(&ResultSet::default(), &Options::new(Format::Table));
+        assert_eq!(text, "(the result has no columns)\n");
     }
 }

@@ -3,6 +3,7 @@
 //! clap already folds the environment under the flags (`env = "CS_CMDB_..."`), so this module only
 //! has to put the config file underneath and validate the result once.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -18,34 +19,109 @@ use crate::render::Format;
 #[derive(Debug, Clone, Default)]
 pub struct Flags {
     pub config: Option<PathBuf>,
+    /// `--connection` / `CS_CMDB_CONNECTION`: a `[connection.NAME]` of the config file.
+    pub connection: Option<String>,
     pub profile: Option<String>,
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
     pub format: Option<Format>,
+    pub shaping: Shaping,
     pub metadata_path: Option<String>,
     pub quiet: bool,
     pub no_color: bool,
 }
 
-/// What a `cs-cmdb.toml` may hold. Unknown keys are errors, so a typo never passes silently.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct FileConfig {
-    pub profile: Option<String>,
-    pub region: Option<String>,
-    pub endpoint_url: Option<String>,
-    pub format: Option<Format>,
-    pub metadata_path: Option<String>,
-    pub source: Option<String>,
-    pub engine: Option<EngineKind>,
-    pub queries_dir: Option<PathBuf>,
-    pub cache_dir: Option<PathBuf>,
-    pub database: Option<String>,
-    pub workgroup: Option<String>,
-    pub output_location: Option<String>,
+/// How rows on stdout are shaped, beside the format: `--columns`, `--limit`, `--wide`,
+/// `--null-marker`, `--csv-safe`.
+#[derive(Debug, Clone, Default)]
+pub struct Shaping {
+    pub columns: Option<Vec<String>>,
+    pub limit: Option<usize>,
+    pub wide: bool,
+    pub null_marker: Option<String>,
+    /// `None`: the command's default (on for `check`).
+    pub csv_safe: Option<bool>,
+}
+
+/// The keys of one settings layer: the top level of `cs-cmdb.toml`, and each
+/// `[connection.NAME]` (Steampipe's connections). One list, so both accept exactly the same keys.
+macro_rules! layer_keys {
+    ($( $(#[$doc:meta])* $field:ident : $ty:ty ),* $(,)?) => {
+        /// One `[connection.NAME]` of `cs-cmdb.toml` (or its top level): every key optional.
+        /// Unknown keys are errors, so a typo never passes silently.
+        #[derive(Debug, Default, Clone, Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+        pub struct Layer {
+            $( $(#[$doc])* pub $field: Option<$ty>, )*
+        }
+
+        /// What a `cs-cmdb.toml` may hold: the keys of a [`Layer`] and named connections.
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+        pub struct FileConfig {
+            $( $(#[$doc])* pub $field: Option<$ty>, )*
+            /// `[connection.NAME]` tables, picked with `--connection NAME`.
+            #[serde(default)]
+            pub connection: BTreeMap<String, Layer>,
+        }
+
+        impl FileConfig {
+            /// The top level as a layer, and the connections.
+            fn split(self) -> (Layer, BTreeMap<String, Layer>) {
+                (Layer { $( $field: self.$field, )* }, self.connection)
+            }
+        }
+
+        impl Layer {
+            /// Every key of `self` that is set, else `lower`'s.
+            fn over(self, lower: Layer) -> Layer {
+                Layer { $( $field: self.$field.or(lower.$field), )* }
+            }
+        }
+    };
+}
+
+layer_keys! {
+    profile: String,
+    region: String,
+    endpoint_url: String,
+    format: Format,
+    metadata_path: String,
+    source: String,
+    engine: EngineKind,
+    queries_dir: PathBuf,
+    cache_dir: PathBuf,
+    database: String,
+    workgroup: String,
+    output_location: String,
+    /// Fan-out (`discover`, `export`) and account filters (`accounts` too).
+    role_name: String,
+    external_id: String,
+    via_role: String,
+    session_name: String,
+    regions: Vec<String>,
+    ous: Vec<String>,
+    exclude_accounts: Vec<String>,
+    concurrency: usize,
+    allow_unknown_region: bool,
     /// The largest object the mirror downloads, in bytes (a bigger one is reported, not
     /// fetched); default [`crate::mirror::DEFAULT_MAX_OBJECT_BYTES`].
-    pub max_object_bytes: Option<u64>,
+    max_object_bytes: u64,
+}
+
+/// The fan-out defaults of the config file (its connection, else its top level); the flags and
+/// their `CS_CMDB_*` twins win over them.
+#[derive(Debug, Clone, Default)]
+pub struct FanoutDefaults {
+    pub role_name: Option<String>,
+    pub external_id: Option<String>,
+    pub via_role: Option<String>,
+    pub session_name: Option<String>,
+    pub regions: Vec<String>,
+    pub ous: Vec<String>,
+    pub exclude_accounts: Vec<String>,
+    pub concurrency: Option<usize>,
+    pub allow_unknown_region: bool,
 }
 
 /// The validated settings every command starts from.
@@ -53,8 +129,13 @@ pub struct FileConfig {
 pub struct Settings {
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// The `[connection.NAME]` in use, if any.
+    pub connection: Option<String>,
+    /// Fan-out defaults from the config file.
+    pub fanout: FanoutDefaults,
     pub aws: AwsSettings,
     pub format: Format,
+    pub shaping: Shaping,
     /// `--no-color`: no colours on stdout or stderr, terminal or not.
     pub no_color: bool,
     pub metadata_path: Option<S3Path>,
@@ -94,8 +175,11 @@ impl Settings {
     pub fn without_config(global: &Flags) -> Self {
         Self {
             config_file: None,
+            connection: None,
+            fanout: FanoutDefaults::default(),
             aws: AwsSettings::default(),
             format: global.format.unwrap_or(Format::Table),
+            shaping: global.shaping.clone(),
             no_color: global.no_color,
             metadata_path: None,
             source: None,
@@ -119,6 +203,18 @@ impl Settings {
             }
             None => (None, FileConfig::default()),
         };
+        let (top, connections) = file.split();
+        // flags > env (clap folds it into the flags) > connection > top level > defaults.
+        let file = match &global.connection {
+            None => top,
+            Some(name) => match connections.get(name) {
+                Some(connection) => connection.clone().over(top),
+                None => bail!(
+                    "{}",
+                    unknown_connection(name, config_file.as_deref(), &connections)
+                ),
+            },
+        };
         let metadata_path = global
             .metadata_path
             .clone()
@@ -137,9 +233,10 @@ impl Settings {
                     "--profile".to_string()
                 },
             ),
-            (None, Some(_)) => config_file
-                .as_ref()
-                .map(|path| format!("`profile` in {}", path.display())),
+            (None, Some(_)) => config_file.as_ref().map(|path| match &global.connection {
+                Some(name) => format!("`profile` of connection `{name}` in {}", path.display()),
+                None => format!("`profile` in {}", path.display()),
+            }),
             (None, None) => None,
         };
         if let Some(url) = endpoint_url
@@ -148,8 +245,21 @@ impl Settings {
         {
             bail!("invalid endpoint URL `{url}`: it must start with http:// or https://");
         }
+        let fanout = FanoutDefaults {
+            role_name: file.role_name,
+            external_id: file.external_id,
+            via_role: file.via_role,
+            session_name: file.session_name,
+            regions: file.regions.unwrap_or_default(),
+            ous: file.ous.unwrap_or_default(),
+            exclude_accounts: file.exclude_accounts.unwrap_or_default(),
+            concurrency: file.concurrency,
+            allow_unknown_region: file.allow_unknown_region.unwrap_or(false),
+        };
         Ok(Self {
             config_file,
+            connection: global.connection.clone(),
+            fanout,
             aws: AwsSettings {
                 profile: global.profile.clone().or(file.profile),
                 profile_origin,
@@ -157,6 +267,7 @@ impl Settings {
                 endpoint_url,
             },
             format: global.format.or(file.format).unwrap_or(Format::Table),
+            shaping: global.shaping.clone(),
             no_color: global.no_color,
             metadata_path,
             source: file.source,
@@ -174,6 +285,32 @@ impl Settings {
             },
         })
     }
+}
+
+/// An unknown `--connection`: the file read, the connections it defines, the closest one.
+fn unknown_connection(
+    name: &str,
+    file: Option<&Path>,
+    connections: &BTreeMap<String, Layer>,
+) -> String {
+    let Some(file) = file else {
+        return format!(
+            "connection `{name}` (from --connection or CS_CMDB_CONNECTION) needs a config file with a [connection.{name}] table, and none was found (./cs-cmdb.toml, <config dir>/cs-cmdb/config.toml, or --config FILE)"
+        );
+    };
+    let known: Vec<String> = connections.keys().cloned().collect();
+    let mut text = format!("no connection `{name}` in {}", file.display());
+    if known.is_empty() {
+        text.push_str(&format!(
+            "; it defines none (add a [connection.{name}] table)"
+        ));
+    } else {
+        text.push_str(&format!("; its connections: {}", known.join(", ")));
+        if let Some(close) = crate::text::closest(name, &known) {
+            text.push_str(&format!("; did you mean `{close}`?"));
+        }
+    }
+    text
 }
 
 /// `--config`, else `./cs-cmdb.toml`, else `<user config dir>/cs-cmdb/config.toml`; only an
@@ -213,6 +350,167 @@ fn read_config(path: &Path) -> anyhow::Result<FileConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const FILE: &str = r#"
+profile = "top"
+region = "eu-west-1"
+endpoint-url = "http://top.invalid"
+format = "csv"
+metadata-path = "s3://top/prefix"
+source = "top-src"
+engine = "local"
+database = "top_db"
+workgroup = "top-wg"
+output-location = "s3://top-results/"
+role-name = "TopRole"
+regions = ["eu-west-1"]
+ous = ["ou-top"]
+exclude-accounts = ["111111111111"]
+
+[connection.other]
+profile = "other"
+region = "us-east-2"
+endpoint-url = "http://other.invalid"
+format = "json"
+metadata-path = "s3://other/prefix"
+source = "other-src"
+engine = "athena"
+database = "other_db"
+workgroup = "other-wg"
+output-location = "s3://other-results/"
+role-name = "OtherRole"
+regions = ["us-east-2", "us-west-2"]
+ous = ["ou-other"]
+exclude-accounts = ["222222222222"]
+
+[connection.partial]
+region = "ap-south-1"
+"#;
+
+    fn load(file: &Path, connection: Option<&str>, flags: Flags) -> anyhow::Result<Settings> {
+        Settings::load(&Flags {
+            config: Some(file.to_path_buf()),
+            connection: connection.map(String::from),
+            ..flags
+        })
+    }
+
+    /// Key by key: the connection over the top level; flags over both; a connection that sets
+    /// one key leaves the others to the top level.
+    #[test]
+    fn connections_layer_between_the_flags_and_the_top_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cs-cmdb.toml");
+        std::fs::write(&file, FILE).unwrap();
+
+        let top = load(&file, None, Flags::default()).unwrap();
+        let other = load(&file, Some("other"), Flags::default()).unwrap();
+        let partial = load(&file, Some("partial"), Flags::default()).unwrap();
+        for (s, profile, region, format, engine, db, role, regions, ous, exclude) in [
+            (
+                &top,
+                "top",
+                "eu-west-1",
+                Format::Csv,
+                EngineKind::Local,
+                "top_db",
+                "TopRole",
+                "eu-west-1",
+                "ou-top",
+                "111111111111",
+            ),
+            (
+                &other,
+                "other",
+                "us-east-2",
+                Format::Json,
+                EngineKind::Athena,
+                "other_db",
+                "OtherRole",
+                "us-east-2,us-west-2",
+                "ou-other",
+                "222222222222",
+            ),
+            (
+                &partial,
+                "top",
+                "ap-south-1",
+                Format::Csv,
+                EngineKind::Local,
+                "top_db",
+                "TopRole",
+                "eu-west-1",
+                "ou-top",
+                "111111111111",
+            ),
+        ] {
+            assert_eq!(s.aws.profile.as_deref(), Some(profile));
+            assert_eq!(s.aws.region.as_deref(), Some(region));
+            assert_eq!(s.format, format);
+            assert_eq!(s.engine, Some(engine));
+            assert_eq!(s.database.as_deref(), Some(db));
+            assert_eq!(s.fanout.role_name.as_deref(), Some(role));
+            assert_eq!(s.fanout.regions.join(","), regions);
+            assert_eq!(s.fanout.ous.join(","), ous);
+            assert_eq!(s.fanout.exclude_accounts.join(","), exclude);
+        }
+        assert_eq!(
+            other.aws.endpoint_url.as_deref(),
+            Some("http://other.invalid")
+        );
+        assert_eq!(
+            other.metadata_path.as_ref().unwrap().to_string(),
+            "s3://other/prefix"
+        );
+        assert_eq!(other.source.as_deref(), Some("other-src"));
+        assert_eq!(other.workgroup.as_deref(), Some("other-wg"));
+        assert_eq!(
+            other.output_location.as_deref(),
+            Some("s3://other-results/")
+        );
+        assert_eq!(partial.workgroup.as_deref(), Some("top-wg"));
+        assert!(
+            other
+                .aws
+                .profile_origin
+                .as_deref()
+                .unwrap()
+                .contains("connection `other`")
+        );
+
+        let flagged = load(
+            &file,
+            Some("other"),
+            Flags {
+                profile: Some("flag".into()),
+                region: Some("sa-east-1".into()),
+                endpoint_url: Some("http://flag.invalid".into()),
+                format: Some(Format::Markdown),
+                metadata_path: Some("s3://flag/prefix".into()),
+                ..Flags::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(flagged.aws.profile.as_deref(), Some("flag"));
+        assert_eq!(flagged.aws.region.as_deref(), Some("sa-east-1"));
+        assert_eq!(
+            flagged.aws.endpoint_url.as_deref(),
+            Some("http://flag.invalid")
+        );
+        assert_eq!(flagged.format, Format::Markdown);
+        assert_eq!(
+            flagged.metadata_path.unwrap().to_string(),
+            "s3://flag/prefix"
+        );
+
+        let unknown = load(&file, Some("otehr"), Flags::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            unknown.contains("its connections: other, partial; did you mean `other`?"),
+            "{unknown}"
+        );
+    }
 
     #[test]
     fn unknown_key_is_an_error_naming_line_and_key() {

@@ -53,6 +53,49 @@ pub fn xml(text: &str) -> String {
     out
 }
 
+/// `text` made safe to start a line of output: a CI runner reads a line that starts with `::`
+/// (GitHub's workflow commands) or `##[` (Azure's) as an instruction, so the first character is
+/// written in visible notation. Apply after [`escape`].
+pub fn guard_line_start(text: &str) -> Cow<'_, str> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with("::") || trimmed.starts_with("##[") {
+        let lead = text.len() - trimmed.len();
+        let first = trimmed.chars().next().map_or(0, u32::from);
+        return Cow::Owned(format!(
+            "{}\\u{{{first:x}}}{}",
+            &text[..lead],
+            &trimmed[1..]
+        ));
+    }
+    Cow::Borrowed(text)
+}
+
+/// The known name closest to `name`, if it is a plausible typo of it ("did you mean").
+pub fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
+    let lower = name.to_lowercase();
+    known
+        .iter()
+        .map(|k| (edit_distance(&lower, &k.to_lowercase()), k))
+        .filter(|(d, k)| *d <= 2.max(k.chars().count() / 4) && *d < k.chars().count())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.as_str())
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut row = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = prev[j] + usize::from(ca != *cb);
+            row[j + 1] = substitute.min(prev[j + 1] + 1).min(row[j] + 1);
+        }
+        prev = row;
+    }
+    prev[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +116,29 @@ mod tests {
             "a\\u{1b}]0;title\\u{7}b\\nc\\u{0}\\u{202e}"
         );
         assert_eq!(escape("v1\n::error title=x::y"), "v1\\n::error title=x::y");
+    }
+
+    #[test]
+    fn workflow_commands_cannot_start_a_line() {
+        assert_eq!(guard_line_start("::error::x"), "\\u{3a}:error::x");
+        assert_eq!(guard_line_start("  ##[error]x"), "  \\u{23}#[error]x");
+        assert_eq!(guard_line_start("a ::error"), "a ::error");
+        assert_eq!(
+            closest("stael", &["stale".to_string(), "versions".to_string()]),
+            Some("stale")
+        );
+    }
+
+    #[test]
+    fn close_names_are_suggested() {
+        let known: Vec<String> = ["governance", "other-org", "dev"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(closest("govrenance", &known), Some("governance"));
+        assert_eq!(closest("Other-Org", &known), Some("other-org"));
+        assert_eq!(closest("prod", &known), None);
+        assert_eq!(closest("x", &known), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -47,7 +47,7 @@ pub struct S3Object {
 fn classify<E, R>(err: &SdkError<E, R>, bucket: &str, prefix: &str) -> ListError
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match crate::aws::error_code(err) {
         Some("NoSuchBucket") => ListError::NoSuchBucket {

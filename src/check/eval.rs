@@ -241,7 +241,7 @@ pub async fn evaluate(rule: &Rule, ctx: &Context<'_>) -> anyhow::Result<Evaluati
         Spec::MaxBackupAge(limit) => match &ctx.backups {
             Some(root) => checked(ctx, backup_age(root, ctx.deployments, *limit, ctx.now)?),
             None => Evaluation::Skipped(
-                "max_backup_age reads the backups/ folder of a local copy of <MetadataAndBackupS3Path>: pass --source DIR".into(),
+                "max_backup_age reads the backups/ folder of a local copy of <MetadataAndBackupS3Path>: pass --source DIR or --source s3://bucket/prefix (mirrored), not the Athena engine".into(),
             ),
         },
         Spec::Sql(sql) => sql_rule(ctx, sql).await?,

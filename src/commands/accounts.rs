@@ -7,6 +7,9 @@ use crate::settings::Settings;
 
 /// List the Organization's accounts (needs the management or a delegated-admin account).
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  cs-cmdb accounts\n  cs-cmdb accounts --ou ou-abcd-12345678 --output csv\n  cs-cmdb --profile governance accounts --columns id,name,status"
+)]
 pub struct Args {
     #[command(flatten)]
     pub filter: AccountFilterArgs,
@@ -29,10 +32,20 @@ pub struct AccountFilterArgs {
 }
 
 impl AccountFilterArgs {
-    pub fn filter(&self, include_suspended: bool) -> AccountFilter {
+    /// The filter: the flags, else `ous` and `exclude-accounts` of the config file.
+    pub fn filter(&self, settings: &Settings, include_suspended: bool) -> AccountFilter {
+        let pick = |flag: &Vec<String>, file: &Vec<String>| {
+            if flag.is_empty() {
+                file.clone()
+            } else {
+                flag.clone()
+            }
+        };
         AccountFilter {
-            ous: self.ous.clone(),
-            exclude: self.exclude.iter().cloned().collect(),
+            ous: pick(&self.ous, &settings.fanout.ous),
+            exclude: pick(&self.exclude, &settings.fanout.exclude_accounts)
+                .into_iter()
+                .collect(),
             include_suspended,
         }
     }
@@ -40,7 +53,7 @@ impl AccountFilterArgs {
 
 pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::Result<Outcome> {
     let config = crate::aws::sdk_config(&settings.aws, printer).await?;
-    let filter = args.filter.filter(args.include_suspended);
+    let filter = args.filter.filter(settings, args.include_suspended);
     let accounts = accounts::list(&config, &filter).await?;
     printer.rows(&accounts::to_result_set(&accounts))?;
     tracing::info!("{} accounts", accounts.len());

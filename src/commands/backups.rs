@@ -10,13 +10,22 @@ use crate::settings::Settings;
 /// One row per deployment: latest backups, their age, the archive's size; and whether a
 /// lifecycle rule bounds the archive.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Required: Needs --metadata-path (or CS_CMDB_METADATA_PATH, or metadata-path in cs-cmdb.toml).\n\nExamples:\n  cs-cmdb --metadata-path s3://my-cmdb-bucket/clonesquad backups\n  cs-cmdb backups --stale-hours 48 --output csv"
+)]
 pub struct Args {
     /// Download every latest backup and confirm it parses as YAML (exit 1 when one is missing or does not).
     #[arg(long)]
     pub restore_check: bool,
 
     /// A deployment whose latest backup is this many hours old (or older) is flagged `stale`.
-    #[arg(long, default_value_t = 24, value_name = "HOURS")]
+    #[arg(
+        long,
+        default_value_t = 24,
+        value_name = "HOURS",
+        allow_negative_numbers = true,
+        value_parser = hours
+    )]
     pub stale_hours: i64,
 
     /// Parallel S3 calls (listings and downloads).
@@ -79,4 +88,13 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
         return Ok(Outcome::Failures);
     }
     Ok(Outcome::Success)
+}
+
+/// A number of hours, 0 or more (a negative one is read as a value, not as an unknown flag).
+fn hours(text: &str) -> Result<i64, String> {
+    match text.trim().parse::<i64>() {
+        Ok(h) if h >= 0 => Ok(h),
+        Ok(_) => Err("the age of a stale backup is 0 hours or more".to_string()),
+        Err(_) => Err("a whole number of hours is expected".to_string()),
+    }
 }

@@ -22,6 +22,9 @@ use crate::settings::Settings;
 
 /// Check the fleet against a compliance policy (a CI gate: exit 1 on violations).
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  cs-cmdb check --policy examples/policy.toml --source examples\n  cs-cmdb check --policy policy.toml --source s3://my-cmdb-bucket/clonesquad --junit report.xml\n  cs-cmdb check --policy policy.toml --source examples --output csv > violations.csv   # --csv-safe is on"
+)]
 pub struct Args {
     /// The policy file (TOML): `[[rule]]` tables with name, kind, severity and kind-specific fields.
     #[arg(long, env = "CS_CMDB_POLICY", value_name = "FILE")]
@@ -111,6 +114,7 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
         &Inputs {
             settings,
             source: options.source.as_deref(),
+            tree: opened.tree.as_deref(),
             scope: scope.as_ref(),
             snapshot: snapshot.as_ref(),
             strict: args.strict,
@@ -126,7 +130,8 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
         deployments: evaluated.deployments,
         ou_paths: snapshot.as_ref().map(|s| s.ou_paths()).unwrap_or_default(),
     };
-    printer.rows(&if args.by_ou {
+    // The violations carry text from the bucket: a CSV of them is opened in spreadsheets.
+    printer.csv_safe_by_default().rows(&if args.by_ou {
         report.by_ou()
     } else {
         report.violations()
@@ -144,6 +149,9 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
     } else {
         String::new()
     };
+    for line in controls(&report) {
+        printer.summary(&line);
+    }
     printer.summary(&format!("{}{timing}", report.summary()));
     if let Some(store) = args
         .history
@@ -199,11 +207,53 @@ fn parse_age(text: &str) -> Result<policy::Age, String> {
 static METADATA_READABLE: std::sync::LazyLock<policy::Rule> =
     std::sync::LazyLock::new(policy::Rule::metadata_readable);
 
+/// One line per rule, as Steampipe summarises its controls: how many subjects are ok, in alarm
+/// (violations), skipped (not checked, or the whole rule when it could not be evaluated),
+/// exempted, and the rule's description.
+fn controls(report: &report::Report) -> Vec<String> {
+    let width = report
+        .results
+        .iter()
+        .map(|r| r.rule.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut lines = vec![format!(
+        "{:<width$}  {:>5}  {:>5}  {:>5}  {:>8}  description",
+        "rule", "ok", "alarm", "skip", "exempted"
+    )];
+    for r in &report.results {
+        let alarm = r.violations.len();
+        let exempted = r.exempted.len();
+        let skip = if r.skipped.is_some() {
+            "all".to_string()
+        } else {
+            r.not_checked.len().to_string()
+        };
+        let ok = r
+            .subjects
+            .len()
+            .saturating_sub(alarm + exempted + r.not_checked.len());
+        let description = r
+            .rule
+            .description
+            .clone()
+            .unwrap_or_else(|| r.rule.kind.as_str().to_string());
+        lines.push(format!(
+            "{:<width$}  {ok:>5}  {alarm:>5}  {skip:>5}  {exempted:>8}  {description}",
+            r.rule.name
+        ));
+    }
+    lines
+}
+
 /// What a policy is evaluated against, besides the engine.
 pub struct Inputs<'a> {
     pub settings: &'a Settings,
-    /// `--source` (a local tree holds the backups the backup rules read).
+    /// `--source`, for messages.
     pub source: Option<&'a str>,
+    /// The local tree the engine reads (the source directory, or the mirror of an `s3://`
+    /// source): its backups/ is what the backup rules read.
+    pub tree: Option<&'a Path>,
     /// `--ou`: only the deployments of these accounts.
     pub scope: Option<&'a Scope>,
     /// The Organization snapshot, for rules scoped by OU or account tag.
@@ -247,10 +297,7 @@ pub async fn evaluate<'p>(
                 .unwrap_or_default()
         );
     }
-    let backups = inputs
-        .source
-        .filter(|s| !s.starts_with("s3://"))
-        .map(|s| crate::bucket::layout::backups_dir(Path::new(s)));
+    let backups = inputs.tree.map(crate::bucket::layout::backups_dir);
     let needs_aws = policy.rules.iter().any(|r| match r.kind {
         Kind::Coverage => true,
         Kind::ArchiveLifecycle => settings.metadata_path.is_some(),
@@ -397,10 +444,25 @@ async fn aws_access(settings: &Settings, printer: &Printer) -> anyhow::Result<ev
         return Ok(Err("no AWS credentials provider is configured".into()));
     };
     Ok(match provider.provide_credentials().await {
-        Ok(_) => Ok(config),
+        // Credentials, but is AWS reachable? One STS call tells; unreachable (offline, a
+        // proxy) skips the AWS-backed rules as missing credentials do.
+        Ok(_) => match aws_sdk_sts::Client::new(&config)
+            .get_caller_identity()
+            .send()
+            .await
+        {
+            Err(
+                err @ (aws_sdk_sts::error::SdkError::DispatchFailure(_)
+                | aws_sdk_sts::error::SdkError::TimeoutError(_)),
+            ) => Err(format!(
+                "AWS is unreachable: {}",
+                crate::aws::describe(&err)
+            )),
+            _ => Ok(config),
+        },
         Err(err) => Err(format!(
             "no AWS credentials ({}); use --profile, AWS_PROFILE, or the CI role's environment",
-            aws_smithy_types::error::display::DisplayErrorContext(&err)
+            crate::errors::chain(&err)
         )),
     })
 }

@@ -5,6 +5,9 @@ use crate::printer::Printer;
 
 /// Print a shell completion script to stdout.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  cs-cmdb completions bash > /etc/bash_completion.d/cs-cmdb\n  source <(COMPLETE=bash cs-cmdb)   # dynamic: completes query and table names too"
+)]
 pub struct Args {
     /// The shell to generate for.
     #[arg(value_enum)]

@@ -8,6 +8,9 @@ use crate::settings::Settings;
 
 /// Find the CloneSquad deployments in every account × region of the Organization.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  cs-cmdb discover --regions eu-west-1,us-east-1\n  cs-cmdb discover --regions all --describe --output csv\n  cs-cmdb --connection lab-org discover --ou ou-abcd-12345678"
+)]
 pub struct Args {
     #[command(flatten)]
     pub fanout: FanoutArgs,

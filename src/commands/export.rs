@@ -12,6 +12,9 @@ use crate::settings::Settings;
 
 /// Trigger the `backup` export of every CloneSquad deployment, optionally verifying it landed.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  cs-cmdb export --dry-run --regions eu-west-1\n  cs-cmdb export --regions all --verify"
+)]
 pub struct Args {
     #[command(flatten)]
     pub fanout: FanoutArgs,

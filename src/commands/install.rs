@@ -8,11 +8,15 @@ use crate::commands::source_args::AthenaArgs;
 use crate::engine::athena::AthenaEngine;
 use crate::exit::Outcome;
 use crate::printer::Printer;
+use crate::rows::{Column, ColumnType, ResultSet, Value};
 use crate::settings::Settings;
 
 /// Create the Athena database, the six CloneSquad tables and the two Organization tables
 /// (`cs-cmdb org snapshot` fills them), then register the partitions.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Required: Needs --metadata-path (or CS_CMDB_METADATA_PATH, or metadata-path in cs-cmdb.toml) and Athena (--workgroup, --output-location unless the workgroup sets one).\n\nExamples:\n  cs-cmdb --metadata-path s3://cmdb/clonesquad install --output-location s3://results/\n  cs-cmdb --metadata-path s3://my-cmdb-bucket/clonesquad install --print > install.sql\n  cs-cmdb --connection prod-org install -vv   # shows every statement and its query id"
+)]
 pub struct Args {
     #[command(flatten)]
     pub athena: AthenaArgs,
@@ -66,12 +70,14 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
             "{table} differs from the shipped DDL ({why}): run `cs-cmdb install --replace` to migrate it (its partitions are registered again)"
         ));
     }
-    if !args.no_partitions {
+    if args.no_partitions {
+        printer.rows(&tables(&report))?;
+    } else {
         let database = &athena.options().database;
         print_reports(
             printer,
             &install::sync_partitions(&config, database, path, &[], false).await?,
-        );
+        )?;
     }
     // Tables that still need `--replace` are a finding, not a success.
     Ok(if report.outdated.is_empty() {
@@ -79,4 +85,33 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
     } else {
         Outcome::Failures
     })
+}
+
+/// One row per table and what `install` did to it (with --no-partitions; otherwise the rows are
+/// the partitions').
+fn tables(report: &install::InstallReport) -> ResultSet {
+    let mut rows: Vec<Vec<Value>> = Vec::new();
+    for (names, status) in [
+        (&report.created, "created"),
+        (&report.replaced, "replaced"),
+        (&report.unchanged, "unchanged"),
+    ] {
+        for name in names {
+            rows.push(vec![Value::Str(name.clone()), Value::Str(status.into())]);
+        }
+    }
+    for (name, _) in &report.outdated {
+        rows.push(vec![
+            Value::Str(name.clone()),
+            Value::Str("outdated".into()),
+        ]);
+    }
+    rows.sort_by(|a, b| a[0].display().cmp(&b[0].display()));
+    ResultSet {
+        columns: vec![
+            Column::new("table", ColumnType::String),
+            Column::new("status", ColumnType::String),
+        ],
+        rows,
+    }
 }

@@ -8,6 +8,7 @@ use anyhow::Context;
 
 /// Print the man page (roff) to stdout, or write one page per command into a directory.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  cs-cmdb man --out-dir /usr/local/share/man/man1")]
 pub struct Args {
     /// Write cs-cmdb.1 and cs-cmdb-<command>.1 into this directory instead of stdout.
     #[arg(long, value_name = "DIR")]

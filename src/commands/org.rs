@@ -11,12 +11,10 @@ use crate::settings::Settings;
 
 /// The Organization as tables: OU paths, accounts and their tags, for `query`, `check --ou` and
 /// `report` (needs the management or a delegated-administrator account).
-///
-/// EXAMPLES:
-///   cs-cmdb org snapshot
-///   cs-cmdb --metadata-path s3://my-cmdb-bucket/clonesquad org snapshot   # and upload for Athena
-///   cs-cmdb query coverage --source /data/clonesquad
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  cs-cmdb org snapshot\n  cs-cmdb --metadata-path s3://my-cmdb-bucket/clonesquad org snapshot   # and upload for Athena\n  cs-cmdb query coverage --source /data/clonesquad"
+)]
 pub struct Args {
     #[command(subcommand)]
     pub action: Action,

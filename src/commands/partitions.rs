@@ -6,10 +6,14 @@ use crate::commands::source_args::AthenaArgs;
 use crate::engine::athena::AthenaEngine;
 use crate::exit::Outcome;
 use crate::printer::Printer;
+use crate::rows::{Column, ColumnType, ResultSet, Value};
 use crate::settings::Settings;
 
 /// Register the partitions present in the bucket and missing from the catalog (exact, batched).
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Required: Needs --metadata-path (or CS_CMDB_METADATA_PATH, or metadata-path in cs-cmdb.toml).\n\nExamples:\n  cs-cmdb --metadata-path s3://my-cmdb-bucket/clonesquad partitions\n  cs-cmdb partitions --table clonesquad_discovery --prune --output json"
+)]
 pub struct Args {
     #[command(flatten)]
     pub athena: AthenaArgs,
@@ -40,7 +44,7 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
         let reports =
             install::sync_partitions(&config, &options.database, path, &args.tables, args.prune)
                 .await?;
-        print_reports(printer, &reports);
+        print_reports(printer, &reports)?;
         // The run worked, but Glue kept partitions it was asked to drop: say which, exit 1.
         if reports.iter().any(|(_, r)| !r.prune_errors.is_empty()) {
             return Ok(Outcome::Failures);
@@ -50,14 +54,52 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
 }
 
 /// One line per table: what the bucket and the catalog hold, what changed, at what cost.
-pub(super) fn print_reports(printer: &Printer, reports: &[(String, SyncReport)]) {
-    for (table, r) in reports {
-        printer.summary(&format!(
-            "{table}: {} partition(s) in the bucket, {} in the catalog; added {}, pruned {} ({} Glue call(s))",
-            r.in_bucket, r.in_catalog, r.added, r.pruned, r.glue_calls
-        ));
+/// One row per table: its partitions in the bucket and the catalog, what the run changed; the
+/// partitions Glue refused to drop as errors on stderr.
+pub(super) fn print_reports(
+    printer: &Printer,
+    reports: &[(String, SyncReport)],
+) -> std::io::Result<()> {
+    let int = |n: usize| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
+    let rs = ResultSet {
+        columns: [
+            "table",
+            "in_bucket",
+            "in_catalog",
+            "added",
+            "pruned",
+            "glue_calls",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let ty = if i == 0 {
+                ColumnType::String
+            } else {
+                ColumnType::Integer
+            };
+            Column::new(*name, ty)
+        })
+        .collect(),
+        rows: reports
+            .iter()
+            .map(|(table, r)| {
+                vec![
+                    Value::Str(table.clone()),
+                    int(r.in_bucket),
+                    int(r.in_catalog),
+                    int(r.added),
+                    int(r.pruned),
+                    int(r.glue_calls),
+                ]
+            })
+            .collect(),
+    };
+    printer.rows(&rs)?;
+    for (_, r) in reports {
         for refusal in &r.prune_errors {
             crate::printer::error(refusal);
         }
     }
+    Ok(())
 }

@@ -19,8 +19,10 @@ use crate::settings::Settings;
 /// Run a canned CMDB query, or ad-hoc SQL, on the embedded engine or Athena.
 #[derive(Debug, clap::Args)]
 #[command(group = clap::ArgGroup::new("what").args(["name", "list", "sql", "file"]).required(true))]
+#[command(after_help = query_help())]
 pub struct Args {
-    /// Name of a canned query (see --list).
+    /// Name of a canned query (see --list and the list below).
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(query_names))]
     pub name: Option<String>,
 
     /// List the canned queries with their descriptions and parameters.
@@ -59,6 +61,56 @@ pub struct Args {
     pub strict: bool,
 }
 
+/// `query --help`'s end: the built-in queries, one line each, and examples.
+fn query_help() -> String {
+    let mut text = String::from("Queries:\n");
+    for query in queries::registry(None).unwrap_or_default().values() {
+        let params: Vec<String> = query
+            .params
+            .iter()
+            .map(|p| format!("-p {}=", p.name))
+            .collect();
+        let params = if params.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", params.join(", "))
+        };
+        text.push_str(&format!(
+            "  {:<18} {}{params}\n",
+            query.name,
+            first_sentence(&query.description)
+        ));
+    }
+    text.push_str(
+        "\nExamples:\n  cs-cmdb query deployments --source examples\n  cs-cmdb query stale -p hours=48 --source s3://my-cmdb-bucket/clonesquad --output csv\n  cs-cmdb query --sql 'SELECT count(*) FROM clonesquad_instances' --source examples\n  cs-cmdb query versions --engine athena --output json",
+    );
+    text
+}
+
+/// Up to the first `: `, `. ` or ` (`, at most 56 characters, so each query fits one line.
+fn first_sentence(text: &str) -> String {
+    let end = [text.find(". "), text.find(": "), text.find(" (")]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(text.len());
+    let short = text[..end].trim_end_matches('.');
+    if short.chars().count() > 56 {
+        format!("{}…", short.chars().take(55).collect::<String>())
+    } else {
+        short.to_string()
+    }
+}
+
+/// The built-in query names with their descriptions, for shell completion.
+pub fn query_names() -> Vec<clap_complete::CompletionCandidate> {
+    queries::registry(None)
+        .unwrap_or_default()
+        .into_values()
+        .map(|q| clap_complete::CompletionCandidate::new(q.name).help(Some(q.description.into())))
+        .collect()
+}
+
 pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::Result<Outcome> {
     let queries_dir = args
         .queries_dir
@@ -71,9 +123,13 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
     }
     let query = if let Some(name) = &args.name {
         registry.get(name).cloned().with_context(|| {
+            let known: Vec<String> = registry.keys().cloned().collect();
+            let hint = crate::text::closest(name, &known)
+                .map(|close| format!("did you mean `{close}`? "))
+                .unwrap_or_default();
             format!(
-                "no query named `{name}`; known queries: {} (see `cs-cmdb query --list`)",
-                registry.keys().cloned().collect::<Vec<_>>().join(", ")
+                "no query named `{name}`; {hint}known queries: {} (see `cs-cmdb query --list`)",
+                known.join(", ")
             )
         })?
     } else if let Some(sql) = &args.sql {
@@ -118,7 +174,7 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
         let at = scope.account_column(&rs.columns)?;
         scope.retain(at, &mut rs.rows);
     }
-    printer.rows(&rs)?;
+    printer.rows_narrowed(&rs, &query.narrow)?;
     summary(printer, rs.rows.len(), started);
     if opened.mirror_incomplete {
         printer.warn(

@@ -24,11 +24,10 @@ use crate::settings::Settings;
 ///
 /// Every figure comes from a canned query, so the page and `cs-cmdb query` agree. Each run adds
 /// one summary line to the history file the page charts (the last 90 days).
-///
-/// EXAMPLES:
-///   cs-cmdb report --out fleet.html --source examples
-///   cs-cmdb report --out fleet.html --source s3://my-cmdb-bucket/clonesquad --policy policy.toml
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  cs-cmdb report --out fleet.html --source examples\n  cs-cmdb report --out fleet.html --source s3://my-cmdb-bucket/clonesquad --policy policy.toml"
+)]
 pub struct Args {
     /// Write the page here.
     #[arg(long, value_name = "FILE")]
@@ -140,6 +139,7 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
                 &Inputs {
                     settings,
                     source: options.source.as_deref(),
+                    tree: opened.tree.as_deref(),
                     scope: scope.as_ref(),
                     snapshot: snapshot.as_ref(),
                     strict: false,

@@ -9,6 +9,9 @@ use crate::settings::Settings;
 
 /// Write a synthetic metadata tree in CloneSquad's exact layout (for trials and benchmarks).
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  cs-cmdb sample --out /tmp/fleet --deployments 100\n  cs-cmdb query deployments --source /tmp/fleet"
+)]
 pub struct Args {
     /// Directory to write into; it receives metadata/ and backups/ like <MetadataAndBackupS3Path>.
     #[arg(long, value_name = "DIR")]
@@ -25,9 +28,23 @@ pub struct Args {
     /// Seed of the generator (same seed, same tree).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+
+    /// Write into --out even when it is not empty (files of the same name are replaced, others
+    /// stay: the trees mix).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(args: Args, _: &Settings, printer: &Printer) -> anyhow::Result<Outcome> {
+    let occupied = std::fs::read_dir(&args.out)
+        .map(|mut entries| entries.next().is_some())
+        .unwrap_or(false);
+    if occupied && !args.force {
+        anyhow::bail!(
+            "{} is not empty: a sample written there would mix with what it holds; pick an empty or new directory, or pass --force",
+            args.out.display()
+        );
+    }
     let spec = SampleSpec {
         deployments: args.deployments,
         instances: args.instances,

@@ -19,8 +19,20 @@ pub struct AthenaArgs {
     pub workgroup: Option<String>,
 
     /// Where Athena writes results (s3://...), unless the workgroup enforces one.
-    #[arg(long, env = "CS_CMDB_OUTPUT_LOCATION", value_name = "S3_PATH")]
+    #[arg(long, env = "CS_CMDB_OUTPUT_LOCATION", value_name = "S3_PATH", value_parser = s3_location)]
     pub output_location: Option<String>,
+}
+
+/// `--output-location` must be an S3 location: `--output-location json` (the AWS CLI's
+/// `--output json` typed in full) is an error, not a setting silently ignored.
+fn s3_location(text: &str) -> Result<String, String> {
+    if text.starts_with("s3://") && text.len() > "s3://".len() {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "`{text}` is not an S3 location (s3://bucket/prefix/); for the format of the output, use --output {text}"
+        ))
+    }
 }
 
 impl AthenaArgs {

@@ -9,6 +9,9 @@ use crate::settings::Settings;
 /// Show the AWS identity in use: account, ARN, where the credentials come from, region, and
 /// the Organization (id, management account).
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  cs-cmdb whoami\n  cs-cmdb --profile other-org whoami --output line"
+)]
 pub struct Args {}
 
 pub async fn run(_: Args, settings: &Settings, printer: &Printer) -> anyhow::Result<Outcome> {

@@ -131,9 +131,13 @@ impl AthenaEngine {
                 describe(&e)
             )
         })?;
-        out.query_execution_id()
+        let id = out
+            .query_execution_id()
             .map(String::from)
-            .context("Athena returned no query id")
+            .context("Athena returned no query id")?;
+        // -vv: every statement (the DDL of `install` too) with the id to find it in Athena.
+        tracing::debug!(query_id = %id, "Athena query started:\n{sql}");
+        Ok(id)
     }
 
     /// Wait for a query to finish, polling with backoff. Ctrl-C stops the query on Athena

@@ -158,6 +158,9 @@ pub struct Opened {
     pub mirror_incomplete: bool,
     /// Keys of an `s3://` source the mirror refused (unsafe paths): files the engine never sees.
     pub mirror_skipped: usize,
+    /// The local tree the embedded engine reads: the `--source` directory, or the mirror of an
+    /// `s3://` source (which holds the latest backups too). `None` on Athena.
+    pub tree: Option<PathBuf>,
 }
 
 /// Open the engine `opts` name: Athena, or the embedded engine over a local directory or over
@@ -174,6 +177,7 @@ pub async fn open(
             engine: Engine::Athena(AthenaEngine::new(&config, opts.athena.clone())),
             mirror_incomplete: false,
             mirror_skipped: 0,
+            tree: None,
         });
     }
     let source = opts.source.as_deref().context(
@@ -213,6 +217,7 @@ pub async fn open(
     } else {
         PathBuf::from(source)
     };
+    let tree = Some(dir.clone());
     let engine = LocalEngine::new(&dir, &opts.cache_root, crate::time::now()?)?
         .strict(opts.strict)
         .org_snapshot(opts.org_dir.clone())
@@ -221,5 +226,6 @@ pub async fn open(
         engine: Engine::Local(engine),
         mirror_incomplete,
         mirror_skipped,
+        tree,
     })
 }

@@ -30,6 +30,8 @@ pub struct Deployment {
     pub region: String,
     pub group: String,
     pub description: Option<Description>,
+    /// Why the description could not be read (`--describe`).
+    pub failure: Option<Failure>,
 }
 
 /// The group names of the deployments in the target, sorted (all pages of ListFunctions).
@@ -183,22 +185,23 @@ pub async fn discover(
     let mut out = Vec::new();
     let mut failures = Vec::new();
     for group in groups {
-        let description = if describe_them {
+        let (description, failure) = if describe_them {
             match describe(ctx, &group).await {
-                Ok(d) => Some(d),
+                Ok(d) => (Some(d), None),
                 Err(f) => {
-                    failures.push(f);
-                    None
+                    failures.push(f.clone());
+                    (None, Some(f))
                 }
             }
         } else {
-            None
+            (None, None)
         };
         out.push(Deployment {
             account_id: ctx.target.account_id.clone(),
             region: ctx.target.region.clone(),
             group,
             description,
+            failure,
         });
     }
     Ok((out, failures))
@@ -210,9 +213,11 @@ pub fn to_result_set(deployments: &[Deployment]) -> ResultSet {
         Column::new("account_id", ColumnType::String),
         Column::new("region", ColumnType::String),
         Column::new("group_name", ColumnType::String),
+        Column::new("status", ColumnType::String),
         Column::new("version", ColumnType::String),
         Column::new("metadata_path", ColumnType::String),
         Column::new("api_url", ColumnType::String),
+        Column::new("detail", ColumnType::String),
     ];
     let opt = |v: Option<&String>| v.cloned().map_or(Value::Null, Value::Str);
     let rows = deployments
@@ -223,9 +228,21 @@ pub fn to_result_set(deployments: &[Deployment]) -> ResultSet {
                 Value::Str(d.account_id.clone()),
                 Value::Str(d.region.clone()),
                 Value::Str(d.group.clone()),
+                // found: listed, not described; ok: described; failed: see detail.
+                Value::Str(
+                    match (&d.failure, desc) {
+                        (Some(_), _) => "failed",
+                        (None, Some(_)) => "ok",
+                        (None, None) => "found",
+                    }
+                    .into(),
+                ),
                 opt(desc.and_then(|x| x.version.as_ref())),
                 opt(desc.and_then(|x| x.metadata_path.as_ref())),
                 opt(desc.and_then(|x| x.api_url.as_ref())),
+                d.failure
+                    .as_ref()
+                    .map_or(Value::Null, |f| Value::Str(f.to_string())),
             ]
         })
         .collect();

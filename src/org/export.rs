@@ -118,15 +118,8 @@ pub async fn export_target(
             class,
             detail,
         };
-        if opts.dry_run {
-            rows.push(row(
-                "dry-run",
-                None,
-                format!("would trigger backup via {}", opts.via.as_str()),
-            ));
-            continue;
-        }
         match export_one(&ctx, opts, &group).await {
+            Ok(detail) if opts.dry_run => rows.push(row("dry-run", None, detail)),
             Ok(detail) => rows.push(row("ok", None, detail)),
             Err(f) => {
                 rows.push(row("failed", Some(f.class), f.message.clone()));
@@ -160,6 +153,9 @@ async fn export_one(ctx: &TargetCtx, opts: &ExportOptions, group: &str) -> Resul
     if let Some(expected) = &opts.metadata_path {
         check_metadata_path(ctx, group, &description, expected)?;
     }
+    if opts.dry_run {
+        return dry_run(ctx, opts, group, &description).await;
+    }
     let started = SystemTime::now();
     let mut detail = match opts.via {
         Via::Lambda => trigger_lambda(ctx, group).await?,
@@ -173,6 +169,48 @@ async fn export_one(ctx: &TargetCtx, opts: &ExportOptions, group: &str) -> Resul
         detail = format!("{detail}; verified: discovery record rewritten at {landed}");
     }
     Ok(detail)
+}
+
+/// `--dry-run`: every read the real run makes (the discovery read above, the queue's URL, the
+/// gateway's URL), and the same failures, without the trigger.
+async fn dry_run(
+    ctx: &TargetCtx,
+    opts: &ExportOptions,
+    group: &str,
+    description: &Description,
+) -> Result<String, Failure> {
+    let function = format!("{}{group}", deployments::INTERACT_PREFIX);
+    Ok(match opts.via {
+        Via::Lambda => format!("would invoke {function} (it answered the discovery read)"),
+        Via::Sqs => {
+            let url = match &description.queue_url {
+                Some(url) => url.clone(),
+                None => ctx
+                    .call(
+                        "sqs:GetQueueUrl",
+                        &function,
+                        ctx.sqs().get_queue_url().queue_name(&function).send(),
+                    )
+                    .await?
+                    .queue_url()
+                    .unwrap_or_default()
+                    .to_string(),
+            };
+            format!("would queue {{\"OpType\":\"backup\"}} on {url}")
+        }
+        Via::Apigw => match &description.api_url {
+            Some(base) => format!("would GET {}/backup", base.trim_end_matches('/')),
+            None => {
+                return Err(Failure::new(
+                    FailClass::InvokeError,
+                    format!(
+                        "deployment {group} in {} reports no InteractAPIGWUrl; use --via lambda",
+                        ctx.target
+                    ),
+                ));
+            }
+        },
+    })
 }
 
 fn check_metadata_path(

@@ -265,3 +265,20 @@ fn an_unreachable_endpoint_is_a_clear_error() {
     // The test environment's endpoint is a closed loopback port.
     cs_snapshot!(Filters::new(), cs_cmdb(home.path()).arg("accounts"));
 }
+
+/// No region anywhere, and an instance metadata service that does not answer (a closed loopback
+/// port): one line saying how to set a region, not the SDK's warnings with their debug dumps.
+#[test]
+fn no_region_is_one_line_without_the_sdks_warnings() {
+    let home = tempfile::tempdir().unwrap();
+    let out = cs_snapshot!(
+        Filters::new(),
+        cs_cmdb(home.path())
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_EC2_METADATA_DISABLED")
+            .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9")
+            .arg("accounts")
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr_of(&out).lines().count(), 1, "{}", stderr_of(&out));
+}

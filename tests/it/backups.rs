@@ -226,3 +226,21 @@ fn stale_hours_sets_the_age_that_is_stale() {
     assert_eq!(stale("25"), expect(false, false));
     assert_eq!(stale("23"), expect(true, true));
 }
+
+/// A negative --stale-hours is a value out of range, not an unknown argument.
+#[test]
+fn a_negative_stale_hours_is_out_of_range() {
+    let home = tempfile::tempdir().unwrap();
+    let out = cs_snapshot!(
+        "a_negative_stale_hours",
+        Filters::new(),
+        cs_cmdb(home.path()).args([
+            "backups",
+            "--metadata-path",
+            "s3://bucket/prefix",
+            "--stale-hours",
+            "-1"
+        ])
+    );
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -825,8 +825,8 @@ fn the_documented_example_policy_runs_on_the_bundled_tree() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = cs_cmdb(home.path())
         .env("CS_CMDB_NOW", NOW)
-        // Offline: without credentials, coverage is skipped (with credentials and no AWS
-        // endpoint in reach, the check could not run: exit 2).
+        // Offline: without credentials, coverage is skipped (see below for credentials and an
+        // unreachable endpoint).
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .args(["check", "--policy"])
@@ -849,6 +849,42 @@ fn the_documented_example_policy_runs_on_the_bundled_tree() {
         .unwrap();
 }
 
+/// Credentials but no AWS in reach (the test environment's endpoint is a closed loopback port):
+/// the AWS-backed rules are skipped with one line each saying why, as the README documents, and
+/// --strict makes that exit 2. The per-control summary counts them as skipped.
+#[test]
+fn unreachable_aws_skips_the_aws_rules_unless_strict() {
+    let home = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = |strict: bool| {
+        let mut cmd = cs_cmdb(home.path());
+        cmd.env("CS_CMDB_NOW", NOW)
+            .args(["check", "--policy"])
+            .arg(root.join("examples/policy.toml"))
+            .arg("--source")
+            .arg(root.join("examples"))
+            .args(["--format", "csv"]);
+        if strict {
+            cmd.arg("--strict");
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(false);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("rule `coverage` (coverage) skipped: coverage needs Organizations access: AWS is unreachable: could not reach the AWS endpoint"),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("coverage ") && l.contains(" all ")),
+        "{err}"
+    );
+    let strict = run(true);
+    assert_eq!(strict.status.code(), Some(2), "{}", stderr_of(&strict));
+}
+
 #[test]
 fn rendered_table_and_junit_snapshots() {
     let env = Env::new(ALL_KINDS);
@@ -861,5 +897,41 @@ fn rendered_table_and_junit_snapshots() {
     insta::assert_snapshot!(
         "check_junit",
         std::fs::read_to_string(env.path("j.xml")).unwrap()
+    );
+}
+
+/// `--source s3://...`: the backup rules read the mirror's backups/ (the latest backups are
+/// mirrored with the objects' LastModified as modification times), instead of being skipped.
+#[test]
+fn backup_rules_read_the_mirror_of_an_s3_source() {
+    let moto = Moto::start();
+    moto.create_bucket("cs-shared");
+    let env = Env::new(
+        "[[rule]]\nname = \"fresh-backups\"\nkind = \"max_backup_age\"\nseverity = \"high\"\nmax_age = \"1d\"\n",
+    );
+    let files = crate::support::tree::files(&env.path("tree"));
+    crate::support::tree::upload(&moto.s3(), "cs-shared", "clonesquad", &files);
+    // The objects were written now; two days later, every latest backup is too old.
+    let later = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+    let out = cs_cmdb(env.home.path())
+        .env("CS_CMDB_NOW", &later)
+        .args(["--endpoint-url", &moto.endpoint, "--format", "json"])
+        .args([
+            "check",
+            "--policy",
+            "policy.toml",
+            "--source",
+            "s3://cs-shared/clonesquad",
+        ])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("(max_backup_age) skipped"), "{stderr}");
+    let rows: Vec<Value> = serde_json::from_str(&stdout_of(&out)).unwrap();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r["rule"] == "fresh-backups"),
+        "{rows:?}"
     );
 }

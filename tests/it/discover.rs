@@ -13,7 +13,7 @@ use crate::support::proxy::Proxy;
 use crate::support::server::Exchange;
 use crate::support::snapshot::{Filters, Runs};
 use crate::support::standin::{self, StandIn};
-use crate::support::{MAIN_ACCOUNT, Moto, cs_cmdb, stderr_of};
+use crate::support::{MAIN_ACCOUNT, Moto, cs_cmdb, stderr_of, stdout_of};
 
 #[test]
 fn discover_lists_and_describes_every_deployment() {
@@ -51,6 +51,7 @@ fn discover_lists_and_describes_every_deployment() {
     let want: BTreeSet<_> = sim.deployments.iter().map(key).collect();
     assert_eq!(got, want);
     for r in &found {
+        assert_eq!(r["status"], "ok");
         assert_eq!(r["version"], "v0.27.1");
         assert_eq!(r["metadata_path"], path.as_str());
         assert!(r["api_url"].as_str().unwrap().ends_with("/v1/"));
@@ -95,6 +96,35 @@ fn discover_lists_and_describes_every_deployment() {
             .all(|r| r["version"].is_null() && r["api_url"].is_null())
     );
     assert_eq!(invokes(&proxy), before, "no Discovery function invoked");
+    assert!(only.iter().all(|r| r["status"] == "found"));
+
+    // --describe with no answer queued: every row says it failed and why, in CSV too; stderr
+    // only counts (the reasons are in the rows).
+    let out = cs_cmdb(home.path())
+        .args(["--endpoint-url", &proxy.endpoint, "--format", "csv"])
+        .args([
+            "discover",
+            "--describe",
+            "--regions",
+            &regions,
+            "--group",
+            "ci-runners",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let csv = stdout_of(&out);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("account_id,region,group_name,status,version,metadata_path,api_url,detail")
+    );
+    assert!(lines.all(|l| l.contains(",failed,,,,")), "{csv}");
+    assert!(
+        !stderr_of(&out).lines().any(|l| l.starts_with("failed ")),
+        "{}",
+        stderr_of(&out)
+    );
 }
 
 #[test]
@@ -590,6 +620,7 @@ fn input_errors_exit_2_and_say_why() {
         &["discover", "--accounts", "999999999999"],
         &["discover", "--regions", "all,eu-west-1"],
         &["discover", "--regions", "eu_west_1"],
+        &["discover", "--regions", "eu-wst-1"],
         &["discover", "--group", "bad_name"],
         &["discover", "--concurrency", "0"],
         &["discover", "--rate", "0"],

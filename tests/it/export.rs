@@ -196,7 +196,11 @@ fn export_via_apigw_lambda_and_sqs_with_verify_and_dry_run() {
             })
             .count()
     };
+    // It reads what the real run reads (the discovery read, the queue's URL), so it needs the
+    // deployments' answers, and reports what would fail.
+    let discovery = |d: &Dep| vec![org::discovery_record(d, &api(d), &path)];
     let before = triggers(&proxy);
+    queue_per_target(&moto, &sim, discovery);
     let out = run(
         home.path(),
         &proxy,
@@ -207,13 +211,28 @@ fn export_via_apigw_lambda_and_sqs_with_verify_and_dry_run() {
     assert_eq!(dry.len(), sim.deployments.len());
     assert!(dry.iter().all(|r| r["status"] == "dry-run"));
     for via in ["lambda", "apigw", "sqs"] {
+        queue_per_target(&moto, &sim, discovery);
         let out = run(
             home.path(),
             &proxy,
             &["export", "--dry-run", "--via", via, "--regions", &regions],
         );
-        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        assert_eq!(out.status.code(), Some(0), "{via}: {}", stderr_of(&out));
     }
+    assert_eq!(triggers(&proxy), before);
+    // Deployments that do not answer the discovery read: the dry run fails them as the real run
+    // would, and says why once (in the rows; stderr only counts).
+    let out = run(
+        home.path(),
+        &proxy,
+        &["export", "--dry-run", "--regions", &regions],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let failed = rows(&out);
+    assert!(failed.iter().all(|r| r["status"] == "failed"), "{failed:?}");
+    let stderr = stderr_of(&out);
+    let reason = failed[0]["detail"].as_str().unwrap();
+    assert!(!stderr.contains(reason), "said twice: {stderr}");
     assert_eq!(triggers(&proxy), before);
 }
 

@@ -143,10 +143,23 @@ fn install_is_idempotent_and_replace_recreates() {
     assert_eq!(statements(&moto).len(), 9, "no statement sent on a re-run");
 
     let replace = cmd(&proxy.endpoint, home.path())
-        .args(["install", "--replace", "--no-partitions"])
+        .args(["install", "--replace", "--no-partitions", "-vv"])
         .output()
         .unwrap();
     assert!(replace.status.success(), "{}", stderr_of(&replace));
+    // -vv shows every statement with the query id Athena gave it.
+    let log = stderr_of(&replace);
+    assert_eq!(log.matches("Athena query started").count(), 16, "{log}");
+    assert!(log.contains("query_id="), "{log}");
+    assert!(log.contains("CREATE EXTERNAL TABLE"), "{log}");
+    // Without --partitions, the rows are the tables and what install did to them.
+    let table = stdout_of(&replace);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("clonesquad_discovery ") && l.contains(" replaced ")),
+        "{table}"
+    );
     let sent = statements(&moto);
     assert_eq!(sent.len(), 9 + 16, "each table dropped and created again");
     assert_eq!(sent[9], "DROP TABLE IF EXISTS clonesquad_discovery");

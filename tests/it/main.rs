@@ -29,5 +29,6 @@ mod quiet;
 mod report;
 mod sample;
 mod settings;
+mod shaping;
 mod sql_files;
 mod whoami;

@@ -153,6 +153,16 @@ fn cold_mirror_noop_change_and_delete() {
     let (_, err) = mirror_ok(&moto, home.path());
     assert_eq!(count(&err, "fetched"), 1, "{err}");
     assert_eq!(view(&dir), expected);
+
+    // Asked for data (-f json), the run is one row: the directory and the counts.
+    let out = mirror_cmd(&moto, home.path())
+        .args(["-f", "json"])
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    assert_eq!(rows[0]["dir"], dir.display().to_string());
+    assert_eq!(rows[0]["fetched"], 0);
+    assert_eq!(rows[0]["unchanged"], expected.len());
 }
 
 /// The process dies while downloading, then while renaming; every state left behind is made of

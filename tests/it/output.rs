@@ -110,7 +110,7 @@ fn tables_are_coloured_on_a_terminal_unless_no_color() {
     let home = home.path();
     let (table, _) = on_terminal(home, Tty::Stdout, &[], &["versions"]);
     assert!(
-        table.contains(&format!("{ESC}[1m version {ESC}[0m")),
+        table.contains(&format!("{ESC}[1mversion{ESC}[0m")),
         "a bold header: {table:?}"
     );
     for (env, args) in [

@@ -713,3 +713,67 @@ fn query_from_s3_mirrors_then_offline_reuses() {
         ])
     );
 }
+
+/// A misspelt query name gets the closest one; a parameter below its declared minimum is refused.
+#[test]
+fn query_names_and_parameter_ranges() {
+    let env = Env::new();
+    let mut runs = crate::support::snapshot::Runs::new(Filters::new());
+    let out = runs.run("query stael", &mut env.cmd(&["stael"]));
+    assert_eq!(out.status.code(), Some(2));
+    let out = runs.run(
+        "query stale -p hours=-5",
+        &mut env.cmd(&["stale", "-p", "hours=-5"]),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!("query_names_and_parameter_ranges", runs.text());
+    assert_eq!(env.json(&["stale", "-p", "hours=0"]).len(), 2);
+}
+
+/// Schema introspection without loading data: SHOW TABLES, DESCRIBE and
+/// information_schema.columns in --sql; `tables` and `describe`; the user's table names in
+/// errors, with a "did you mean".
+#[test]
+fn the_schema_can_be_introspected() {
+    let env = Env::new();
+    let shown: Vec<String> = env
+        .json(&["--sql", "SHOW TABLES"])
+        .iter()
+        .filter(|r| r["table_schema"] == "public")
+        .map(|r| r["table_name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(shown.len(), 8, "{shown:?}");
+    assert!(shown.contains(&"clonesquad_instances".to_string()));
+    let described = env.json(&["--sql", "DESCRIBE clonesquad_discovery"]);
+    assert!(
+        described
+            .iter()
+            .any(|r| r["column_name"] == "clonesquadversion"),
+        "{described:?}"
+    );
+    let columns = env.json(&[
+        "--sql",
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'clonesquad_volumes' AND column_name = 'volumeid'",
+    ]);
+    assert_eq!(columns.len(), 1);
+    let mut runs = crate::support::snapshot::Runs::new(Filters::new());
+    runs.run(
+        "a misspelt table",
+        &mut env.cmd(&["--sql", "SELECT * FROM clonesquad_instancs"]),
+    );
+    runs.run(
+        "tables",
+        cs_cmdb(env.home.path()).args(["tables", "-f", "csv"]),
+    );
+    runs.run(
+        "describe",
+        cs_cmdb(env.home.path()).args(["describe", "clonesquad_scheduler", "-f", "csv"]),
+    );
+    runs.run(
+        "describe a misspelt table",
+        cs_cmdb(env.home.path()).args(["describe", "clonesquad_schedule"]),
+    );
+    let text = runs.text().to_string();
+    assert!(!text.contains("datafusion."), "{text}");
+    insta::assert_snapshot!("schema_introspection", text);
+}

@@ -75,7 +75,7 @@ fn quiet_silences_every_summary_warning_and_notice() {
 
     check(
         "sample",
-        &["sample", "--out", "tree", "--deployments", "4"],
+        &["sample", "--out", "tree", "--deployments", "4", "--force"],
         &[0],
     );
     // One line Athena would refuse: the embedded engine warns about it on every query.

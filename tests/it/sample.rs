@@ -40,7 +40,7 @@ fn the_bundled_example_is_what_the_generator_writes() {
         .collect();
     assert!(
         only_fresh.is_empty() && only_bundled.is_empty() && differ.is_empty(),
-        "examples/ is not `CS_CMDB_NOW={GENERATED_AT} cs-cmdb sample --out examples --deployments 9 --seed 77`; regenerate it (rm -rf examples/metadata examples/backups first).\nonly generated: {only_fresh:?}\nonly bundled: {only_bundled:?}\ndiffer: {differ:?}"
+        "examples/ is not `CS_CMDB_NOW={GENERATED_AT} cs-cmdb sample --out examples --deployments 9 --seed 77 --force`; regenerate it (rm -rf examples/metadata examples/backups first).\nonly generated: {only_fresh:?}\nonly bundled: {only_bundled:?}\ndiffer: {differ:?}"
     );
 }
 
@@ -93,4 +93,26 @@ fn the_generator_is_deterministic_and_counts_what_it_wrote() {
         tree(&home.path().join("c")),
         "another seed, another tree"
     );
+}
+
+/// A sample written into a directory that holds something would mix two trees: refused, unless
+/// --force.
+#[test]
+fn a_non_empty_out_directory_is_refused_without_force() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join("busy")).unwrap();
+    std::fs::write(home.path().join("busy/notes.txt"), "mine").unwrap();
+    let refused = cs_snapshot!(
+        "a_non_empty_out_directory",
+        Filters::new(),
+        cs_cmdb(home.path()).args(["sample", "--out", "busy"])
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(!home.path().join("busy/metadata").exists());
+    let forced = cs_cmdb(home.path())
+        .args(["sample", "--out", "busy", "--force"])
+        .output()
+        .unwrap();
+    assert!(forced.status.success(), "{}", stderr_of(&forced));
+    assert!(home.path().join("busy/metadata").is_dir());
 }

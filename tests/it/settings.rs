@@ -344,3 +344,65 @@ fn the_policy_comes_from_the_environment() {
         stderr_of(&out)
     );
 }
+
+/// Named connections (`[connection.NAME]`, picked with --connection or CS_CMDB_CONNECTION): under
+/// the flags and the environment, over the file's top level; observed on the AssumeRole calls a
+/// stand-in receives (role name, region) and on stdout (format).
+#[test]
+fn a_connection_sits_between_the_environment_and_the_top_level() {
+    let standin = StandIn::start(2, std::time::Duration::ZERO);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("cs-cmdb.toml"),
+        "role-name = \"TopRole\"\nformat = \"csv\"\nregions = [\"eu-west-1\"]\n\n\
+         [connection.second-org]\nrole-name = \"ConnRole\"\nformat = \"jsonl\"\nregions = [\"us-west-2\"]\n",
+    )
+    .unwrap();
+    let discover = |env: &[(&str, &str)], args: &[&str]| {
+        let before = standin.server.exchanges().len();
+        let mut cmd = cs_cmdb(home.path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd
+            .args(["--endpoint-url", &standin.endpoint, "discover"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr_of(&out));
+        let sent = standin.server.exchanges()[before..].to_vec();
+        let roles: std::collections::BTreeSet<String> = sent
+            .iter()
+            .filter(|e| e.action() == "AssumeRole")
+            .map(|e| e.form()["RoleArn"].rsplit('/').next().unwrap().to_string())
+            .collect();
+        let first = stdout_of(&out).chars().next().unwrap_or(' ');
+        (roles.into_iter().collect::<Vec<_>>().join(","), first)
+    };
+    // The top level: TopRole, CSV (a header first).
+    assert_eq!(discover(&[], &[]), ("TopRole".into(), 'a'));
+    // The connection, by flag or by environment: ConnRole, JSON Lines.
+    assert_eq!(
+        discover(&[], &["--connection", "second-org"]),
+        ("ConnRole".into(), '{')
+    );
+    let by_env = [("CS_CMDB_CONNECTION", "second-org")];
+    assert_eq!(discover(&by_env, &[]), ("ConnRole".into(), '{'));
+    // The environment over the connection, the flag over the environment.
+    let env_role = [
+        ("CS_CMDB_CONNECTION", "second-org"),
+        ("CS_CMDB_ROLE_NAME", "EnvRole"),
+        ("CS_CMDB_FORMAT", "json"),
+    ];
+    assert_eq!(discover(&env_role, &[]), ("EnvRole".into(), '['));
+    assert_eq!(
+        discover(&env_role, &["--role-name", "FlagRole", "-f", "csv"]),
+        ("FlagRole".into(), 'a')
+    );
+    // An unknown connection names the known ones.
+    cs_snapshot!(
+        "an_unknown_connection",
+        Filters::new(),
+        cs_cmdb(home.path()).args(["--connection", "second-rog", "discover"])
+    );
+}

@@ -347,6 +347,18 @@ impl LocalEngine {
                 }),
             )?;
         }
+        // Every other table is in the catalog too, empty but with its columns, so that SHOW
+        // TABLES, DESCRIBE and information_schema.columns see them without loading any data.
+        for def in &self.tables {
+            if !ctx.table_exist(def.name.as_str())? {
+                ctx.register_table(
+                    def.name.as_str(),
+                    Arc::new(datafusion::datasource::empty::EmptyTable::new(
+                        def.arrow_schema(),
+                    )),
+                )?;
+            }
+        }
         if self.strict && !refused.is_empty() {
             bail!(
                 "--strict: {} hold malformed lines or values Athena would refuse or read differently (listed above); fix those files, or run without --strict",
@@ -354,6 +366,8 @@ impl LocalEngine {
             );
         }
         let same_text = prepared.sql == sql;
+        let names: Vec<String> = self.tables.iter().map(|t| t.name.clone()).collect();
+        let sql_error = |e: &DataFusionError, same_text: bool| sql_error(e, same_text, &names);
         let frame = ctx
             .sql(&prepared.sql)
             .await
@@ -451,8 +465,8 @@ fn report_issues(
 }
 
 /// The engine's message, with the line and column when they refer to the user's own text.
-fn sql_error(err: &DataFusionError, same_text: bool) -> anyhow::Error {
-    let message = err.strip_backtrace();
+fn sql_error(err: &DataFusionError, same_text: bool, tables: &[String]) -> anyhow::Error {
+    let message = user_message(&err.strip_backtrace(), tables);
     let position = err
         .diagnostic()
         .and_then(|d| d.span)
@@ -465,6 +479,32 @@ fn sql_error(err: &DataFusionError, same_text: bool) -> anyhow::Error {
         })
         .unwrap_or_default();
     anyhow::anyhow!("SQL error{position}: {message}")
+}
+
+/// The engine's message in the user's terms: table names without DataFusion's catalog prefix,
+/// a "did you mean" for an unknown table, and no list of every column after a "did you mean".
+fn user_message(message: &str, tables: &[String]) -> String {
+    let mut message = message
+        .replace("datafusion.public.", "")
+        .replace("Error during planning: ", "");
+    if let Some(at) = message.find("\nValid fields are")
+        && message[..at].contains("Did you mean")
+    {
+        message.truncate(at);
+    }
+    if let Some(name) = message
+        .strip_prefix("table '")
+        .and_then(|rest| rest.strip_suffix("' not found"))
+    {
+        let hint = crate::text::closest(name, tables)
+            .map(|close| format!("did you mean `{close}`? "))
+            .unwrap_or_default();
+        message = format!(
+            "no table `{name}`; {hint}the tables: {} (see `cs-cmdb tables`)",
+            tables.join(", ")
+        );
+    }
+    message
 }
 
 fn to_scalar(param: &Param) -> ScalarValue {
@@ -680,4 +720,28 @@ fn list_json(values: &ArrayRef) -> anyhow::Result<serde_json::Value> {
         .map(|i| nested_json(values, i))
         .collect::<anyhow::Result<Vec<_>>>()
         .map(serde_json::Value::Array)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_use_the_users_table_names() {
+        let tables = vec!["clonesquad_instances".to_string(), "org_units".to_string()];
+        assert_eq!(
+            user_message(
+                "Error during planning: table 'datafusion.public.clonesquad_instancs' not found",
+                &tables
+            ),
+            "no table `clonesquad_instancs`; did you mean `clonesquad_instances`? the tables: clonesquad_instances, org_units (see `cs-cmdb tables`)"
+        );
+        assert_eq!(
+            user_message(
+                "Schema error: No field named x2. Did you mean 'clonesquad_instances.x'?\nValid fields are a, b.",
+                &tables
+            ),
+            "Schema error: No field named x2. Did you mean 'clonesquad_instances.x'?"
+        );
+    }
 }

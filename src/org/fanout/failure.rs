@@ -70,7 +70,7 @@ impl std::fmt::Display for Failure {
 pub fn classify<E, R>(action: &str, what: &str, err: &SdkError<E, R>) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let detail = describe(err);
     let code = error_code(err).unwrap_or_default();

@@ -100,8 +100,11 @@ impl<T> Report<T> {
     /// class.
     pub fn summary(&self, noun: &str) -> Vec<String> {
         let mut lines = Vec::new();
+        // A failed target's reason, unless its rows on stdout already carry it (said once).
         for r in &self.results {
-            if let TargetOutcome::Failed(f) = &r.outcome {
+            if let TargetOutcome::Failed(f) = &r.outcome
+                && r.items.is_empty()
+            {
                 lines.push(format!("failed {}: {f}", r.target));
             }
         }

@@ -41,7 +41,7 @@ impl TargetCtx {
     where
         F: Future<Output = Result<T, SdkError<E, R>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         self.pace().await;
         match tokio::time::timeout(overall_timeout(self.call_timeout), call).await {
