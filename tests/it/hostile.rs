@@ -705,3 +705,60 @@ fn orphaned_cache_files_are_removed() {
         .count();
     assert_eq!(arrows, 1);
 }
+
+// ---- check's outputs: nothing untrusted starts a line ----------------------------------------
+
+/// A version string carrying a newline, a GitHub workflow command and a terminal escape, read
+/// by a min_version rule and returned raw by a policy `sql` rule: no line of the table, the
+/// summary, the JUnit or the SARIF report starts with `::`, and no raw control character is
+/// written anywhere.
+#[test]
+fn a_forged_workflow_command_never_starts_a_line_of_checks_reports() {
+    let env = Env::new();
+    let file = &env.discovery_files()[0];
+    set_field(
+        file,
+        "CloneSquadVersion",
+        "v0.1.0\n::error title=forged::pwned\u{1b}]0;owned\u{7}",
+    );
+    let policy = "[[rule]]\nname = \"ver\"\nkind = \"min_version\"\nseverity = \"high\"\nversion = \"v0.27.0\"\n\n[[rule]]\nname = \"sqlv\"\nkind = \"sql\"\nseverity = \"low\"\nsql = \"SELECT accountid, region, clonesquadversion AS groupname, clonesquadversion AS detail FROM clonesquad_discovery WHERE clonesquadversion LIKE '%error%'\"\n";
+    for format in ["table", "csv", "json", "markdown"] {
+        let out = env
+            .check(
+                policy,
+                &["--format", format, "--junit", "j.xml", "--sarif", "s.sarif"],
+            )
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+        let junit = std::fs::read_to_string(env.home().join("j.xml")).unwrap();
+        let sarif: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(env.home().join("s.sarif")).unwrap()).unwrap();
+        let mut texts = vec![
+            ("stdout", stdout_of(&out)),
+            ("stderr", stderr_of(&out)),
+            ("junit", junit.replace("&#10;", "\n").replace("&#xA;", "\n")),
+        ];
+        for result in sarif["runs"][0]["results"].as_array().unwrap() {
+            texts.push((
+                "sarif",
+                result["message"]["text"].as_str().unwrap().to_string(),
+            ));
+        }
+        assert!(texts.iter().any(|(_, t)| t.contains("forged")));
+        for (what, text) in &texts {
+            for line in text.lines() {
+                assert!(
+                    !line
+                        .trim_start_matches(['│', '|', ' ', '"', ','])
+                        .starts_with("::"),
+                    "{format} {what}: {line}"
+                );
+            }
+            assert!(
+                !text.contains(['\u{1b}', '\u{7}']),
+                "{format} {what}: a raw control character"
+            );
+        }
+    }
+}
