@@ -525,6 +525,11 @@ async fn sql_rule(ctx: &Context<'_>, sql: &str) -> anyhow::Result<Evaluation> {
         .rows
         .iter()
         .map(|row| {
+            // The rule's rows hold what member accounts wrote: escaped here, so no report
+            // (table, JUnit, SARIF, summary) carries a raw newline or control character.
+            let text = |row: &[Value], at: Option<usize>| {
+                text(row, at).map(|t| crate::text::escape(&t).into_owned())
+            };
             let subject = Subject {
                 account: text(row, a),
                 region: text(row, r),
@@ -540,10 +545,12 @@ async fn sql_rule(ctx: &Context<'_>, sql: &str) -> anyhow::Result<Evaluation> {
                     .map(|(i, c)| {
                         format!(
                             "{}={}",
-                            c.name,
-                            row.get(i)
-                                .and_then(Value::display)
-                                .unwrap_or_else(|| "NULL".into())
+                            crate::text::escape(&c.name),
+                            crate::text::escape(
+                                &row.get(i)
+                                    .and_then(Value::display)
+                                    .unwrap_or_else(|| "NULL".into())
+                            )
                         )
                     })
                     .collect();

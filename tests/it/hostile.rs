@@ -637,3 +637,128 @@ fn colliding_and_overlong_keys_keep_the_first_and_are_reported() {
         assert_eq!(&body, &files[&first], "run {run}");
     }
 }
+
+/// A cache data file damaged in the middle (its end intact, so it looks current) is found when
+/// read, said, and rebuilt from the source: the answer is the same.
+#[test]
+fn a_cache_file_damaged_in_the_middle_is_rebuilt_and_said() {
+    let env = Env::new();
+    let before = env.fleet();
+    let data: Vec<PathBuf> = crate::support::tree::files(&env.home().join("cache"))
+        .into_keys()
+        .filter(|rel| rel.contains("clonesquad_discovery") && rel.ends_with(".arrow"))
+        .map(|rel| env.home().join("cache").join(rel))
+        .collect();
+    assert_eq!(data.len(), 1, "{data:?}");
+    let mut bytes = std::fs::read(&data[0]).unwrap();
+    let len = bytes.len();
+    for b in &mut bytes[len / 8..len - 64] {
+        *b = 0xff;
+    }
+    std::fs::write(&data[0], &bytes).unwrap();
+    let out = env
+        .query(&["--format", "json", "--sql", FLEET_SQL])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("is rebuilt from the source"), "{err}");
+    assert_eq!(stdout_of(&out), before);
+    // Said once: the next run reads the rebuilt cache quietly.
+    let out = env
+        .query(&["--format", "json", "--sql", FLEET_SQL])
+        .output()
+        .unwrap();
+    assert_eq!(stderr_of(&out), "");
+    assert_eq!(stdout_of(&out), before);
+}
+
+/// Cache files of killed runs (an older generation, a `.tmp` of a process that is gone) are
+/// removed when the table is next rebuilt; the answer is unchanged.
+#[test]
+fn orphaned_cache_files_are_removed() {
+    let env = Env::new();
+    let before = env.fleet();
+    let manifest: PathBuf = crate::support::tree::files(&env.home().join("cache"))
+        .into_keys()
+        .find(|rel| rel.ends_with("clonesquad_discovery.manifest"))
+        .map(|rel| env.home().join("cache").join(rel))
+        .unwrap();
+    let dir = manifest.parent().unwrap();
+    let old = dir.join("clonesquad_discovery.1-1.arrow");
+    let tmp = dir.join("clonesquad_discovery.4000000-2.arrow.tmp");
+    std::fs::write(&old, "old generation").unwrap();
+    std::fs::write(&tmp, "killed mid-write").unwrap();
+    // A changed source file: the table is rebuilt.
+    let file = &env.discovery_files()[0];
+    let text = std::fs::read_to_string(file).unwrap();
+    std::fs::write(file, format!("{text}\n")).unwrap();
+    assert_eq!(env.fleet(), before);
+    assert!(!old.exists() && !tmp.exists());
+    let arrows = std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("clonesquad_discovery.") && name.ends_with(".arrow")
+        })
+        .count();
+    assert_eq!(arrows, 1);
+}
+
+// ---- check's outputs: nothing untrusted starts a line ----------------------------------------
+
+/// A version string carrying a newline, a GitHub workflow command and a terminal escape, read
+/// by a min_version rule and returned raw by a policy `sql` rule: no line of the table, the
+/// summary, the JUnit or the SARIF report starts with `::`, and no raw control character is
+/// written anywhere.
+#[test]
+fn a_forged_workflow_command_never_starts_a_line_of_checks_reports() {
+    let env = Env::new();
+    let file = &env.discovery_files()[0];
+    set_field(
+        file,
+        "CloneSquadVersion",
+        "v0.1.0\n::error title=forged::pwned\u{1b}]0;owned\u{7}",
+    );
+    let policy = "[[rule]]\nname = \"ver\"\nkind = \"min_version\"\nseverity = \"high\"\nversion = \"v0.27.0\"\n\n[[rule]]\nname = \"sqlv\"\nkind = \"sql\"\nseverity = \"low\"\nsql = \"SELECT accountid, region, clonesquadversion AS groupname, clonesquadversion AS detail FROM clonesquad_discovery WHERE clonesquadversion LIKE '%error%'\"\n";
+    for format in ["table", "csv", "json", "markdown"] {
+        let out = env
+            .check(
+                policy,
+                &["--format", format, "--junit", "j.xml", "--sarif", "s.sarif"],
+            )
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+        let junit = std::fs::read_to_string(env.home().join("j.xml")).unwrap();
+        let sarif: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(env.home().join("s.sarif")).unwrap()).unwrap();
+        let mut texts = vec![
+            ("stdout", stdout_of(&out)),
+            ("stderr", stderr_of(&out)),
+            ("junit", junit.replace("&#10;", "\n").replace("&#xA;", "\n")),
+        ];
+        for result in sarif["runs"][0]["results"].as_array().unwrap() {
+            texts.push((
+                "sarif",
+                result["message"]["text"].as_str().unwrap().to_string(),
+            ));
+        }
+        assert!(texts.iter().any(|(_, t)| t.contains("forged")));
+        for (what, text) in &texts {
+            for line in text.lines() {
+                assert!(
+                    !line
+                        .trim_start_matches(['│', '|', ' ', '"', ','])
+                        .starts_with("::"),
+                    "{format} {what}: {line}"
+                );
+            }
+            assert!(
+                !text.contains(['\u{1b}', '\u{7}']),
+                "{format} {what}: a raw control character"
+            );
+        }
+    }
+}

@@ -464,6 +464,7 @@ fn update(
         let _ = fs::remove_file(cache_dir.join(previous.data));
     }
     remove_legacy(cache_dir, &table.name);
+    remove_orphans(cache_dir, &table.name, &manifest.data);
     tracing::debug!(
         table = %table.name,
         files = manifest.files.len(),
@@ -1066,8 +1067,65 @@ impl OldRows {
 /// Read an IPC file's batches, only the `projection` columns when given. The file is mapped,
 /// not read: the columns a query does not use are never touched, and the ones it uses are not
 /// copied.
+/// Remove the data files of `table` other than `current`: older generations a killed run never
+/// unlinked, and `.tmp` files of runs no longer alive (by the process id in their name). A reader
+/// that mapped an older generation keeps it until it is done (unlink semantics).
+fn remove_orphans(cache_dir: &Path, table: &str, current: &str) {
+    let Ok(entries) = fs::read_dir(cache_dir) else {
+        return;
+    };
+    let prefix = format!("{table}.");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let orphan = if let Some(stem) = rest.strip_suffix(".arrow.tmp") {
+            // `<pid>-<nanos>`: only when that process is gone.
+            stem.split_once('-')
+                .and_then(|(pid, _)| pid.parse::<u32>().ok())
+                .is_some_and(|pid| pid != std::process::id() && !process_alive(pid))
+        } else {
+            rest.ends_with(".arrow") && name != current
+        };
+        if orphan {
+            tracing::debug!(file = name, "orphaned cache file removed");
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` still runs (Linux: its /proc entry); elsewhere assume it does.
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true
+    }
+}
+
+/// How every error reading a cache data file starts.
+pub const DAMAGED: &str = "cannot read cache ";
+
+/// Forget every table's cache in `cache_dir` (their manifests): the next load rebuilds them.
+pub fn forget(cache_dir: &Path) -> anyhow::Result<()> {
+    let entries = match fs::read_dir(cache_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", cache_dir.display())),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "manifest") {
+            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 pub fn read_ipc(path: &Path, projection: Option<Vec<usize>>) -> anyhow::Result<Vec<RecordBatch>> {
-    let context = || format!("cannot read cache {}", path.display());
+    let context = || format!("{DAMAGED}{}", path.display());
     let file = fs::File::open(path).with_context(context)?;
     // SAFETY: cache data files are written under a fresh name, renamed into place and never
     // written again; a newer generation unlinks them, which leaves existing mappings intact.

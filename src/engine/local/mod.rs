@@ -414,7 +414,21 @@ impl QueryEngine for LocalEngine {
         sql: &'a str,
         params: &'a [Param],
     ) -> BoxFuture<'a, anyhow::Result<ResultSet>> {
-        Box::pin(self.execute(sql, params))
+        Box::pin(async move {
+            match self.execute(sql, params).await {
+                // A cache file damaged inside (its end intact, so it passed as current): forget
+                // the cache, say so, and answer from the source once more.
+                Err(err) if format!("{err:#}").contains(cache::DAMAGED) => {
+                    self.reporter.warn(&format!(
+                        "{err:#}; the cache in {} is rebuilt from the source",
+                        self.cache_dir.display()
+                    ));
+                    cache::forget(&self.cache_dir)?;
+                    self.execute(sql, params).await
+                }
+                other => other,
+            }
+        })
     }
 }
 
