@@ -424,6 +424,7 @@ impl QueryEngine for LocalEngine {
                         self.cache_dir.display()
                     ));
                     cache::forget(&self.cache_dir)?;
+                    self.ready.lock().unwrap_or_else(|e| e.into_inner()).clear();
                     self.execute(sql, params).await
                 }
                 other => other,
