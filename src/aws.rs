@@ -108,16 +108,24 @@ pub fn check_region(name: &str, allow_unknown: bool) -> Result<(), String> {
             "`{name}` is not an AWS region name (like eu-west-1)"
         ));
     }
-    if allow_unknown || KNOWN_REGIONS.contains(&name) {
-        return Ok(());
+    match unknown_region(name) {
+        Some(why) if !allow_unknown => Err(format!(
+            "{why} (a region newer than this build: pass --allow-unknown-region)"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Why `name` is not in [`KNOWN_REGIONS`], with the closest known name; `None` when it is.
+fn unknown_region(name: &str) -> Option<String> {
+    if KNOWN_REGIONS.contains(&name) {
+        return None;
     }
     let known: Vec<String> = KNOWN_REGIONS.iter().map(|r| r.to_string()).collect();
     let hint = crate::text::closest(name, &known)
-        .map(|close| format!("did you mean `{close}`? "))
+        .map(|close| format!("; did you mean `{close}`?"))
         .unwrap_or_default();
-    Err(format!(
-        "`{name}` is not a known AWS region; {hint}(a region newer than this build: pass --allow-unknown-region)"
-    ))
+    Some(format!("`{name}` is not a known AWS region{hint}"))
 }
 
 /// Whether `name` can be an AWS region: lowercase words and digits joined by hyphens, three or
@@ -404,10 +412,20 @@ pub async fn context(
         loader = loader.endpoint_url(url);
     }
     let config = loader.load().await;
-    if config.region().is_none() {
+    let Some(region) = config.region() else {
         bail!(
             "no AWS region configured: pass --region, set AWS_REGION, or set `region` in the AWS profile or cs-cmdb.toml"
         );
+    };
+    // A misspelt region fails later as an unreachable endpoint: say it now. A warning, not an
+    // error, so a region newer than this build still works.
+    if let Some(why) = unknown_region(region.as_ref()) {
+        static WARNED: Once = Once::new();
+        WARNED.call_once(|| {
+            reporter.warn(&format!(
+                "the AWS region: {why} (used anyway, in case it is newer than this build)"
+            ))
+        });
     }
     Ok(AwsContext { config, source })
 }

@@ -221,3 +221,52 @@ fn a_closed_pipe_exits_quietly() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert!(stderr_of(&out).is_empty(), "{}", stderr_of(&out));
 }
+
+/// A long operation on a terminal shows a progress bar with its ETA (here the mirror's, over the
+/// objects it fetches); piped, it shows none.
+#[test]
+fn the_progress_bar_on_a_terminal_shows_an_eta() {
+    let (moto, _src, _files) = crate::mirror::seeded_bucket(20);
+    let home = tempfile::tempdir().unwrap();
+    let (master, slave) = pty();
+    let mut cmd = cs_cmdb_spawnable(home.path());
+    cmd.args([
+        "--endpoint-url",
+        &moto.endpoint,
+        "--metadata-path",
+        &crate::mirror::s3_path(),
+        "mirror",
+        "--cache-dir",
+        "cache",
+    ])
+    // A terminal has a TERM (indicatif draws nothing when it is unset or `dumb`).
+    .env("TERM", "xterm-256color")
+    .stderr(Stdio::from(slave.try_clone().unwrap()))
+    .stdout(Stdio::piped());
+    let reader = drain(master);
+    let child = cmd.stdin(Stdio::null()).spawn().unwrap();
+    drop(slave);
+    drop(cmd);
+    let out = child.wait_with_output().unwrap();
+    let on_tty = reader.join().unwrap();
+    assert!(out.status.success(), "{on_tty}");
+    assert!(
+        on_tty.contains("objects") && on_tty.contains("(ETA "),
+        "{on_tty:?}"
+    );
+
+    let piped = cs_cmdb(home.path())
+        .args([
+            "--endpoint-url",
+            &moto.endpoint,
+            "--metadata-path",
+            &crate::mirror::s3_path(),
+            "mirror",
+            "--cache-dir",
+            "cache2",
+        ])
+        .env("TERM", "xterm-256color")
+        .output()
+        .unwrap();
+    assert!(!stderr_of(&piped).contains("ETA"), "{}", stderr_of(&piped));
+}

@@ -406,3 +406,24 @@ fn a_connection_sits_between_the_environment_and_the_top_level() {
         cs_cmdb(home.path()).args(["--connection", "second-rog", "discover"])
     );
 }
+
+/// A misspelt `--region` is named at once with the closest region, before the calls fail as an
+/// unreachable endpoint; a region this build does not know is still used (it may be newer).
+#[test]
+fn a_misspelt_region_is_named_with_a_did_you_mean() {
+    let home = tempfile::tempdir().unwrap();
+    let out = cs_cmdb(home.path())
+        .args(["--region", "eu-wst-1", "whoami"])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert!(
+        err.starts_with(" WARN the AWS region: `eu-wst-1` is not a known AWS region; did you mean `eu-west-1`? (used anyway, in case it is newer than this build)\n"),
+        "{err}"
+    );
+    let known = cs_cmdb(home.path())
+        .args(["--region", "eu-west-1", "whoami"])
+        .output()
+        .unwrap();
+    assert!(!stderr_of(&known).contains("not a known AWS region"));
+}
