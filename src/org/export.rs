@@ -181,7 +181,9 @@ async fn dry_run(
 ) -> Result<String, Failure> {
     let function = format!("{}{group}", deployments::INTERACT_PREFIX);
     Ok(match opts.via {
-        Via::Lambda => format!("would invoke {function} (it answered the discovery read)"),
+        Via::Lambda => format!(
+            "would invoke {function} (listed in the account; the deployment answered the discovery read)"
+        ),
         Via::Sqs => {
             let url = match &description.queue_url {
                 Some(url) => url.clone(),
@@ -198,18 +200,10 @@ async fn dry_run(
             };
             format!("would queue {{\"OpType\":\"backup\"}} on {url}")
         }
-        Via::Apigw => match &description.api_url {
-            Some(base) => format!("would GET {}/backup", base.trim_end_matches('/')),
-            None => {
-                return Err(Failure::new(
-                    FailClass::InvokeError,
-                    format!(
-                        "deployment {group} in {} reports no InteractAPIGWUrl; use --via lambda",
-                        ctx.target
-                    ),
-                ));
-            }
-        },
+        Via::Apigw => {
+            let api = checked_api(ctx, group, description)?;
+            format!("would GET https://{}{}backup", api.host, api.path)
+        }
     })
 }
 
@@ -372,11 +366,13 @@ fn checked_client(
     Ok(HttpClient::builder(TokioExecutor::new()).build(connector))
 }
 
-async fn trigger_apigw(
+/// The deployment's InteractAPIGWUrl, checked (an https API Gateway host of its region): the
+/// only URL the central account's signed request may go to.
+fn checked_api(
     ctx: &TargetCtx,
     group: &str,
     description: &Description,
-) -> Result<String, Failure> {
+) -> Result<crate::org::apigw::ApiUrl, Failure> {
     let Some(base) = &description.api_url else {
         return Err(Failure::new(
             FailClass::InvokeError,
@@ -387,7 +383,7 @@ async fn trigger_apigw(
         ));
     };
     let shown = crate::text::escape(base).into_owned();
-    let api = crate::org::apigw::check_url(base, &ctx.target.region).map_err(|why| {
+    crate::org::apigw::check_url(base, &ctx.target.region).map_err(|why| {
         Failure::new(
             FailClass::InvokeError,
             format!(
@@ -395,7 +391,15 @@ async fn trigger_apigw(
                 ctx.target
             ),
         )
-    })?;
+    })
+}
+
+async fn trigger_apigw(
+    ctx: &TargetCtx,
+    group: &str,
+    description: &Description,
+) -> Result<String, Failure> {
+    let api = checked_api(ctx, group, description)?;
     // The emulator (--endpoint-url) gets the URL's path; AWS gets the checked host, at the
     // addresses checked now.
     let endpoint = ctx.config.endpoint_url();

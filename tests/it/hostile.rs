@@ -417,6 +417,44 @@ fn export_via_apigw_sends_the_signed_request_only_to_api_gateway() {
         .collect();
     details.sort();
     insta::assert_snapshot!(details.join("\n"));
+
+    // A dry run refuses the same URLs the same way, and sends no request at all.
+    let sent =
+        proxy.counters().apigw_ok.load(SeqCst) + proxy.counters().apigw_bad_signature.load(SeqCst);
+    queue_per_target(&moto, &sim, |d| {
+        vec![org::discovery_record(d, &url_of(d), &path)]
+    });
+    let dry = run(
+        home.path(),
+        &proxy,
+        &[
+            "--metadata-path",
+            &path,
+            "export",
+            "--via",
+            "apigw",
+            "--dry-run",
+            "--regions",
+            &org::REGIONS.join(","),
+        ],
+    );
+    assert_eq!(dry.status.code(), Some(1), "{}", stderr_of(&dry));
+    let status = status_of(&crate::support::org::rows(&dry));
+    for d in &sim.deployments {
+        let bad = hostile.iter().any(|(h, _)| *h == d);
+        let expected = if bad {
+            ("failed", "invoke-error")
+        } else {
+            ("dry-run", "")
+        };
+        let got = &status[&key(d)];
+        assert_eq!((got.0.as_str(), got.1.as_str()), expected, "{d:?}");
+    }
+    assert_eq!(
+        proxy.counters().apigw_ok.load(SeqCst) + proxy.counters().apigw_bad_signature.load(SeqCst),
+        sent,
+        "a dry run sends nothing"
+    );
 }
 
 // ---- item 1: no single record blocks anything ---------------------------------------------
