@@ -384,17 +384,21 @@ fn export_via_apigw_sends_the_signed_request_only_to_api_gateway() {
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let rows = rows(&out);
-    let status = status_of(&rows);
-    for d in &sim.deployments {
-        let bad = hostile.iter().any(|(h, _)| *h == d);
-        let expected = if bad {
-            ("failed", "invoke-error")
-        } else {
-            ("ok", "")
-        };
-        let got = &status[&key(d)];
-        assert_eq!((got.0.as_str(), got.1.as_str()), expected, "{d:?}: {err}");
-    }
+    // Every hostile URL refused, every healthy deployment `healthy`.
+    let statuses_are = |rows: &[serde_json::Value], healthy: &str| {
+        let status = status_of(rows);
+        for d in &sim.deployments {
+            let bad = hostile.iter().any(|(h, _)| *h == d);
+            let expected = if bad {
+                ("failed", "invoke-error")
+            } else {
+                (healthy, "")
+            };
+            let got = &status[&key(d)];
+            assert_eq!((got.0.as_str(), got.1.as_str()), expected, "{d:?}");
+        }
+    };
+    statuses_are(&rows, "ok");
     // Only the healthy deployments' requests reached the stand-in (the plain-http one did not).
     assert_eq!(
         proxy.counters().apigw_ok.load(SeqCst) + proxy.counters().apigw_bad_signature.load(SeqCst),
@@ -439,17 +443,7 @@ fn export_via_apigw_sends_the_signed_request_only_to_api_gateway() {
         ],
     );
     assert_eq!(dry.status.code(), Some(1), "{}", stderr_of(&dry));
-    let status = status_of(&crate::support::org::rows(&dry));
-    for d in &sim.deployments {
-        let bad = hostile.iter().any(|(h, _)| *h == d);
-        let expected = if bad {
-            ("failed", "invoke-error")
-        } else {
-            ("dry-run", "")
-        };
-        let got = &status[&key(d)];
-        assert_eq!((got.0.as_str(), got.1.as_str()), expected, "{d:?}");
-    }
+    statuses_are(&crate::support::org::rows(&dry), "dry-run");
     assert_eq!(
         proxy.counters().apigw_ok.load(SeqCst) + proxy.counters().apigw_bad_signature.load(SeqCst),
         sent,
