@@ -113,9 +113,11 @@ impl OrgArgs {
     /// Where a refreshed snapshot is uploaded: for Athena, the Organization tables' location
     /// (`<metadata path>/cs-cmdb/org`, as `install` created them); nowhere for the embedded engine.
     fn upload_to(settings: &Settings, engine: EngineKind) -> Option<S3Path> {
-        (engine == EngineKind::Athena)
-            .then(|| settings.metadata_path.as_ref().map(layout::org_path))
-            .flatten()
+        settings
+            .metadata_path
+            .as_ref()
+            .filter(|_| engine == EngineKind::Athena)
+            .map(layout::org_path)
     }
 
     /// The `--ou` scope, from the snapshot (`None` without `--ou`). A run scoped by OU needs a

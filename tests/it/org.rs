@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use crate::support::org::example_snapshot;
 use crate::support::{Moto, block_on, create_account, cs_cmdb, query_json, stderr_of, stdout_of};
 
-const NOW: &str = "2026-11-26T09:00:00Z";
+// The clock of the bundled example and of generated trees.
+use crate::support::tree::GENERATED_AT as NOW;
 
 /// Root ── Workloads ── Prod (web-prod: Owner=team-web, Env=prod)
 ///      │            └─ Dev  (data-dev: Owner=team-data)

@@ -18,7 +18,8 @@ use serde_json::Value;
 
 use crate::support::{cs_cmdb, query_json as query, stderr_of, stdout_of};
 
-const NOW: &str = "2026-11-26T09:00:00Z";
+// The clock of the bundled example and of generated trees.
+use crate::support::tree::GENERATED_AT as NOW;
 
 fn chromium() -> PathBuf {
     let path = PathBuf::from(

@@ -190,18 +190,18 @@ impl LocalEngine {
         def: &TableDef,
         freshness: Arc<cache::Freshness>,
     ) -> anyhow::Result<(Arc<cache::Loaded>, u64)> {
-        let (root, cache_dir, owned, reporter) = (
-            self.root_of(def).unwrap_or_default(),
+        let root = self.root_of(def).unwrap_or_default();
+        let (tree, cache_dir, owned, reporter) = (
+            root.clone(),
             self.cache_dir.clone(),
             def.clone(),
             self.reporter.clone(),
         );
         let loaded = tokio::task::spawn_blocking(move || {
-            cache::refresh(&root, &cache_dir, &owned, &freshness, reporter.as_ref())
+            cache::refresh(&tree, &cache_dir, &owned, &freshness, reporter.as_ref())
         })
         .await
         .context("the loader stopped")??;
-        let root = self.root_of(def).unwrap_or_default();
         let issues = report_issues(def, &root, &loaded, self.reporter.as_ref());
         self.remember_unreadable(def, &root, &loaded);
         if loaded.listed {
