@@ -111,6 +111,31 @@ pub struct Limits {
     pub max_object_bytes: u64,
 }
 
+/// The warnings of a run about keys (refused, failed), said sorted by key when the run ends,
+/// whatever order the listing pages and the concurrent downloads came in: two runs over one
+/// bucket say the same lines in the same order.
+struct KeyWarnings<'a> {
+    reporter: &'a dyn Reporter,
+    /// (key below the metadata path, message)
+    items: Vec<(String, String)>,
+}
+
+impl KeyWarnings<'_> {
+    fn push(&mut self, rel: &str, message: String) {
+        self.items.push((rel.to_string(), message));
+    }
+}
+
+impl Drop for KeyWarnings<'_> {
+    /// Said on every way out of the run, an error's included.
+    fn drop(&mut self) {
+        self.items.sort();
+        for (_, message) in &self.items {
+            self.reporter.warn(message);
+        }
+    }
+}
+
 /// The outcome of [`mirror`].
 #[derive(Debug)]
 pub struct MirrorReport {
@@ -575,6 +600,10 @@ pub async fn mirror(
     let _lock = lock(dir, reporter).await?;
     let source = path.to_string();
     let (mut known, rewrite) = read_manifest(dir, &source, reporter);
+    let mut warnings = KeyWarnings {
+        reporter,
+        items: Vec::new(),
+    };
     let staging = dir.join(STAGING);
     if staging.exists() {
         std::fs::remove_dir_all(&staging)
@@ -611,10 +640,13 @@ pub async fn mirror(
                 continue;
             }
             if let Some(reason) = unsafe_reason(rel) {
-                reporter.warn(&format!(
-                    "refused s3://{bucket}/{}: the key holds {reason}; it is not mirrored",
-                    list::printable(&object.key)
-                ));
+                warnings.push(
+                    rel,
+                    format!(
+                        "refused s3://{bucket}/{}: the key holds {reason}; it is not mirrored",
+                        list::printable(&object.key)
+                    ),
+                );
                 stats.skipped += 1;
                 continue;
             }
@@ -687,8 +719,7 @@ pub async fn mirror(
             }
             Err(e) => {
                 progress.item_done(true);
-                reporter.warn(&e.to_string());
-                failures.push(e.to_string());
+                failures.push((rel_of(todo[t].slot), e.to_string()));
             }
         }
         done += 1;
@@ -722,10 +753,13 @@ pub async fn mirror(
                 // `x` and `x/child`, or a name too long here: the first placed stays, this one
                 // is refused like an unsafe key (a failure would fail every run).
                 item.fetched = false;
-                reporter.warn(&format!(
-                    "refused s3://{bucket}/{root}{}: {e}; it collides with another key as a file and a folder of one name, or its name is too long for this file system; the first one is kept",
-                    list::printable(&rel)
-                ));
+                warnings.push(
+                    &rel,
+                    format!(
+                        "refused s3://{bucket}/{root}{}: {e}; it collides with another key as a file and a folder of one name, or its name is too long for this file system; the first one is kept",
+                        list::printable(&rel)
+                    ),
+                );
                 stats.skipped += 1;
             }
             Err(e) => {
@@ -734,8 +768,7 @@ pub async fn mirror(
                     "s3://{bucket}/{root}{} is not mirrored: {e}",
                     list::printable(&rel)
                 );
-                reporter.warn(&message);
-                failures.push(message);
+                failures.push((rel, message));
             }
         }
         if abort_rename == Some(placed) {
@@ -744,6 +777,11 @@ pub async fn mirror(
     }
     stats.fetched = placed;
     stats.failed = failures.len();
+    failures.sort();
+    for (rel, message) in &failures {
+        warnings.push(rel, message.clone());
+    }
+    let failures: Vec<String> = failures.into_iter().map(|(_, message)| message).collect();
 
     // The new manifest: known objects still listed (updated when fetched; a failed download keeps
     // its previous entry when the previous copy is intact, so the next run retries it), and the

@@ -794,3 +794,52 @@ fn a_forged_workflow_command_never_starts_a_line_of_checks_reports() {
         }
     }
 }
+
+// ---- CI logs diff cleanly ---------------------------------------------------------------------
+
+/// A mirror run's warnings (keys refused while listing, a download refused above the size cap
+/// while downloading concurrently) come out sorted by key, whatever order they happened in.
+#[test]
+fn mirror_warnings_come_out_sorted_by_key() {
+    use crate::mirror::{BUCKET, PREFIX, s3_path, seeded_bucket};
+    let (moto, _src, _files) = seeded_bucket(3);
+    let mut big = String::from(r#"{"AccountId": "999999999999", "GroupName": "big"}"#);
+    big.push_str(&" ".repeat(200_000));
+    for (key, body) in [
+        ("metadata/instances/ctl\u{1}char.json", &b"{}\n"[..]),
+        ("metadata/discovery/back\\slash.json", &b"{}\n"[..]),
+        (
+            "metadata/discovery/accountid=999999999999/region=eu-west-1/groupname=big/999999999999-eu-west-1-discovery-cs-big.json",
+            big.as_bytes(),
+        ),
+    ] {
+        moto.put(BUCKET, &format!("{PREFIX}/{key}"), body);
+    }
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("cs-cmdb.toml"),
+        "max-object-bytes = 100000\n",
+    )
+    .unwrap();
+    let mut cmd = cs_cmdb(home.path());
+    cmd.args([
+        "--endpoint-url",
+        &moto.endpoint,
+        "--metadata-path",
+        &s3_path(),
+    ])
+    .args(["mirror", "--cache-dir"])
+    .arg(home.path().join("cache"));
+    let filters = Filters::new().path(home.path(), "[HOME]");
+    let out = cs_snapshot!(filters, cmd);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    let at = |needle: &str| {
+        err.find(needle)
+            .unwrap_or_else(|| panic!("no {needle} in {err}"))
+    };
+    assert!(
+        at("groupname=big") < at("back\\\\slash") && at("back\\\\slash") < at("ctl"),
+        "{err}"
+    );
+}
