@@ -485,6 +485,10 @@ async fn trigger_apigw(
         Ok(Ok(r)) => r,
     };
     let status = response.status();
+    // The client follows no redirect: a redirect is a failure, its target shown, never fetched.
+    let location = response.headers().get(http::header::LOCATION).map(|v| {
+        crate::text::escape(&truncate(&String::from_utf8_lossy(v.as_bytes()))).into_owned()
+    });
     // A bounded read of the answer: only its start is shown (cut, escaped).
     let limited = http_body_util::Limited::new(response.into_body(), BODY_LIMIT);
     let body = match tokio::time::timeout(timeout, limited.collect()).await {
@@ -499,6 +503,13 @@ async fn trigger_apigw(
         429 => Err(fail(
             FailClass::Throttled,
             format!("status 429: {body}; lower --concurrency or set --rate"),
+        )),
+        code @ 300..=399 => Err(fail(
+            FailClass::InvokeError,
+            format!(
+                "status {code}: a redirect to `{}`, which is not followed (API Gateway answers an invoke itself): check the InteractAPIGWUrl this deployment reports, or use --via lambda",
+                location.as_deref().unwrap_or("(no Location)")
+            ),
         )),
         code => Err(fail(
             FailClass::InvokeError,

@@ -843,3 +843,88 @@ fn mirror_warnings_come_out_sorted_by_key() {
         "{err}"
     );
 }
+
+// ---- the apigw guard follows no redirect ------------------------------------------------------
+
+/// A stand-in gateway answering 302 or 307 with a `Location` elsewhere on the same loopback
+/// server: exactly one request per such deployment, nothing fetched from the `Location`, and the
+/// deployment fails `invoke-error` saying the redirect was not followed and what to check.
+#[test]
+fn export_via_apigw_follows_no_redirect() {
+    use crate::support::org::{self, key, queue_per_target, rows, run, status_of};
+    use crate::support::proxy::Proxy;
+
+    let moto = crate::support::Moto::start();
+    let proxy = Proxy::start(&moto);
+    let sim = org::build(&moto, 3);
+    let path = org::SimOrg::metadata_path();
+    assert!(sim.deployments.len() >= 3, "{}", sim.deployments.len());
+    let redirected = [(&sim.deployments[0], 302), (&sim.deployments[1], 307)];
+    proxy.faults(|f| {
+        for (d, status) in redirected {
+            f.redirect.insert(
+                (d.account.clone(), d.region.clone(), d.group.clone()),
+                status,
+            );
+        }
+    });
+    queue_per_target(&moto, &sim, |d| {
+        vec![org::discovery_record(
+            d,
+            &proxy.apigw_url(&d.account, &d.region, &d.group),
+            &path,
+        )]
+    });
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &proxy,
+        &[
+            "--metadata-path",
+            &path,
+            "export",
+            "--via",
+            "apigw",
+            "--regions",
+            &org::REGIONS.join(","),
+        ],
+    );
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let rows = rows(&out);
+    let status = status_of(&rows);
+    let exchanges = proxy.server.exchanges();
+    for (d, code) in redirected {
+        assert_eq!(
+            status[&key(d)],
+            ("failed".to_string(), "invoke-error".to_string()),
+            "{d:?}"
+        );
+        let prefix = format!("/apigw/{}/{}/{}/", d.account, d.region, d.group);
+        let sent = exchanges
+            .iter()
+            .filter(|e| e.request.path().starts_with(&prefix))
+            .count();
+        assert_eq!(sent, 1, "{d:?} ({code})");
+    }
+    assert!(
+        !exchanges
+            .iter()
+            .any(|e| e.request.path().starts_with("/moved/")),
+        "a redirect was followed"
+    );
+    let filters = Filters::new()
+        .account_ids()
+        .replace(r"(eu|us|ap|ca|sa|af|me)-[a-z]+-\d", "[REGION]")
+        .replace(r"groupname \S+|deployment \S+ in", "deployment [GROUP] in")
+        .replace(r"\[REGION\]/[a-z0-9-]+/v1/", "[REGION]/[GROUP]/v1/")
+        .replace(r"\(\S+ in \[ACCOUNT_ID\]", "([GROUP] in [ACCOUNT_ID]");
+    let mut details: Vec<String> = rows
+        .iter()
+        .filter(|r| r["status"] == "failed")
+        .map(|r| filters.apply(r["detail"].as_str().unwrap()))
+        .collect();
+    details.sort();
+    assert_eq!(details.len(), 2, "{details:?}");
+    insta::assert_snapshot!(details.join("\n"));
+}

@@ -43,6 +43,9 @@ pub struct Faults {
     /// API Gateway stand-in: deployments (account, region, group) that write their discovery
     /// object when triggered; the bucket and key prefix they write to.
     pub writers: HashSet<(String, String, String)>,
+    /// API Gateway stand-in: deployments (account, region, group) answered with this redirect
+    /// status, `Location` another path of this server (`/moved/...`, which nothing serves).
+    pub redirect: HashMap<(String, String, String), u16>,
     pub bucket: String,
     pub prefix: String,
 }
@@ -296,6 +299,22 @@ async fn apigw(st: Arc<State>, req: Request) -> Reply {
             403,
             r#"{"message":"The request signature we calculated does not match the signature you provided."}"#,
         );
+    }
+    let redirect = st
+        .faults
+        .lock()
+        .unwrap()
+        .redirect
+        .get(&(account.clone(), region.clone(), group.clone()))
+        .copied();
+    if let Some(status) = redirect {
+        let host = req.header("host").unwrap_or("127.0.0.1").to_string();
+        let mut reply = Reply::new(status, "text/plain", "moved");
+        reply.headers.push((
+            "location".into(),
+            format!("http://{host}/moved/{account}/{region}/{group}/v1/backup"),
+        ));
+        return reply;
     }
     st.counters.apigw_ok.fetch_add(1, Ordering::SeqCst);
     st.counters.triggers.fetch_add(1, Ordering::SeqCst);
