@@ -386,7 +386,8 @@ pub fn user_metadata_sql(n: usize) -> String {
         "SELECT accountid AS account_id, region, groupname AS group_name,\n       \
          CASE WHEN usersuppliedjsonmetadata IS NULL OR trim(usersuppliedjsonmetadata) = '' THEN 'empty'\n            \
          WHEN json_extract(usersuppliedjsonmetadata, '$') IS NULL THEN 'invalid'\n            \
-         ELSE 'ok' END AS metadata_state",
+         ELSE 'ok' END AS metadata_state,\n       \
+         usersuppliedjsonmetadata AS metadata_text",
     );
     for i in 0..n {
         sql.push_str(&format!(
@@ -437,7 +438,16 @@ async fn user_metadata(engine: &dyn QueryEngine, keys: &[String]) -> anyhow::Res
                         Some(_) => {}
                     }
                 }
+                let raw = text(row, column(&rs, &["metadata_text"])).unwrap_or_default();
+                let counts = top_level_key_counts(&raw);
                 let mut parts = Vec::new();
+                for key in keys {
+                    if let Some(n) = counts.get(key.as_str()).filter(|n| **n > 1) {
+                        parts.push(format!(
+                            "has the key {key} {n} times; the first is read, as Athena's json_extract does: remove the duplicates"
+                        ));
+                    }
+                }
                 if !missing.is_empty() {
                     parts.push(format!("missing key(s): {}", missing.join(", ")));
                 }
@@ -453,6 +463,30 @@ async fn user_metadata(engine: &dyn QueryEngine, keys: &[String]) -> anyhow::Res
         }
     }
     Ok(findings)
+}
+
+/// How many times each top-level key occurs in a JSON object's text (keys decoded, compared
+/// exactly as `json_extract` compares them); empty when the text is not an object. Never fails.
+fn top_level_key_counts(text: &str) -> BTreeMap<String, usize> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct Keys;
+    impl<'de> Visitor<'de> for Keys {
+        type Value = BTreeMap<String, usize>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut counts = BTreeMap::new();
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<IgnoredAny>()?;
+                *counts.entry(key).or_insert(0) += 1;
+            }
+            Ok(counts)
+        }
+    }
+    serde_json::Deserializer::from_str(text)
+        .deserialize_map(Keys)
+        .unwrap_or_default()
 }
 
 fn backup_age(
@@ -785,6 +819,35 @@ mod tests {
             "{}",
             found[0].detail
         );
+    }
+
+    /// Top-level keys counted as `json_extract` compares them (escapes decoded, case kept,
+    /// nested keys not counted); anything that is not an object counts nothing, and nothing
+    /// panics.
+    #[test]
+    fn top_level_keys_are_counted_without_failing_on_any_text() {
+        let counts = top_level_key_counts(
+            r#"{"Owner": "a", "owner": "b", "Own\u0065r": "c", "x": {"Owner": 1}}"#,
+        );
+        assert_eq!(counts.get("Owner"), Some(&2));
+        assert_eq!(counts.get("owner"), Some(&1));
+        assert_eq!(counts.get("x"), Some(&1));
+        let deep = format!(
+            "{{\"Owner\": {}1{}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        for text in [
+            "",
+            "[1]",
+            "\"Owner\"",
+            "{\"Owner\"",
+            "{\"a\":1} {",
+            deep.as_str(),
+        ] {
+            let _ = top_level_key_counts(text);
+        }
+        assert!(top_level_key_counts("[1]").is_empty());
     }
 
     #[test]

@@ -928,3 +928,45 @@ fn export_via_apigw_follows_no_redirect() {
     assert_eq!(details.len(), 2, "{details:?}");
     insta::assert_snapshot!(details.join("\n"));
 }
+
+// ---- check: a duplicated required key is ambiguous --------------------------------------------
+
+/// A UserSuppliedJSONMetadata holding a required key twice (readers disagree on which one
+/// counts) is a violation of that deployment, its text escaped; the others' results unchanged.
+#[test]
+fn a_duplicated_required_metadata_key_is_a_violation() {
+    let env = Env::new();
+    let policy = "[[rule]]\nname = \"meta\"\nkind = \"required_user_metadata\"\nseverity = \"high\"\nkeys = [\"Owner\", \"CostCenter\"]\n";
+    let results = |out: &std::process::Output| -> Vec<serde_json::Value> {
+        serde_json::from_str(&stdout_of(out)).unwrap()
+    };
+    let clean = env.check(policy, &["--format", "json"]).output().unwrap();
+    let poisoned = env.discovery_files().remove(0);
+    set_field(
+        &poisoned,
+        "UserSuppliedJSONMetadata",
+        r#"{"Owner": "alice", "CostCenter": "42", "Owner": "\u001b]0;mallory\u0007"}"#,
+    );
+    let out = cs_snapshot!(env.filters(), env.check(policy, &["--format", "json"]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let group = |r: &serde_json::Value| r["group"].as_str().unwrap_or("").to_string();
+    let poisoned_group = poisoned
+        .iter()
+        .filter_map(|s| s.to_str()?.strip_prefix("groupname="))
+        .next()
+        .unwrap()
+        .to_string();
+    let (mine, others): (Vec<_>, Vec<_>) = results(&out)
+        .into_iter()
+        .partition(|r| group(r) == poisoned_group);
+    let before: Vec<_> = results(&clean)
+        .into_iter()
+        .filter(|r| group(r) != poisoned_group)
+        .collect();
+    assert_eq!(others, before);
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(
+        mine[0]["detail"],
+        "UserSuppliedJSONMetadata has the key Owner 2 times; the first is read, as Athena's json_extract does: remove the duplicates"
+    );
+}
