@@ -584,9 +584,10 @@ impl Loader<'_> {
             return Err(err).with_context(|| format!("cannot load table {}", self.table.name));
         }
         let rows = sink.rows;
-        sink.finish()
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        sink.finish(&tmp)?;
         fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+        // The new name is on disk before the manifest that names it.
+        sync_dir(path)?;
         Ok(rows)
     }
 
@@ -727,17 +728,42 @@ impl<W: Write> Sink<W> {
 }
 
 impl Sink<BufWriter<fs::File>> {
-    fn finish(mut self) -> anyhow::Result<()> {
-        self.flush()?;
-        self.writer.finish()?;
-        self.writer
-            .into_inner()?
+    /// End the file at `path` and make it durable: its bytes are on disk before any manifest
+    /// names it.
+    fn finish(mut self, path: &Path) -> anyhow::Result<()> {
+        let context = || format!("cannot write the cache file {}", path.display());
+        self.flush().with_context(context)?;
+        self.writer.finish().with_context(context)?;
+        let file = self
+            .writer
             .into_inner()
-            .map_err(|e| e.into_error())?
-            .sync_all()
-            .ok();
-        Ok(())
+            .with_context(context)?
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(context)?;
+        file.sync_all()
+            .with_context(|| not_flushed("cache file", path))
     }
+}
+
+/// The error of a failed fsync of `path` (a `what`), and what to do.
+fn not_flushed(what: &str, path: &Path) -> String {
+    format!(
+        "cannot flush the {what} {} to disk (fsync); check the disk (full, failing) or pass --cache-dir on another one",
+        path.display()
+    )
+}
+
+/// Make the entries of the folder holding `path` durable (a rename into it, say).
+fn sync_dir(path: &Path) -> anyhow::Result<()> {
+    let Some(dir) = path.parent() else {
+        return Ok(());
+    };
+    #[cfg(unix)]
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| not_flushed("cache directory", dir))?;
+    Ok(())
 }
 
 /// What [`list`] found: the source files and the folders it read.
@@ -1216,8 +1242,9 @@ fn write_manifest(path: &Path, manifest: &Manifest) -> anyhow::Result<()> {
         e.signed(i64::try_from(d.mtime).unwrap_or(0));
     }
     let bytes = e.finish();
-    crate::codec::write_atomic(path, false, |out| out.write_all(&bytes))
-        .with_context(|| format!("cannot write {}", path.display()))
+    crate::codec::write_atomic(path, true, |out| out.write_all(&bytes))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    sync_dir(path)
 }
 
 /// The manifest at `path`; none when it is missing, of another format, or damaged (the cache
@@ -1320,6 +1347,40 @@ mod tests {
         datafusion::arrow::util::pretty::pretty_format_batches(&batches)
             .unwrap()
             .to_string()
+    }
+
+    /// A data file whose fsync fails (here a FIFO: a real file-system object that cannot be
+    /// flushed to disk) is an error naming the file, not a silent success.
+    #[cfg(unix)]
+    #[test]
+    fn a_failed_fsync_of_a_data_file_is_an_error_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fifo = tmp.path().join("t.1-2.arrow.tmp");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        // Read and write: opening a FIFO so never waits for a reader.
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&fifo)
+            .unwrap();
+        let schema = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+            datafusion::arrow::datatypes::Field::new(
+                "a",
+                datafusion::arrow::datatypes::DataType::Int64,
+                true,
+            ),
+        ]));
+        let sink = Sink::new(BufWriter::new(file), &schema).unwrap();
+        let err = format!("{:#}", sink.finish(&fifo).unwrap_err());
+        assert!(
+            err.contains(&format!("cannot flush the cache file {}", fifo.display()))
+                && err.contains("fsync"),
+            "{err}"
+        );
     }
 
     /// Many jobs, parsed on several threads and written in order, interleaved with copied runs,
