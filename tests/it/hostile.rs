@@ -795,6 +795,39 @@ fn a_forged_workflow_command_never_starts_a_line_of_checks_reports() {
     }
 }
 
+// ---- the cache -------------------------------------------------------------------------------
+
+/// A rebuild that fails after writing its data file (a fault injected before the manifest names
+/// it) leaves no new data file behind; the next run rebuilds and answers as before.
+#[test]
+fn a_rebuild_that_fails_leaves_no_partial_cache_file() {
+    let env = Env::new();
+    let before = env.fleet();
+    let cache = env.home().join("cache");
+    let data_files = || -> Vec<String> {
+        crate::support::tree::files(&cache)
+            .into_keys()
+            .filter(|rel| rel.ends_with(".arrow") || rel.ends_with(".arrow.tmp"))
+            .collect()
+    };
+    let was = data_files();
+    assert!(!was.is_empty());
+    // A changed source file: the discovery table is rebuilt.
+    let file = &env.discovery_files()[0];
+    let text = std::fs::read_to_string(file).unwrap();
+    std::fs::write(file, format!("{text}\n")).unwrap();
+    let out = env
+        .query(&["--format", "json", "--sql", FLEET_SQL])
+        .env("CS_CMDB_TEST_CACHE_FAULT", "manifest")
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("injected fault"), "{err}");
+    assert_eq!(data_files(), was, "{err}");
+    assert_eq!(env.fleet(), before);
+}
+
 // ---- CI logs diff cleanly ---------------------------------------------------------------------
 
 /// A mirror run's warnings (keys refused while listing, a download refused above the size cap

@@ -441,6 +441,12 @@ fn update(
             .unwrap_or_default()
     );
     let data_path = cache_dir.join(&generation);
+    // Until the manifest names it, the new data file (and its `.tmp`) is removed on any early
+    // exit: an error, a panic unwinding.
+    let partial = Partial(vec![
+        data_path.with_extension("arrow.tmp"),
+        data_path.clone(),
+    ]);
     let formats = TimestampFormats::compile(&table.timestamp_formats())
         .with_context(|| format!("ddl/{}.sql", table.name))?;
     let loader = Loader {
@@ -458,7 +464,14 @@ fn update(
         dirs: source.dirs,
         mirror: source.mirror,
     };
+    if fault_injected("manifest") {
+        anyhow::bail!(
+            "cannot write {}: injected fault (test-hooks)",
+            manifest_path.display()
+        );
+    }
     write_manifest(&manifest_path, &manifest)?;
+    partial.keep();
     if let Some(previous) = previous {
         // Readers that opened the old file keep it until they close it (unlink semantics).
         let _ = fs::remove_file(cache_dir.join(previous.data));
@@ -482,6 +495,42 @@ fn update(
         listed: source.listed,
         skipped: Vec::new(),
     })
+}
+
+/// Files a rebuild removes unless it gets as far as [`Partial::keep`].
+struct Partial(Vec<PathBuf>);
+
+impl Partial {
+    /// The manifest names the data file now: keep it.
+    fn keep(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            match fs::remove_file(path) {
+                Ok(()) => tracing::debug!(file = %path.display(), "partial cache file removed"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::debug!(file = %path.display(), "cannot remove: {e}"),
+            }
+        }
+    }
+}
+
+/// Fault injection for the test suite, compiled only with the `test-hooks` feature:
+/// `CS_CMDB_TEST_CACHE_FAULT=manifest` fails a rebuild after its data file is written, before the
+/// manifest names it. Not a user setting.
+#[cfg(feature = "test-hooks")]
+fn fault_injected(point: &str) -> bool {
+    std::env::var("CS_CMDB_TEST_CACHE_FAULT").is_ok_and(|v| v == point)
+}
+
+/// Without the `test-hooks` feature (every build but the test suite's), no fault is injected.
+#[cfg(not(feature = "test-hooks"))]
+fn fault_injected(_: &str) -> bool {
+    false
 }
 
 /// One step of a rebuild, in file order.
@@ -579,10 +628,8 @@ impl Loader<'_> {
             wake.notify_all();
             result
         });
-        if let Err(err) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(err).with_context(|| format!("cannot load table {}", self.table.name));
-        }
+        // On an error the caller's guard removes `tmp`.
+        written.with_context(|| format!("cannot load table {}", self.table.name))?;
         let rows = sink.rows;
         sink.finish(&tmp)?;
         fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
