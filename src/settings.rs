@@ -107,6 +107,9 @@ layer_keys! {
     /// The largest object the mirror downloads, in bytes (a bigger one is reported, not
     /// fetched); default [`crate::mirror::DEFAULT_MAX_OBJECT_BYTES`].
     max_object_bytes: u64,
+    /// The longest line the embedded engine reads, in bytes (a longer one is a bad line, not
+    /// parsed); default [`crate::engine::local::json::DEFAULT_MAX_LINE_BYTES`].
+    max_line_bytes: u64,
 }
 
 /// The fan-out defaults of the config file (its connection, else its top level); the flags and
@@ -152,6 +155,8 @@ pub struct Settings {
     pub quiet: bool,
     /// The mirror's per-object size cap, in bytes.
     pub max_object_bytes: u64,
+    /// The embedded engine's per-line cap, in bytes.
+    pub max_line_bytes: u64,
 }
 
 impl Settings {
@@ -191,6 +196,7 @@ impl Settings {
             output_location: None,
             quiet: global.quiet,
             max_object_bytes: crate::mirror::DEFAULT_MAX_OBJECT_BYTES,
+            max_line_bytes: crate::engine::local::json::DEFAULT_MAX_LINE_BYTES,
         }
     }
 
@@ -282,6 +288,11 @@ impl Settings {
                 Some(0) => bail!("`max-object-bytes` must be above 0"),
                 Some(n) => n,
                 None => crate::mirror::DEFAULT_MAX_OBJECT_BYTES,
+            },
+            max_line_bytes: match file.max_line_bytes {
+                Some(0) => bail!("`max-line-bytes` must be above 0"),
+                Some(n) => n,
+                None => crate::engine::local::json::DEFAULT_MAX_LINE_BYTES,
             },
         })
     }

@@ -106,6 +106,7 @@ impl SourceArgs {
             strict,
             org_dir: None,
             max_object_bytes: settings.max_object_bytes,
+            max_line_bytes: settings.max_line_bytes,
         }
     }
 }

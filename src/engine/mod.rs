@@ -108,6 +108,8 @@ pub struct OpenOptions {
     pub org_dir: Option<PathBuf>,
     /// With an `s3://` source: the largest object the mirror downloads.
     pub max_object_bytes: u64,
+    /// Embedded engine: the longest line read; a longer one is a bad line, never parsed.
+    pub max_line_bytes: u64,
 }
 
 /// One of the engines, opened.
@@ -221,6 +223,9 @@ pub async fn open(
     let engine = LocalEngine::new(&dir, &opts.cache_root, crate::time::now()?)?
         .strict(opts.strict)
         .org_snapshot(opts.org_dir.clone())
+        .caps(crate::engine::local::cache::Caps {
+            max_line_bytes: opts.max_line_bytes,
+        })
         .reporter(reporter);
     Ok(Opened {
         engine: Engine::Local(engine),

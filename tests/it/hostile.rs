@@ -795,6 +795,70 @@ fn a_forged_workflow_command_never_starts_a_line_of_checks_reports() {
     }
 }
 
+// ---- the caps: what one account's files may cost ---------------------------------------------
+
+/// The fleet's rows without the deployment whose file is `file`.
+fn fleet_without(fleet: &str, file: &Path) -> Vec<serde_json::Value> {
+    let value = |key: &str| -> String {
+        file.iter()
+            .filter_map(|s| s.to_str()?.strip_prefix(&format!("{key}=")))
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let part = (value("accountid"), value("region"), value("groupname"));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(fleet).unwrap();
+    rows.into_iter()
+        .filter(|r| {
+            (
+                r["accountid"].as_str(),
+                r["region"].as_str(),
+                r["groupname"].as_str(),
+            ) != (
+                Some(part.0.as_str()),
+                Some(part.1.as_str()),
+                Some(part.2.as_str()),
+            )
+        })
+        .collect()
+}
+
+/// A line longer than `max-line-bytes` is a bad line of its file (file:line, never parsed): the
+/// query answers for the others, `check` makes it a `metadata-readable` violation; under another
+/// cap the cache is rebuilt (nothing read under one cap is kept under another).
+#[test]
+fn a_line_above_the_line_cap_is_a_bad_line_and_another_cap_rebuilds_the_cache() {
+    let env = Env::new();
+    let before = env.fleet();
+    let poisoned = env.discovery_files().remove(0);
+    set_field(&poisoned, "Padding", &"x".repeat(20_000));
+    let config = env.home().join("cs-cmdb.toml");
+    std::fs::write(&config, "max-line-bytes = 10000\n").unwrap();
+    let mut runs = Runs::new(env.filters());
+    let fleet_query = ["--format", "json", "--sql", FLEET_SQL];
+    let out = runs.run(
+        "query, max-line-bytes = 10000",
+        &mut env.query(&fleet_query),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let err = stderr_of(&out);
+    assert!(err.contains("exceeds the cap of 10000 bytes"), "{err}");
+    let healthy = fleet_without(&before, &poisoned);
+    let answer: Vec<serde_json::Value> = serde_json::from_str(&stdout_of(&out)).unwrap();
+    assert_eq!(answer, healthy);
+    let out = runs.run(
+        "check, max-line-bytes = 10000",
+        &mut env.check(EXPORTING, &[]),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    // The default cap (32 MiB), the tree and its stamps unchanged: the line is read.
+    std::fs::remove_file(&config).unwrap();
+    let out = runs.run("query, the default cap", &mut env.query(&fleet_query));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout_of(&out), before);
+    insta::assert_snapshot!(runs.text());
+}
+
 // ---- the cache -------------------------------------------------------------------------------
 
 /// A rebuild that fails after writing its data file (a fault injected before the manifest names

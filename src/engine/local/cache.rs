@@ -137,6 +137,26 @@ impl Loaded {
     }
 }
 
+/// What one member account's files may cost: a longer line is a bad line (never parsed). Part
+/// of the cache's key: a table read under other caps is rebuilt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    pub max_line_bytes: u64,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Self {
+            max_line_bytes: crate::engine::local::json::DEFAULT_MAX_LINE_BYTES,
+        }
+    }
+}
+
+/// The key a cache must have been built under to be used: the table's DDL and the caps.
+fn cache_key(table: &TableDef, caps: Caps) -> u64 {
+    fnv1a(format!("{}\0{}", table.text, caps.max_line_bytes).as_bytes())
+}
+
 /// How [`refresh`] learns what changed in the tree.
 pub enum Freshness {
     /// A plain directory: the stamps (`stat`) of its folders and files.
@@ -252,15 +272,22 @@ pub fn refresh(
     cache_dir: &Path,
     table: &TableDef,
     freshness: &Freshness,
+    caps: Caps,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Loaded> {
     let started = Instant::now();
     let schema = table.arrow_schema();
     let folder = layout::table_dir(root, &table.folder);
     let manifest_path = cache_dir.join(format!("{}.manifest", table.name));
-    let schema_hash = fnv1a(table.text.as_bytes());
+    let target = Target {
+        folder: &folder,
+        cache_dir,
+        table,
+        key: cache_key(table, caps),
+        caps,
+    };
     let mut previous = read_manifest(&manifest_path)
-        .filter(|m| m.schema == schema_hash)
+        .filter(|m| m.schema == target.key)
         .filter(|m| ipc_intact(&cache_dir.join(&m.data)));
 
     if let Freshness::Mirror(mirror) = freshness {
@@ -282,9 +309,7 @@ pub fn refresh(
                 dirs: Vec::new(),
                 listed: false,
             };
-            return update(
-                &folder, cache_dir, table, schema, previous, source, reporter,
-            );
+            return update(&target, schema, previous, source, reporter);
         }
         // The mirror's manifest cannot be read: prove the cache file by file.
     }
@@ -308,9 +333,7 @@ pub fn refresh(
         dirs: listing.dirs,
         listed: true,
     };
-    let mut loaded = update(
-        &folder, cache_dir, table, schema, previous, source, reporter,
-    )?;
+    let mut loaded = update(&target, schema, previous, source, reporter)?;
     loaded.skipped = listing.skipped;
     Ok(loaded)
 }
@@ -323,18 +346,28 @@ struct Source {
     listed: bool,
 }
 
+/// The table a refresh brings up to date, and where.
+struct Target<'a> {
+    /// The table folder in the tree.
+    folder: &'a Path,
+    cache_dir: &'a Path,
+    table: &'a TableDef,
+    /// [`cache_key`] of the table and the caps.
+    key: u64,
+    caps: Caps,
+}
+
 /// Bring the cache from `previous` to `source`: nothing when the files are the same (the stamps
 /// are renewed), else a rebuild that parses only the files that changed.
 fn update(
-    folder: &Path,
-    cache_dir: &Path,
-    table: &TableDef,
+    target: &Target,
     schema: SchemaRef,
     previous: Option<Manifest>,
     source: Source,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Loaded> {
     let started = Instant::now();
+    let (folder, cache_dir, table) = (target.folder, target.cache_dir, target.table);
     let manifest_path = cache_dir.join(format!("{}.manifest", table.name));
     let found = &source.found;
     let same_files = previous.as_ref().is_some_and(|p| {
@@ -455,10 +488,11 @@ fn update(
         schema: &schema,
         formats: &formats,
         found,
+        max_line_bytes: target.caps.max_line_bytes,
     };
     let rows = loader.build(&data_path, &steps, &jobs, old_rows.as_ref(), &mut files)?;
     let manifest = Manifest {
-        schema: fnv1a(table.text.as_bytes()),
+        schema: target.key,
         data: generation,
         files,
         dirs: source.dirs,
@@ -574,6 +608,7 @@ struct Loader<'a> {
     schema: &'a SchemaRef,
     formats: &'a TimestampFormats,
     found: &'a [Found],
+    max_line_bytes: u64,
 }
 
 impl Loader<'_> {
@@ -664,7 +699,8 @@ impl Loader<'_> {
     /// Parse consecutive files into one batch.
     fn parse(&self, files: &[Found]) -> anyhow::Result<Parsed> {
         let table = self.table;
-        let mut rows = RowsBuilder::new(&table.columns, self.formats.clone());
+        let mut rows = RowsBuilder::new(&table.columns, self.formats.clone())
+            .max_line_bytes(self.max_line_bytes);
         let mut partitions: Vec<StringBuilder> = table
             .partitions
             .iter()
@@ -1453,6 +1489,7 @@ mod tests {
                 &tmp.path().join(cache),
                 &def,
                 &Freshness::Stamps,
+                Caps::default(),
                 &crate::reporter::Silent,
             )
             .unwrap()

@@ -33,11 +33,18 @@ use serde_json::value::RawValue;
 use crate::catalog::ddl::{ColumnDef, HiveType};
 use crate::engine::local::hive::{FileIssues, Issue, IssueKind, TimestampFormats, sample_value};
 
+/// The default longest line read: Athena's documented limit on the size of one row, 32 MB
+/// ("Row or column size limitation", in "Considerations and limitations for SQL queries in
+/// Amazon Athena"); Athena fails a query on a longer one.
+pub const DEFAULT_MAX_LINE_BYTES: u64 = 32 * 1024 * 1024;
+
 /// Rows of a table being loaded: one builder per column.
 pub struct RowsBuilder {
     root: StructState,
     rows: usize,
     formats: TimestampFormats,
+    /// A longer line is a bad line, never parsed.
+    max_line_bytes: u64,
 }
 
 impl RowsBuilder {
@@ -48,7 +55,14 @@ impl RowsBuilder {
             root: StructState::new(columns),
             rows: 0,
             formats,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
         }
+    }
+
+    /// Skip (as a bad line, unparsed) every line longer than `max` bytes.
+    pub fn max_line_bytes(mut self, max: u64) -> Self {
+        self.max_line_bytes = max;
+        self
     }
 
     /// Rows appended so far.
@@ -57,14 +71,31 @@ impl RowsBuilder {
     }
 
     /// Append every JSON-object line of `bytes`. Blank lines are skipped; a line that is not a
-    /// JSON object appends nothing. Never fails: what Athena would refuse is returned as issues.
+    /// JSON object, or longer than the cap, appends nothing. Never fails: what Athena would
+    /// refuse is returned as issues.
     pub fn append_ndjson(&mut self, bytes: &[u8]) -> FileIssues {
         let mut issues = FileIssues::default();
         for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
+            let line_no = u32::try_from(index + 1).unwrap_or(u32::MAX);
+            if line.len() as u64 > self.max_line_bytes {
+                // Only its start is looked at, for the sample (more bytes than it shows).
+                let start = &line[..line.len().min(1024)];
+                issues.push(Issue {
+                    line: line_no,
+                    kind: IssueKind::Malformed,
+                    column: String::new(),
+                    value: sample_value(&String::from_utf8_lossy(start)),
+                    why: format!(
+                        "line of {} bytes exceeds the cap of {} bytes (`max-line-bytes` in cs-cmdb.toml); skipped",
+                        line.len(),
+                        self.max_line_bytes
+                    ),
+                });
+                continue;
+            }
             let Some(first) = line.iter().find(|b| !b.is_ascii_whitespace()) else {
                 continue;
             };
-            let line_no = u32::try_from(index + 1).unwrap_or(u32::MAX);
             let malformed = |why: String| Issue {
                 line: line_no,
                 kind: IssueKind::Malformed,
@@ -852,6 +883,31 @@ mod tests {
     fn formats() -> TimestampFormats {
         let tables = ddl::tables().unwrap();
         TimestampFormats::compile(&tables[0].timestamp_formats()).unwrap()
+    }
+
+    /// A line longer than the cap is a bad line (never parsed, only its start sampled); the
+    /// lines around it are read.
+    #[test]
+    fn a_line_longer_than_the_cap_is_a_bad_line() {
+        let columns = vec![col("a", HiveType::BigInt)];
+        let mut rows = RowsBuilder::new(&columns, formats()).max_line_bytes(16);
+        let long = format!("{{\"a\":2,\"pad\":\"{}\"}}", "x".repeat(5000));
+        let issues = rows.append_ndjson(format!("{{\"a\":1}}\n{long}\n{{\"a\":3}}\n").as_bytes());
+        assert_eq!(rows.rows(), 2);
+        assert_eq!(issues.malformed, 1);
+        let sample = &issues.samples[0];
+        assert_eq!(sample.line, 2);
+        assert_eq!(
+            sample.why,
+            format!(
+                "line of {} bytes exceeds the cap of 16 bytes (`max-line-bytes` in cs-cmdb.toml); skipped",
+                long.len()
+            )
+        );
+        assert!(sample.value.len() < 1024, "{}", sample.value);
+        let arrays = rows.finish().unwrap();
+        let a = arrays[0].as_primitive::<Int64Type>();
+        assert_eq!(a.values().to_vec(), [1, 3]);
     }
 
     #[test]

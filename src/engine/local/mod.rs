@@ -60,6 +60,8 @@ pub struct LocalEngine {
     reporter: Arc<dyn Reporter>,
     /// The folder of the Organization snapshot the `org_*` tables read (empty tables without).
     org_root: Option<PathBuf>,
+    /// The longest line read.
+    caps: cache::Caps,
     /// The tables already brought up to date by this engine, with their issue counts: a command
     /// that runs several queries (`report`, `check`) refreshes and reports each table once.
     ready: std::sync::Mutex<HashMap<String, Ready>>,
@@ -127,6 +129,7 @@ impl LocalEngine {
             strict: false,
             reporter: Arc::new(Silent),
             org_root: None,
+            caps: cache::Caps::default(),
             ready: std::sync::Mutex::default(),
             unreadable: Default::default(),
             skipped: Default::default(),
@@ -137,6 +140,12 @@ impl LocalEngine {
     /// without one they are empty.
     pub fn org_snapshot(mut self, dir: Option<PathBuf>) -> Self {
         self.org_root = dir;
+        self
+    }
+
+    /// Read no line longer than `caps` say.
+    pub fn caps(mut self, caps: cache::Caps) -> Self {
+        self.caps = caps;
         self
     }
 
@@ -191,14 +200,22 @@ impl LocalEngine {
         freshness: Arc<cache::Freshness>,
     ) -> anyhow::Result<(Arc<cache::Loaded>, u64)> {
         let root = self.root_of(def).unwrap_or_default();
-        let (tree, cache_dir, owned, reporter) = (
+        let (tree, cache_dir, owned, reporter, caps) = (
             root.clone(),
             self.cache_dir.clone(),
             def.clone(),
             self.reporter.clone(),
+            self.caps,
         );
         let loaded = tokio::task::spawn_blocking(move || {
-            cache::refresh(&tree, &cache_dir, &owned, &freshness, reporter.as_ref())
+            cache::refresh(
+                &tree,
+                &cache_dir,
+                &owned,
+                &freshness,
+                caps,
+                reporter.as_ref(),
+            )
         })
         .await
         .context("the loader stopped")??;
