@@ -153,7 +153,7 @@ pub struct Settings {
     pub output_location: Option<String>,
     /// `-q`: no summaries, warnings, notices or progress on stderr; errors only.
     pub quiet: bool,
-    /// The mirror's per-object size cap, in bytes.
+    /// The mirror's per-object size cap, in bytes (also the embedded engine's per-file cap).
     pub max_object_bytes: u64,
     /// The embedded engine's per-line cap, in bytes.
     pub max_line_bytes: u64,

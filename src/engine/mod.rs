@@ -106,7 +106,8 @@ pub struct OpenOptions {
     pub strict: bool,
     /// Embedded engine: the Organization snapshot the `org_*` tables read (empty without).
     pub org_dir: Option<PathBuf>,
-    /// With an `s3://` source: the largest object the mirror downloads.
+    /// The largest object the mirror downloads (`s3://` source), and the largest file the
+    /// embedded engine reads from a plain directory.
     pub max_object_bytes: u64,
     /// Embedded engine: the longest line read; a longer one is a bad line, never parsed.
     pub max_line_bytes: u64,
@@ -225,6 +226,7 @@ pub async fn open(
         .org_snapshot(opts.org_dir.clone())
         .caps(crate::engine::local::cache::Caps {
             max_line_bytes: opts.max_line_bytes,
+            max_file_bytes: opts.max_object_bytes,
         })
         .reporter(reporter);
     Ok(Opened {

@@ -859,6 +859,43 @@ fn a_line_above_the_line_cap_is_a_bad_line_and_another_cap_rebuilds_the_cache() 
     insta::assert_snapshot!(runs.text());
 }
 
+/// A file of a `--source` tree larger than `max-object-bytes` is not read: said with its path,
+/// size and the cap; the query answers for the others; `check` exits 2 unless
+/// --allow-incomplete.
+#[test]
+fn a_source_file_above_the_size_cap_is_reported_not_read() {
+    let env = Env::new();
+    let before = env.fleet();
+    let poisoned = env.discovery_files().remove(0);
+    set_field(&poisoned, "Padding", &"x".repeat(200_000));
+    std::fs::write(
+        env.home().join("cs-cmdb.toml"),
+        "max-object-bytes = 100000\n",
+    )
+    .unwrap();
+    let mut runs = Runs::new(env.filters());
+    let out = runs.run(
+        "query",
+        &mut env.query(&["--format", "json", "--sql", FLEET_SQL]),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("above the cap of 100000 (`max-object-bytes` in cs-cmdb.toml)"),
+        "{err}"
+    );
+    let answer: Vec<serde_json::Value> = serde_json::from_str(&stdout_of(&out)).unwrap();
+    assert_eq!(answer, fleet_without(&before, &poisoned));
+    let out = runs.run("check", &mut env.check(EXPORTING, &[]));
+    assert_eq!(out.status.code(), Some(2));
+    let out = runs.run(
+        "check --allow-incomplete",
+        &mut env.check(EXPORTING, &["--allow-incomplete"]),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(runs.text());
+}
+
 // ---- the cache -------------------------------------------------------------------------------
 
 /// A rebuild that fails after writing its data file (a fault injected before the manifest names

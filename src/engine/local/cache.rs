@@ -137,24 +137,33 @@ impl Loaded {
     }
 }
 
-/// What one member account's files may cost: a longer line is a bad line (never parsed). Part
+/// What one member account's files may cost: a longer line is a bad line (never parsed), a
+/// larger file of a plain directory is not read (said, like other files left out). Both are part
 /// of the cache's key: a table read under other caps is rebuilt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caps {
     pub max_line_bytes: u64,
+    pub max_file_bytes: u64,
 }
 
 impl Default for Caps {
     fn default() -> Self {
         Self {
             max_line_bytes: crate::engine::local::json::DEFAULT_MAX_LINE_BYTES,
+            max_file_bytes: crate::mirror::DEFAULT_MAX_OBJECT_BYTES,
         }
     }
 }
 
 /// The key a cache must have been built under to be used: the table's DDL and the caps.
 fn cache_key(table: &TableDef, caps: Caps) -> u64 {
-    fnv1a(format!("{}\0{}", table.text, caps.max_line_bytes).as_bytes())
+    fnv1a(
+        format!(
+            "{}\0{}\0{}",
+            table.text, caps.max_line_bytes, caps.max_file_bytes
+        )
+        .as_bytes(),
+    )
 }
 
 /// How [`refresh`] learns what changed in the tree.
@@ -325,7 +334,7 @@ pub fn refresh(
         );
         return Ok(Loaded::current(schema, cache_dir, current, false));
     }
-    let listing = list(&folder, &table.partitions)
+    let listing = list(&folder, &table.partitions, caps.max_file_bytes)
         .with_context(|| format!("cannot list {} for table {}", folder.display(), table.name))?;
     let source = Source {
         found: listing.files,
@@ -860,7 +869,7 @@ struct Listing {
 /// `accountid=*/region=*/groupname=*/<file>` below `folder`, sorted by path. A missing folder is
 /// an empty table; folders that are not `key=value` partitions, and hidden files (`.x`, `_x`,
 /// as Athena skips them), are ignored.
-fn list(folder: &Path, partitions: &[String]) -> std::io::Result<Listing> {
+fn list(folder: &Path, partitions: &[String], max_file_bytes: u64) -> std::io::Result<Listing> {
     let mut listing = Listing {
         files: Vec::new(),
         dirs: Vec::new(),
@@ -877,6 +886,7 @@ fn list(folder: &Path, partitions: &[String]) -> std::io::Result<Listing> {
         partitions,
         inside: &inside,
         now,
+        max_file_bytes,
         out: &mut listing,
     };
     walker.walk(folder, 0, String::new())?;
@@ -902,6 +912,8 @@ struct Walker<'a> {
     partitions: &'a [String],
     inside: &'a Path,
     now: i128,
+    /// A larger file is not read.
+    max_file_bytes: u64,
     out: &'a mut Listing,
 }
 
@@ -978,12 +990,12 @@ impl Walker<'_> {
                 }
             } else if file_type.is_file() {
                 let meta = fs::symlink_metadata(entry.path())?;
-                self.found(rel_path, &meta);
+                self.found(stamp, rel_path, &meta);
             } else if file_type.is_symlink() {
                 match entry.path().canonicalize() {
                     Ok(target) if target.starts_with(self.inside) && target.is_file() => {
                         let meta = fs::metadata(&target)?;
-                        self.found(rel_path, &meta);
+                        self.found(stamp, rel_path, &meta);
                     }
                     _ => self.skip(
                         stamp,
@@ -1008,7 +1020,17 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn found(&mut self, path: String, meta: &fs::Metadata) {
+    /// A file to read, unless it is larger than the cap.
+    fn found(&mut self, stamp: usize, path: String, meta: &fs::Metadata) {
+        if meta.len() > self.max_file_bytes {
+            let why = format!(
+                "{} bytes, above the cap of {} (`max-object-bytes` in cs-cmdb.toml); not read: raise the cap to read it",
+                meta.len(),
+                self.max_file_bytes
+            );
+            self.skip(stamp, &path, &why);
+            return;
+        }
         self.out.files.push(Found {
             entry: FileEntry {
                 path,

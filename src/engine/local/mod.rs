@@ -60,7 +60,7 @@ pub struct LocalEngine {
     reporter: Arc<dyn Reporter>,
     /// The folder of the Organization snapshot the `org_*` tables read (empty tables without).
     org_root: Option<PathBuf>,
-    /// The longest line read.
+    /// The longest line and the largest file read.
     caps: cache::Caps,
     /// The tables already brought up to date by this engine, with their issue counts: a command
     /// that runs several queries (`report`, `check`) refreshes and reports each table once.
@@ -143,7 +143,7 @@ impl LocalEngine {
         self
     }
 
-    /// Read no line longer than `caps` say.
+    /// Read no line longer, and no file of a plain directory larger, than `caps` say.
     pub fn caps(mut self, caps: cache::Caps) -> Self {
         self.caps = caps;
         self
