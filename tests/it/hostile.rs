@@ -177,6 +177,18 @@ impl Env {
         out
     }
 
+    /// Over a tree with files left out, `check` exits 2, and 0 with --allow-incomplete (both
+    /// runs added to `runs`).
+    fn check_is_incomplete_unless_allowed(&self, runs: &mut Runs) {
+        let out = runs.run("check", &mut self.check(EXPORTING, &[]));
+        assert_eq!(out.status.code(), Some(2));
+        let out = runs.run(
+            "check --allow-incomplete",
+            &mut self.check(EXPORTING, &["--allow-incomplete"]),
+        );
+        assert_eq!(out.status.code(), Some(0));
+    }
+
     /// `cs-cmdb check --policy <policy> --source tree <args>` (JSON rows).
     fn check(&self, policy: &str, args: &[&str]) -> assert_cmd::Command {
         let file = self.home().join("policy.toml");
@@ -316,20 +328,62 @@ fn an_incomplete_mirror_fails_the_gate_unless_allowed() {
 
 // ---- item 3: no credential can leave ------------------------------------------------------
 
+/// An Organization of `members` member accounts on moto, behind the proxy (the API Gateway
+/// stand-in); and its metadata path.
+fn apigw_org(
+    members: usize,
+) -> (
+    crate::support::Moto,
+    crate::support::proxy::Proxy,
+    crate::support::org::SimOrg,
+    String,
+) {
+    let moto = crate::support::Moto::start();
+    let proxy = crate::support::proxy::Proxy::start(&moto);
+    let sim = crate::support::org::build(&moto, members);
+    (
+        moto,
+        proxy,
+        sim,
+        crate::support::org::SimOrg::metadata_path(),
+    )
+}
+
+/// `cs-cmdb export --via apigw` over every region of the simulated Organization, plus `extra`.
+fn export_via_apigw(
+    home: &Path,
+    proxy: &crate::support::proxy::Proxy,
+    path: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    use crate::support::org::{self, run};
+    let regions = org::REGIONS.join(",");
+    let mut args = vec!["--metadata-path", path, "export", "--via", "apigw"];
+    args.extend_from_slice(extra);
+    args.extend(["--regions", regions.as_str()]);
+    run(home, proxy, &args)
+}
+
+/// The failure details of an apigw export, with what the emulator picks at random (account
+/// ids) and what varies by deployment (region, group) masked; filtered before sorting.
+fn apigw_filters() -> Filters {
+    Filters::new()
+        .account_ids()
+        .replace(r"(eu|us|ap|ca|sa|af|me)-[a-z]+-\d", "[REGION]")
+        .replace(r"groupname \S+|deployment \S+ in", "deployment [GROUP] in")
+        .replace(r"\[REGION\]/[a-z0-9-]+/v1/", "[REGION]/[GROUP]/v1/")
+}
+
 /// A member controls `InteractAPIGWUrl`: plain http (here to a listener on 127.0.0.1 that
 /// would answer), the instance metadata address, a non-AWS host, a look-alike host and another
 /// region's gateway are refused before any request is signed or sent; the healthy deployments
 /// are exported through the emulator (`--endpoint-url`, the only override).
 #[test]
 fn export_via_apigw_sends_the_signed_request_only_to_api_gateway() {
-    use crate::support::org::{self, Dep, key, queue_per_target, rows, run, status_of};
-    use crate::support::proxy::Proxy;
+    use crate::support::org::{self, Dep, key, queue_per_target, rows, status_of};
     use std::sync::atomic::Ordering::SeqCst;
 
-    let moto = crate::support::Moto::start();
-    let proxy = Proxy::start(&moto);
-    let sim = org::build(&moto, 8);
-    let path = org::SimOrg::metadata_path();
+    let (moto, proxy, sim, path) = apigw_org(8);
     let deps: Vec<&Dep> = sim.deployments.iter().collect();
     assert!(deps.len() >= 7, "{}", deps.len());
     let hostile: Vec<(&Dep, String)> = vec![
@@ -368,19 +422,7 @@ fn export_via_apigw_sends_the_signed_request_only_to_api_gateway() {
         vec![org::discovery_record(d, &url_of(d), &path)]
     });
     let home = tempfile::tempdir().unwrap();
-    let out = run(
-        home.path(),
-        &proxy,
-        &[
-            "--metadata-path",
-            &path,
-            "export",
-            "--via",
-            "apigw",
-            "--regions",
-            &org::REGIONS.join(","),
-        ],
-    );
+    let out = export_via_apigw(home.path(), &proxy, &path, &[]);
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let rows = rows(&out);
@@ -405,11 +447,7 @@ fn export_via_apigw_sends_the_signed_request_only_to_api_gateway() {
         sim.deployments.len() - hostile.len()
     );
     // Filtered before sorting: the emulator numbers the accounts at random.
-    let filters = Filters::new()
-        .account_ids()
-        .replace(r"(eu|us|ap|ca|sa|af|me)-[a-z]+-\d", "[REGION]")
-        .replace(r"groupname \S+|deployment \S+ in", "deployment [GROUP] in")
-        .replace(r"\[REGION\]/[a-z0-9-]+/v1/", "[REGION]/[GROUP]/v1/");
+    let filters = apigw_filters();
     let mut details: Vec<String> = rows
         .iter()
         .filter(|r| r["status"] == "failed")
@@ -428,20 +466,7 @@ fn export_via_apigw_sends_the_signed_request_only_to_api_gateway() {
     queue_per_target(&moto, &sim, |d| {
         vec![org::discovery_record(d, &url_of(d), &path)]
     });
-    let dry = run(
-        home.path(),
-        &proxy,
-        &[
-            "--metadata-path",
-            &path,
-            "export",
-            "--via",
-            "apigw",
-            "--dry-run",
-            "--regions",
-            &org::REGIONS.join(","),
-        ],
-    );
+    let dry = export_via_apigw(home.path(), &proxy, &path, &["--dry-run"]);
     assert_eq!(dry.status.code(), Some(1), "{}", stderr_of(&dry));
     statuses_are(&crate::support::org::rows(&dry), "dry-run");
     assert_eq!(
@@ -590,13 +615,7 @@ fn special_files_and_links_in_a_source_tree_are_reported_not_read() {
     );
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(stdout_of(&out), before);
-    let out = runs.run("check", &mut env.check(EXPORTING, &[]));
-    assert_eq!(out.status.code(), Some(2));
-    let out = runs.run(
-        "check --allow-incomplete",
-        &mut env.check(EXPORTING, &["--allow-incomplete"]),
-    );
-    assert_eq!(out.status.code(), Some(0));
+    env.check_is_incomplete_unless_allowed(&mut runs);
     insta::assert_snapshot!(runs.text());
 }
 
@@ -886,13 +905,7 @@ fn a_source_file_above_the_size_cap_is_reported_not_read() {
     );
     let answer: Vec<serde_json::Value> = serde_json::from_str(&stdout_of(&out)).unwrap();
     assert_eq!(answer, fleet_without(&before, &poisoned));
-    let out = runs.run("check", &mut env.check(EXPORTING, &[]));
-    assert_eq!(out.status.code(), Some(2));
-    let out = runs.run(
-        "check --allow-incomplete",
-        &mut env.check(EXPORTING, &["--allow-incomplete"]),
-    );
-    assert_eq!(out.status.code(), Some(0));
+    env.check_is_incomplete_unless_allowed(&mut runs);
     insta::assert_snapshot!(runs.text());
 }
 
@@ -985,13 +998,9 @@ fn mirror_warnings_come_out_sorted_by_key() {
 /// deployment fails `invoke-error` saying the redirect was not followed and what to check.
 #[test]
 fn export_via_apigw_follows_no_redirect() {
-    use crate::support::org::{self, key, queue_per_target, rows, run, status_of};
-    use crate::support::proxy::Proxy;
+    use crate::support::org::{self, key, queue_per_target, rows, status_of};
 
-    let moto = crate::support::Moto::start();
-    let proxy = Proxy::start(&moto);
-    let sim = org::build(&moto, 3);
-    let path = org::SimOrg::metadata_path();
+    let (moto, proxy, sim, path) = apigw_org(3);
     assert!(sim.deployments.len() >= 3, "{}", sim.deployments.len());
     let redirected = [(&sim.deployments[0], 302), (&sim.deployments[1], 307)];
     proxy.faults(|f| {
@@ -1010,19 +1019,7 @@ fn export_via_apigw_follows_no_redirect() {
         )]
     });
     let home = tempfile::tempdir().unwrap();
-    let out = run(
-        home.path(),
-        &proxy,
-        &[
-            "--metadata-path",
-            &path,
-            "export",
-            "--via",
-            "apigw",
-            "--regions",
-            &org::REGIONS.join(","),
-        ],
-    );
+    let out = export_via_apigw(home.path(), &proxy, &path, &[]);
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let rows = rows(&out);
@@ -1047,12 +1044,7 @@ fn export_via_apigw_follows_no_redirect() {
             .any(|e| e.request.path().starts_with("/moved/")),
         "a redirect was followed"
     );
-    let filters = Filters::new()
-        .account_ids()
-        .replace(r"(eu|us|ap|ca|sa|af|me)-[a-z]+-\d", "[REGION]")
-        .replace(r"groupname \S+|deployment \S+ in", "deployment [GROUP] in")
-        .replace(r"\[REGION\]/[a-z0-9-]+/v1/", "[REGION]/[GROUP]/v1/")
-        .replace(r"\(\S+ in \[ACCOUNT_ID\]", "([GROUP] in [ACCOUNT_ID]");
+    let filters = apigw_filters().replace(r"\(\S+ in \[ACCOUNT_ID\]", "([GROUP] in [ACCOUNT_ID]");
     let mut details: Vec<String> = rows
         .iter()
         .filter(|r| r["status"] == "failed")
