@@ -408,6 +408,30 @@ region = "ap-south-1"
 
     /// Key by key: the connection over the top level; flags over both; a connection that sets
     /// one key leaves the others to the top level.
+    /// `max-line-bytes` is taken at the top level and in a connection, defaults to Athena's row
+    /// limit, and refuses 0.
+    #[test]
+    fn max_line_bytes_layers_like_every_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cs-cmdb.toml");
+        std::fs::write(
+            &file,
+            "max-line-bytes = 1000\n[connection.big]\nmax-line-bytes = 2000\n[connection.plain]\n",
+        )
+        .unwrap();
+        let caps: Vec<u64> = [None, Some("big"), Some("plain")]
+            .into_iter()
+            .map(|c| load(&file, c, Flags::default()).unwrap().max_line_bytes)
+            .collect();
+        assert_eq!(caps, [1000, 2000, 1000]);
+        std::fs::write(&file, "region = \"eu-west-1\"\n").unwrap();
+        let default = load(&file, None, Flags::default()).unwrap();
+        assert_eq!(default.max_line_bytes, 32 * 1024 * 1024);
+        std::fs::write(&file, "max-line-bytes = 0\n").unwrap();
+        let zero = load(&file, None, Flags::default()).unwrap_err().to_string();
+        assert!(zero.contains("`max-line-bytes` must be above 0"), "{zero}");
+    }
+
     #[test]
     fn connections_layer_between_the_flags_and_the_top_level() {
         let dir = tempfile::tempdir().unwrap();
