@@ -75,7 +75,7 @@ impl RowsBuilder {
     /// refuse is returned as issues.
     pub fn append_ndjson(&mut self, bytes: &[u8]) -> FileIssues {
         let mut issues = FileIssues::default();
-        for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        for (index, line) in lines(bytes).enumerate() {
             let line_no = u32::try_from(index + 1).unwrap_or(u32::MAX);
             if line.len() as u64 > self.max_line_bytes {
                 // Only its start is looked at, for the sample (more bytes than it shows).
@@ -146,6 +146,26 @@ impl RowsBuilder {
         self.root.valid.clear();
         self.root.children.iter_mut().map(Builder::finish).collect()
     }
+}
+
+/// The lines of `bytes` (split at `\n`, the last one possibly empty), found with a vectorised
+/// search rather than byte by byte.
+fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    let mut ends = memchr::memchr_iter(b'\n', bytes);
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let end = ends.next().unwrap_or_else(|| {
+            done = true;
+            bytes.len()
+        });
+        let line = &bytes[start..end];
+        start = end + 1;
+        Some(line)
+    })
 }
 
 /// What the first byte of a valid JSON value says it is.
@@ -349,7 +369,14 @@ struct StructState {
     /// Per field, for the object being appended: the pair index read.
     slots: Vec<Option<usize>>,
     lower: String,
+    /// The keys of the last object appended, by position, and the field each named: the
+    /// objects of a file mostly repeat their keys in one order, so a key equal (byte for byte) to
+    /// the one at its position last time takes that field without being lowered and hashed.
+    hints: Vec<(Box<str>, Option<usize>)>,
 }
+
+/// Key positions remembered per struct (a hostile object with more keys is looked up beyond).
+const HINTS: usize = 256;
 
 impl StructState {
     fn new(columns: &[ColumnDef]) -> Self {
@@ -370,7 +397,27 @@ impl StructState {
             len: 0,
             slots: vec![None; columns.len()],
             lower: String::new(),
+            hints: Vec::new(),
         }
+    }
+
+    /// The field `key` names (case-insensitively), if any; `at` is its position in the object.
+    fn field_of(&mut self, at: usize, key: &str) -> Option<usize> {
+        if let Some((known, field)) = self.hints.get(at)
+            && **known == *key
+        {
+            return *field;
+        }
+        self.lower.clear();
+        self.lower.push_str(key);
+        self.lower.make_ascii_lowercase();
+        let field = self.index.get(self.lower.as_str()).copied();
+        if at < self.hints.len() {
+            self.hints[at] = (key.into(), field);
+        } else if at == self.hints.len() && at < HINTS {
+            self.hints.push((key.into(), field));
+        }
+        field
     }
 
     /// Append one object. Keys match case-insensitively; of two keys that match the same field,
@@ -378,10 +425,7 @@ impl StructState {
     fn append_pairs(&mut self, pairs: &[(Text, &RawValue)], ctx: &mut Ctx) {
         self.slots.iter_mut().for_each(|s| *s = None);
         for (at, (key, _)) in pairs.iter().enumerate() {
-            self.lower.clear();
-            self.lower.push_str(&key.0);
-            self.lower.make_ascii_lowercase();
-            let Some(&field) = self.index.get(self.lower.as_str()) else {
+            let Some(field) = self.field_of(at, &key.0) else {
                 continue;
             };
             if let Some(earlier) = self.slots[field].replace(at) {
@@ -957,6 +1001,54 @@ mod tests {
         let f = arrays[1].as_primitive::<Float64Type>();
         assert!(f.value(0).is_infinite());
         assert!(f.is_null(2));
+    }
+
+    #[test]
+    fn lines_split_exactly_like_a_byte_split() {
+        for text in [
+            &b""[..],
+            b"\n",
+            b"a",
+            b"a\n",
+            b"a\nb",
+            b"\n\na\n\n",
+            b"{}\r\n{}",
+        ] {
+            let ours: Vec<&[u8]> = lines(text).collect();
+            let split: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+            assert_eq!(ours, split, "{:?}", String::from_utf8_lossy(text));
+        }
+    }
+
+    #[test]
+    fn keys_in_a_new_order_or_case_still_name_their_fields() {
+        let tables = ddl::tables().unwrap();
+        let instances = tables
+            .iter()
+            .find(|t| t.name == "clonesquad_instances")
+            .unwrap();
+        let mut rows = RowsBuilder::new(&instances.columns, formats());
+        let issues = rows.append_ndjson(
+            br#"{"InstanceId":"a","Unknown":1,"ImageId":"x"}
+{"Unknown":"b","InstanceId":"c","ImageId":"y"}
+{"IMAGEID":"z","instanceId":"d"}
+{"ImageId":"w","InstanceId":"e","Extra":[1]}"#,
+        );
+        assert_eq!(issues.total(), 0, "{issues:?}");
+        let arrays = rows.finish().unwrap();
+        let col = |name: &str| {
+            let at = instances
+                .columns
+                .iter()
+                .position(|c| c.name == name)
+                .unwrap();
+            let array = arrays[at].as_string::<i32>().clone();
+            (0..array.len())
+                .map(|i| array.value(i).to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(col("instanceid"), ["a", "c", "d", "e"]);
+        assert_eq!(col("imageid"), ["x", "y", "z", "w"]);
     }
 
     #[test]
