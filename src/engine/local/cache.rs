@@ -1,12 +1,14 @@
-//! The embedded engine's columnar cache: each table of a metadata tree is loaded once into an
-//! Arrow IPC file, and rebuilt incrementally: a file known unchanged is never parsed again; its
-//! rows are copied from the previous cache.
+//! The embedded engine's columnar cache: each table of a metadata tree is loaded once into
+//! Arrow IPC files, and rebuilt incrementally: a file known unchanged is never parsed again; its
+//! rows are copied from the previous cache, or stay where they are.
 //!
 //! Layout under the cache directory: `<table>.manifest` (a compact binary file, see
-//! [`crate::codec`]: which data file is current, and the source files it holds, in order, with
-//! their row counts) and `<table>.<generation>.arrow`. The data file is written first and the
-//! manifest renamed into place last, so a reader always sees a complete pair, and an
-//! interrupted rebuild leaves the previous cache in force.
+//! [`crate::codec`]: which data files are current, and the source files they hold, in order,
+//! with their row counts) and the data files `<table>.<generation>-<n>.arrow`, one per segment: a
+//! run of source files cut where a path hash says ([`SEGMENT_FILES`]), so that one changed file
+//! rewrites one segment and the others are kept as they are. Data files are written first and the
+//! manifest renamed into place last, so a reader always sees a complete set, and an interrupted
+//! rebuild leaves the previous cache in force.
 //!
 //! How a run learns that the cache is current ([`Freshness`]):
 //! - a mirror (`cs-cmdb mirror`, `--source s3://...`): its manifest carries a generation that
@@ -22,7 +24,7 @@
 //! Building is a pipeline with bounded memory: source files are cut into jobs of about
 //! [`JOB_BYTES`] in file order, parsed on every core, each job into one record batch, and the
 //! batches streamed to the IPC writer in order as they come, with at most a few jobs in flight;
-//! runs of unchanged files are copied from the previous data file (mapped, not read). A file's
+//! runs of unchanged files are copied from the previous data files (mapped, not read). A file's
 //! rows are a row range (the manifest's row counts, in order), never a batch of its own.
 
 use std::collections::{BTreeMap, HashMap};
@@ -50,7 +52,7 @@ use crate::hash::fnv1a;
 use crate::reporter::Reporter;
 
 /// Bump when the cache layout or the loader's reading of values changes.
-const CACHE_FORMAT: u64 = 4;
+const CACHE_FORMAT: u64 = 5;
 const MAGIC: &[u8] = b"CSCACHE\x00";
 /// A folder modified less than this before it was listed may still change within the same
 /// clock tick: its mtime is not trusted as a proof that its entries are unchanged.
@@ -63,6 +65,11 @@ const SMALL_ROWS: usize = 1024;
 const JOB_BYTES: u64 = 16 << 20;
 /// Source files per parse job, at most (a handful in unit tests, so small trees make many jobs).
 const JOB_FILES: usize = if cfg!(test) { 3 } else { 4096 };
+/// A table's rows are kept in several data files (segments), each holding a run of source files
+/// in order, cut after every file whose path hashes to a multiple of this (a few files in unit
+/// tests). The cuts depend on the paths alone, so a changed, added or removed file rewrites the
+/// one segment holding it (two at worst: a cut file joins or splits them), never the table.
+const SEGMENT_FILES: u64 = if cfg!(test) { 4 } else { 1024 };
 
 /// One source file as the manifest remembers it.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,13 +88,58 @@ pub struct FileEntry {
 struct Manifest {
     /// Hash of the table's DDL: a changed schema rebuilds from scratch.
     schema: u64,
-    /// The current data file (a name in the same directory).
-    data: String,
+    /// The data files, in file order (names in the same directory).
+    segments: Vec<Segment>,
     /// The mirror generation the data was built from, when the source is a mirror.
     mirror: Option<Stamp>,
     files: Vec<FileEntry>,
     /// Every folder listed, with its mtime then (0: too recent to be trusted).
     dirs: Vec<DirStamp>,
+}
+
+/// One data file of a table: the rows of the next `files` source files of the manifest.
+#[derive(Debug, Clone, PartialEq)]
+struct Segment {
+    data: String,
+    files: usize,
+}
+
+impl Manifest {
+    /// Each segment with the range of `files` it holds.
+    fn segment_files(&self) -> impl Iterator<Item = (&Segment, Range<usize>)> {
+        self.segments.iter().scan(0, |at, seg| {
+            let range = *at..*at + seg.files;
+            *at = range.end;
+            Some((seg, range))
+        })
+    }
+
+    fn data_paths(&self, cache_dir: &Path) -> Vec<PathBuf> {
+        self.segments
+            .iter()
+            .map(|seg| cache_dir.join(&seg.data))
+            .collect()
+    }
+}
+
+/// The runs of `paths` (in order) that make the segments: each ends after a path whose hash is a
+/// multiple of [`SEGMENT_FILES`], or at the end.
+fn segment_ranges<'a>(paths: impl Iterator<Item = &'a str>) -> Vec<Range<usize>> {
+    let mut ranges = Vec::new();
+    let (mut start, mut count) = (0, 0);
+    for (i, path) in paths.enumerate() {
+        count = i + 1;
+        // FNV's low bits follow the last bytes' too closely: mix before taking them.
+        let hash = fnv1a(path.as_bytes()).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+        if hash.is_multiple_of(SEGMENT_FILES) {
+            ranges.push(start..count);
+            start = count;
+        }
+    }
+    if start < count {
+        ranges.push(start..count);
+    }
+    ranges
 }
 
 /// A listed folder, relative to the table folder (`""` is the table folder itself).
@@ -101,8 +153,8 @@ struct DirStamp {
 #[derive(Debug)]
 pub struct Loaded {
     pub schema: SchemaRef,
-    /// The Arrow IPC file holding every row.
-    pub data: PathBuf,
+    /// The Arrow IPC files holding the rows, in order.
+    pub data: Vec<PathBuf>,
     pub rows: usize,
     pub files: Vec<FileEntry>,
     /// How many source files were parsed this time (0 when the cache was current).
@@ -122,7 +174,7 @@ impl Loaded {
     fn current(schema: SchemaRef, cache_dir: &Path, manifest: Manifest, listed: bool) -> Self {
         Self {
             schema,
-            data: cache_dir.join(&manifest.data),
+            data: manifest.data_paths(cache_dir),
             rows: manifest.files.iter().map(|f| f.rows).sum(),
             files: manifest.files,
             parsed: 0,
@@ -297,7 +349,7 @@ pub fn refresh(
     };
     let mut previous = read_manifest(&manifest_path)
         .filter(|m| m.schema == target.key)
-        .filter(|m| ipc_intact(&cache_dir.join(&m.data)));
+        .filter(|m| m.data_paths(cache_dir).iter().all(|p| ipc_intact(p)));
 
     if let Freshness::Mirror(mirror) = freshness {
         let built = previous.as_ref().and_then(|p| p.mirror);
@@ -399,82 +451,74 @@ fn update(
         return Ok(Loaded::current(schema, cache_dir, current, source.listed));
     }
 
-    // Which files keep their rows, and where those rows sit in the previous data file.
-    let mut reusable: HashMap<&str, (usize, &FileEntry)> = HashMap::new();
+    // Which files keep their rows, and where those rows sit: a previous segment, and the first
+    // row there.
+    let mut reusable: HashMap<&str, (usize, usize, &FileEntry)> = HashMap::new();
     if let Some(previous) = &previous {
-        let mut offset = 0;
-        for file in &previous.files {
-            reusable.insert(file.path.as_str(), (offset, file));
-            offset += file.rows;
+        for (s, (_, range)) in previous.segment_files().enumerate() {
+            let mut offset = 0;
+            for file in &previous.files[range] {
+                reusable.insert(file.path.as_str(), (s, offset, file));
+                offset += file.rows;
+            }
         }
     }
-    let reuse = |f: &Found| -> Option<(usize, &FileEntry)> {
+    let reuse = |f: &Found| -> Option<(usize, usize, &FileEntry)> {
         if f.changed {
             return None;
         }
         reusable
             .get(f.entry.path.as_str())
-            .filter(|(_, old)| old.size == f.entry.size && old.mtime == f.entry.mtime)
+            .filter(|(_, _, old)| old.size == f.entry.size && old.mtime == f.entry.mtime)
             .copied()
     };
-    // The previous rows, mapped (not copied); a damaged cache file is rebuilt from the tree.
-    let old_rows = match &previous {
-        Some(previous) if found.iter().any(|f| reuse(f).is_some()) => {
-            match read_ipc(&cache_dir.join(&previous.data), None) {
-                Ok(batches) => Some(OldRows::new(batches)),
-                Err(err) => {
-                    reporter.warn(&format!(
-                        "{err:#}; table {} is rebuilt from its files",
-                        table.name
-                    ));
-                    None
+    let ranges = segment_ranges(found.iter().map(|f| f.entry.path.as_str()));
+    // A segment holding exactly the files of a previous one, unchanged, keeps its data file.
+    let kept: Vec<Option<usize>> = ranges
+        .iter()
+        .map(|r| {
+            let previous = previous.as_ref()?;
+            let (s, offset, _) = reuse(found.get(r.start)?)?;
+            let (_, old_range) = previous.segment_files().nth(s)?;
+            (offset == 0
+                && old_range.len() == r.len()
+                && previous.files[old_range]
+                    .iter()
+                    .zip(&found[r.clone()])
+                    .all(|(old, new)| {
+                        old.path == new.entry.path && reuse(new).is_some_and(|(t, _, _)| t == s)
+                    }))
+            .then_some(s)
+        })
+        .collect();
+    // The previous segments whose rows are copied into rebuilt ones, mapped (not copied); a
+    // damaged one is rebuilt from the tree.
+    let mut old_rows: HashMap<usize, OldRows> = HashMap::new();
+    if let Some(previous) = &previous {
+        let needed: std::collections::BTreeSet<usize> = ranges
+            .iter()
+            .zip(&kept)
+            .filter(|(_, kept)| kept.is_none())
+            .flat_map(|(r, _)| found[r.clone()].iter().filter_map(&reuse))
+            .map(|(s, _, _)| s)
+            .collect();
+        for s in needed {
+            match read_ipc(&cache_dir.join(&previous.segments[s].data), None) {
+                Ok(batches) => {
+                    old_rows.insert(s, OldRows::new(batches));
                 }
-            }
-        }
-        _ => None,
-    };
-
-    // The plan, in file order: runs of unchanged files copied from the old data, jobs of files
-    // to parse.
-    let mut steps: Vec<Step> = Vec::new();
-    let mut jobs: Vec<Job> = Vec::new();
-    let mut files: Vec<FileEntry> = Vec::with_capacity(found.len());
-    for (k, f) in found.iter().enumerate() {
-        match reuse(f).filter(|_| old_rows.is_some()) {
-            Some((offset, old)) => {
-                match steps.last_mut() {
-                    Some(Step::Copy(run)) if run.end == offset => run.end += old.rows,
-                    _ => steps.push(Step::Copy(offset..offset + old.rows)),
-                }
-                files.push(old.clone());
-            }
-            None => {
-                // The last step, when it parses, is the last job.
-                match (steps.last(), jobs.last_mut()) {
-                    (Some(Step::Parse(_)), Some(job))
-                        if job.bytes < JOB_BYTES && job.files.len() < JOB_FILES =>
-                    {
-                        job.files.end = k + 1;
-                        job.bytes += f.entry.size;
-                    }
-                    _ => {
-                        steps.push(Step::Parse(jobs.len()));
-                        jobs.push(Job {
-                            files: k..k + 1,
-                            bytes: f.entry.size,
-                        });
-                    }
-                }
-                files.push(f.entry.clone());
+                Err(err) => reporter.warn(&format!(
+                    "{err:#}; its rows of table {} are read again from their files",
+                    table.name
+                )),
             }
         }
     }
-    let parsed = jobs.iter().map(|j| j.files.len()).sum::<usize>();
 
     fs::create_dir_all(cache_dir)
         .with_context(|| format!("cannot create the cache directory {}", cache_dir.display()))?;
     let generation = format!(
-        "{}.{}-{}.arrow",
+        "{}.{}-{}",
         table.name,
         std::process::id(),
         std::time::SystemTime::now()
@@ -482,13 +526,9 @@ fn update(
             .map(|d| d.as_nanos())
             .unwrap_or_default()
     );
-    let data_path = cache_dir.join(&generation);
-    // Until the manifest names it, the new data file (and its `.tmp`) is removed on any early
-    // exit: an error, a panic unwinding.
-    let partial = Partial(vec![
-        data_path.with_extension("arrow.tmp"),
-        data_path.clone(),
-    ]);
+    // Until the manifest names them, the new data files (and their `.tmp`) are removed on any
+    // early exit: an error, a panic unwinding.
+    let mut partial = Partial(Vec::new());
     let formats = TimestampFormats::compile(&table.timestamp_formats())
         .with_context(|| format!("ddl/{}.sql", table.name))?;
     let loader = Loader {
@@ -499,10 +539,74 @@ fn update(
         found,
         max_line_bytes: target.caps.max_line_bytes,
     };
-    let rows = loader.build(&data_path, &steps, &jobs, old_rows.as_ref(), &mut files)?;
+    let mut files: Vec<FileEntry> = Vec::with_capacity(found.len());
+    let mut segments: Vec<Segment> = Vec::with_capacity(ranges.len());
+    let mut parsed = 0;
+    for (k, (range, kept)) in ranges.iter().zip(&kept).enumerate() {
+        if let (Some(s), Some(previous)) = (kept, &previous) {
+            segments.push(previous.segments[*s].clone());
+            files.extend(
+                found[range.clone()]
+                    .iter()
+                    .filter_map(&reuse)
+                    .map(|(_, _, old)| old.clone()),
+            );
+            continue;
+        }
+        // The plan, in file order: runs of unchanged files copied from previous segments, jobs
+        // of files to parse.
+        let mut steps: Vec<Step> = Vec::new();
+        let mut jobs: Vec<Job> = Vec::new();
+        for k in range.clone() {
+            let f = &found[k];
+            match reuse(f).filter(|(s, _, _)| old_rows.contains_key(s)) {
+                Some((s, offset, old)) => {
+                    match steps.last_mut() {
+                        Some(Step::Copy(t, run)) if *t == s && run.end == offset => {
+                            run.end += old.rows
+                        }
+                        _ => steps.push(Step::Copy(s, offset..offset + old.rows)),
+                    }
+                    files.push(old.clone());
+                }
+                None => {
+                    // The last step, when it parses, is the last job.
+                    match (steps.last(), jobs.last_mut()) {
+                        (Some(Step::Parse(_)), Some(job))
+                            if job.bytes < JOB_BYTES && job.files.len() < JOB_FILES =>
+                        {
+                            job.files.end = k + 1;
+                            job.bytes += f.entry.size;
+                        }
+                        _ => {
+                            steps.push(Step::Parse(jobs.len()));
+                            jobs.push(Job {
+                                files: k..k + 1,
+                                bytes: f.entry.size,
+                            });
+                        }
+                    }
+                    files.push(f.entry.clone());
+                }
+            }
+        }
+        parsed += jobs.iter().map(|j| j.files.len()).sum::<usize>();
+        let name = format!("{generation}-{k}.arrow");
+        let path = cache_dir.join(&name);
+        partial.0.push(path.with_extension("arrow.tmp"));
+        partial.0.push(path.clone());
+        loader.build(&path, &steps, &jobs, &old_rows, &mut files)?;
+        segments.push(Segment {
+            data: name,
+            files: range.len(),
+        });
+    }
+    drop(old_rows);
+    // The new names are on disk before the manifest that names them.
+    sync_dir(&manifest_path)?;
     let manifest = Manifest {
         schema: target.key,
-        data: generation,
+        segments,
         files,
         dirs: source.dirs,
         mirror: source.mirror,
@@ -515,15 +619,23 @@ fn update(
     }
     write_manifest(&manifest_path, &manifest)?;
     partial.keep();
+    let current: Vec<&str> = manifest.segments.iter().map(|s| s.data.as_str()).collect();
     if let Some(previous) = previous {
-        // Readers that opened the old file keep it until they close it (unlink semantics).
-        let _ = fs::remove_file(cache_dir.join(previous.data));
+        // Readers that opened an old file keep it until they close it (unlink semantics).
+        for seg in &previous.segments {
+            if !current.contains(&seg.data.as_str()) {
+                let _ = fs::remove_file(cache_dir.join(&seg.data));
+            }
+        }
     }
     remove_legacy(cache_dir, &table.name);
-    remove_orphans(cache_dir, &table.name, &manifest.data);
+    remove_orphans(cache_dir, &table.name, &current);
+    let rows = manifest.files.iter().map(|f| f.rows).sum();
     tracing::debug!(
         table = %table.name,
         files = manifest.files.len(),
+        segments = manifest.segments.len(),
+        rebuilt = kept.iter().filter(|k| k.is_none()).count(),
         parsed,
         rows,
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -531,7 +643,7 @@ fn update(
     );
     Ok(Loaded {
         schema,
-        data: data_path,
+        data: manifest.data_paths(cache_dir),
         rows,
         files: manifest.files,
         parsed,
@@ -578,8 +690,8 @@ fn fault_injected(_: &str) -> bool {
 
 /// One step of a rebuild, in file order.
 enum Step {
-    /// These rows of the previous data file.
-    Copy(Range<usize>),
+    /// These rows of this previous segment.
+    Copy(usize, Range<usize>),
     /// The rows of this job.
     Parse(usize),
 }
@@ -628,7 +740,7 @@ impl Loader<'_> {
         path: &Path,
         steps: &[Step],
         jobs: &[Job],
-        old_rows: Option<&OldRows>,
+        old_rows: &HashMap<usize, OldRows>,
         files: &mut [FileEntry],
     ) -> anyhow::Result<usize> {
         let tmp = path.with_extension("arrow.tmp");
@@ -646,8 +758,10 @@ impl Loader<'_> {
             let result = (|| -> anyhow::Result<()> {
                 for step in steps {
                     match step {
-                        Step::Copy(rows) => {
-                            let old = old_rows.context("internal error: no previous rows")?;
+                        Step::Copy(s, rows) => {
+                            let old = old_rows
+                                .get(s)
+                                .context("internal error: no previous rows")?;
                             for piece in old.slice(rows.start, rows.len()) {
                                 sink.push(piece)?;
                             }
@@ -677,8 +791,6 @@ impl Loader<'_> {
         let rows = sink.rows;
         sink.finish(&tmp)?;
         fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-        // The new name is on disk before the manifest that names it.
-        sync_dir(path)?;
         Ok(rows)
     }
 
@@ -1201,7 +1313,7 @@ impl OldRows {
 /// Remove the data files of `table` other than `current`: older generations a killed run never
 /// unlinked, and `.tmp` files of runs no longer alive (by the process id in their name). A reader
 /// that mapped an older generation keeps it until it is done (unlink semantics).
-fn remove_orphans(cache_dir: &Path, table: &str, current: &str) {
+fn remove_orphans(cache_dir: &Path, table: &str, current: &[&str]) {
     let Ok(entries) = fs::read_dir(cache_dir) else {
         return;
     };
@@ -1218,7 +1330,7 @@ fn remove_orphans(cache_dir: &Path, table: &str, current: &str) {
                 .and_then(|(pid, _)| pid.parse::<u32>().ok())
                 .is_some_and(|pid| pid != std::process::id() && !process_alive(pid))
         } else {
-            rest.ends_with(".arrow") && name != current
+            rest.ends_with(".arrow") && !current.contains(&name)
         };
         if orphan {
             tracing::debug!(file = name, "orphaned cache file removed");
@@ -1318,7 +1430,11 @@ fn write_manifest(path: &Path, manifest: &Manifest) -> anyhow::Result<()> {
     let mut e = Encoder::new(MAGIC);
     e.var(CACHE_FORMAT);
     e.u64_fixed(manifest.schema);
-    e.str(&manifest.data);
+    e.var(manifest.segments.len() as u64);
+    for seg in &manifest.segments {
+        e.str(&seg.data);
+        e.var(seg.files as u64);
+    }
     match manifest.mirror {
         Some(stamp) => {
             e.u8(1);
@@ -1372,7 +1488,19 @@ fn decode_manifest(bytes: &[u8]) -> Option<Manifest> {
         return None;
     }
     let schema = d.u64_fixed()?;
-    let data = d.str()?.to_string();
+    let count = d.count()?;
+    let mut segments = Vec::with_capacity(count.min(bytes.len()));
+    for _ in 0..count {
+        let data = d.str()?.to_string();
+        // A name in the cache directory, nothing else.
+        if data.contains(['/', '\\']) || data.starts_with('.') {
+            return None;
+        }
+        segments.push(Segment {
+            data,
+            files: d.count()?,
+        });
+    }
     let mirror = match d.u8()? {
         0 => None,
         _ => Some(Stamp {
@@ -1409,9 +1537,10 @@ fn decode_manifest(bytes: &[u8]) -> Option<Manifest> {
             mtime: i128::from(d.signed()?),
         });
     }
-    d.done().then_some(Manifest {
+    let held: usize = segments.iter().map(|s| s.files).sum();
+    (d.done() && held == files.len()).then_some(Manifest {
         schema,
-        data,
+        segments,
         mirror,
         files,
         dirs,
@@ -1448,7 +1577,11 @@ mod tests {
     }
 
     fn rows(loaded: &Loaded) -> String {
-        let batches = read_ipc(&loaded.data, None).unwrap();
+        let batches: Vec<RecordBatch> = loaded
+            .data
+            .iter()
+            .flat_map(|path| read_ipc(path, None).unwrap())
+            .collect();
         datafusion::arrow::util::pretty::pretty_format_batches(&batches)
             .unwrap()
             .to_string()
@@ -1542,5 +1675,55 @@ mod tests {
         assert_eq!(second.files.len(), first.files.len());
         assert_eq!(rows(&second), rows(&build("scratch-2")));
         assert!(rows(&second).contains("i-new"));
+    }
+
+    /// A table is kept in several data files; one changed source file rewrites the one holding
+    /// it, the others stay as they are (same files), and the rows are those of a fresh build.
+    #[test]
+    fn one_changed_file_rewrites_only_its_segment() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tree = tmp.path().join("tree");
+        let spec = crate::sample::SampleSpec {
+            deployments: 40,
+            instances: 2,
+            seed: 5,
+            now: chrono::DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
+                .unwrap()
+                .naive_utc(),
+        };
+        crate::sample::generate(&tree, &spec).unwrap();
+        let root = tree.join("metadata");
+        let def = table("clonesquad_instances");
+        let build = |cache: &str| {
+            refresh(
+                &root,
+                &tmp.path().join(cache),
+                &def,
+                &Freshness::Stamps,
+                Caps::default(),
+                &crate::reporter::Silent,
+            )
+            .unwrap()
+        };
+        let first = build("a");
+        assert!(first.data.len() > 3, "several segments: {:?}", first.data);
+        let changed = root.join("instances").join(&first.files[17].path);
+        let mut text = fs::read(&changed).unwrap();
+        text.extend_from_slice(b"\n{\"InstanceId\": \"i-added\"}\n");
+        fs::write(&changed, text).unwrap();
+        let second = build("a");
+        assert_eq!(second.parsed, 1);
+        let rewritten: Vec<&PathBuf> = second
+            .data
+            .iter()
+            .filter(|p| !first.data.contains(p))
+            .collect();
+        assert_eq!(rewritten.len(), 1, "{:?} -> {:?}", first.data, second.data);
+        assert_eq!(second.data.len(), first.data.len());
+        for path in first.data.iter().filter(|p| !second.data.contains(p)) {
+            assert!(!path.exists(), "{} is left behind", path.display());
+        }
+        assert_eq!(second.rows, first.rows + 1);
+        assert_eq!(rows(&second), rows(&build("scratch")));
     }
 }

@@ -548,11 +548,12 @@ fn to_scalar(param: &Param) -> ScalarValue {
     }
 }
 
-/// A table whose rows are in an Arrow IPC cache file; only the projected columns are read.
+/// A table whose rows are in Arrow IPC cache files; only the projected columns are read.
 #[derive(Debug)]
 struct CachedTable {
     schema: SchemaRef,
-    data: PathBuf,
+    /// Its data files (segments), in order.
+    data: Vec<PathBuf>,
 }
 
 #[async_trait]
@@ -572,12 +573,17 @@ impl TableProvider for CachedTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let path = self.data.clone();
+        let paths = self.data.clone();
         let projection_owned = projection.cloned();
-        let batches = tokio::task::spawn_blocking(move || cache::read_ipc(&path, projection_owned))
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?
-            .map_err(|e| DataFusionError::External(e.into()))?;
+        let batches = tokio::task::spawn_blocking(move || {
+            paths.iter().try_fold(Vec::new(), |mut all, path| {
+                all.extend(cache::read_ipc(path, projection_owned.clone())?);
+                anyhow::Ok(all)
+            })
+        })
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))?
+        .map_err(|e| DataFusionError::External(e.into()))?;
         let projected = match projection {
             Some(p) => Arc::new(self.schema.project(p)?),
             None => self.schema.clone(),
