@@ -74,8 +74,22 @@ impl Recorder {
     }
 }
 
+/// Hosts Chromium's background services call on their own schedule, whatever the page (so an
+/// empty page's run may miss them): sign-in, component and update checks. No page resource
+/// (fonts, scripts, images) is served from these.
+const CHROMIUM_SERVICES: &[&str] = &[
+    "accounts.google.com",
+    "android.clients.google.com",
+    "clients2.google.com",
+    "clientservices.googleapis.com",
+    "update.googleapis.com",
+    "redirector.gvt1.com",
+    "safebrowsingohttpgateway.googleapis.com",
+];
+
 /// The hosts Chromium itself calls (sign-in, connectivity checks) whatever the page: learnt from
-/// an empty page, so the report's test can tell its own requests (there must be none) from them.
+/// an empty page, plus [`CHROMIUM_SERVICES`], so the report's test can tell its own requests
+/// (there must be none) from them.
 fn browser_noise(home: &Path) -> BTreeSet<String> {
     let empty = home.join("empty.html");
     std::fs::write(
@@ -90,7 +104,9 @@ fn browser_noise(home: &Path) -> BTreeSet<String> {
         &format!("file://{}", empty.display()),
         &["--dump-dom"],
     );
-    proxy.hosts()
+    let mut hosts = proxy.hosts();
+    hosts.extend(CHROMIUM_SERVICES.iter().map(|h| h.to_string()));
+    hosts
 }
 
 /// Run headless chromium on `url` with `extra` arguments, every request through `proxy`.
