@@ -162,6 +162,8 @@ pub struct Loaded {
     /// Whether the tree had to be listed (false: the mirror's generation, or the folder and file
     /// stamps, proved it current).
     pub listed: bool,
+    /// How many folders the listing read (only those whose mtime moved since the last one).
+    pub folders_read: usize,
     /// What the listing found and did not read, one message each (relative path and why):
     /// symbolic links out of the table folder, FIFOs, sockets, devices, folders where a file is
     /// expected, names that are not UTF-8, empty partition values. A folder holding one is never
@@ -180,6 +182,7 @@ impl Loaded {
             parsed: 0,
             listed,
             skipped: Vec::new(),
+            folders_read: 0,
         }
     }
 
@@ -386,8 +389,13 @@ pub fn refresh(
         );
         return Ok(Loaded::current(schema, cache_dir, current, false));
     }
-    let listing = list(&folder, &table.partitions, caps.max_file_bytes)
-        .with_context(|| format!("cannot list {} for table {}", folder.display(), table.name))?;
+    let listing = list(
+        &folder,
+        &table.partitions,
+        caps.max_file_bytes,
+        previous.as_ref(),
+    )
+    .with_context(|| format!("cannot list {} for table {}", folder.display(), table.name))?;
     let source = Source {
         found: listing.files,
         mirror: None,
@@ -396,6 +404,7 @@ pub fn refresh(
     };
     let mut loaded = update(&target, schema, previous, source, reporter)?;
     loaded.skipped = listing.skipped;
+    loaded.folders_read = listing.read;
     Ok(loaded)
 }
 
@@ -541,7 +550,11 @@ fn update(
     };
     let mut files: Vec<FileEntry> = Vec::with_capacity(found.len());
     let mut segments: Vec<Segment> = Vec::with_capacity(ranges.len());
-    let mut parsed = 0;
+    // The plan, in file order: per rebuilt segment, runs of unchanged files copied from previous
+    // segments and jobs of files to parse (a job never spans two segments).
+    let mut steps: Vec<Step> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut outputs: Vec<Output> = Vec::new();
     for (k, (range, kept)) in ranges.iter().zip(&kept).enumerate() {
         if let (Some(s), Some(previous)) = (kept, &previous) {
             segments.push(previous.segments[*s].clone());
@@ -553,16 +566,14 @@ fn update(
             );
             continue;
         }
-        // The plan, in file order: runs of unchanged files copied from previous segments, jobs
-        // of files to parse.
-        let mut steps: Vec<Step> = Vec::new();
-        let mut jobs: Vec<Job> = Vec::new();
+        let first_step = steps.len();
         for k in range.clone() {
             let f = &found[k];
             match reuse(f).filter(|(s, _, _)| old_rows.contains_key(s)) {
                 Some((s, offset, old)) => {
+                    let in_segment = steps.len() > first_step;
                     match steps.last_mut() {
-                        Some(Step::Copy(t, run)) if *t == s && run.end == offset => {
+                        Some(Step::Copy(t, run)) if in_segment && *t == s && run.end == offset => {
                             run.end += old.rows
                         }
                         _ => steps.push(Step::Copy(s, offset..offset + old.rows)),
@@ -570,10 +581,12 @@ fn update(
                     files.push(old.clone());
                 }
                 None => {
-                    // The last step, when it parses, is the last job.
+                    // The last step, when it parses this segment, is the last job.
                     match (steps.last(), jobs.last_mut()) {
                         (Some(Step::Parse(_)), Some(job))
-                            if job.bytes < JOB_BYTES && job.files.len() < JOB_FILES =>
+                            if steps.len() > first_step
+                                && job.bytes < JOB_BYTES
+                                && job.files.len() < JOB_FILES =>
                         {
                             job.files.end = k + 1;
                             job.bytes += f.entry.size;
@@ -590,17 +603,21 @@ fn update(
                 }
             }
         }
-        parsed += jobs.iter().map(|j| j.files.len()).sum::<usize>();
         let name = format!("{generation}-{k}.arrow");
         let path = cache_dir.join(&name);
         partial.0.push(path.with_extension("arrow.tmp"));
         partial.0.push(path.clone());
-        loader.build(&path, &steps, &jobs, &old_rows, &mut files)?;
+        outputs.push(Output {
+            path,
+            steps: first_step..steps.len(),
+        });
         segments.push(Segment {
             data: name,
             files: range.len(),
         });
     }
+    let parsed = jobs.iter().map(|j| j.files.len()).sum::<usize>();
+    loader.build(&outputs, &steps, &jobs, &old_rows, &mut files)?;
     drop(old_rows);
     // The new names are on disk before the manifest that names them.
     sync_dir(&manifest_path)?;
@@ -649,6 +666,7 @@ fn update(
         parsed,
         listed: source.listed,
         skipped: Vec::new(),
+        folders_read: 0,
     })
 }
 
@@ -696,6 +714,12 @@ enum Step {
     Parse(usize),
 }
 
+/// One data file a rebuild writes: where, and its steps.
+struct Output {
+    path: PathBuf,
+    steps: Range<usize>,
+}
+
 /// Consecutive source files parsed into one record batch.
 struct Job {
     /// Indices in the found files.
@@ -733,20 +757,18 @@ struct Loader<'a> {
 }
 
 impl Loader<'_> {
-    /// Write the data file: copied runs and parsed jobs in order, jobs parsed on every core a few
-    /// ahead of the writer. Fills the row counts and issues of parsed files; returns the rows.
+    /// Write the data files, each from its steps: copied runs and parsed jobs in order, jobs
+    /// parsed on every core a few ahead of the writer (across data files: the workers never wait
+    /// for a file to be closed). Fills the row counts and issues of parsed files. Every file is
+    /// flushed to disk (fsync) before this returns, so before any manifest names it.
     fn build(
         &self,
-        path: &Path,
+        outputs: &[Output],
         steps: &[Step],
         jobs: &[Job],
         old_rows: &HashMap<usize, OldRows>,
         files: &mut [FileEntry],
-    ) -> anyhow::Result<usize> {
-        let tmp = path.with_extension("arrow.tmp");
-        let file =
-            fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-        let mut sink = Sink::new(BufWriter::new(file), self.schema)?;
+    ) -> anyhow::Result<()> {
         let threads = workers(jobs.len(), 1);
         let window = threads * WINDOW;
         let queue = Mutex::new(Queue::default());
@@ -756,28 +778,38 @@ impl Loader<'_> {
                 scope.spawn(|| self.work(jobs, window, &queue, &wake));
             }
             let result = (|| -> anyhow::Result<()> {
-                for step in steps {
-                    match step {
-                        Step::Copy(s, rows) => {
-                            let old = old_rows
-                                .get(s)
-                                .context("internal error: no previous rows")?;
-                            for piece in old.slice(rows.start, rows.len()) {
-                                sink.push(piece)?;
+                for output in outputs {
+                    let tmp = output.path.with_extension("arrow.tmp");
+                    let file = fs::File::create(&tmp)
+                        .with_context(|| format!("cannot write {}", tmp.display()))?;
+                    let mut sink = Sink::new(BufWriter::new(file), self.schema)?;
+                    for step in &steps[output.steps.clone()] {
+                        match step {
+                            Step::Copy(s, rows) => {
+                                let old = old_rows
+                                    .get(s)
+                                    .context("internal error: no previous rows")?;
+                                for piece in old.slice(rows.start, rows.len()) {
+                                    sink.push(piece)?;
+                                }
                             }
-                        }
-                        Step::Parse(j) => {
-                            let parsed = take(&queue, &wake, *j)?;
-                            let job = &jobs[*j];
-                            for (entry, (rows, issues)) in
-                                files[job.files.clone()].iter_mut().zip(parsed.files)
-                            {
-                                entry.rows = rows;
-                                entry.issues = issues;
+                            Step::Parse(j) => {
+                                let parsed = take(&queue, &wake, *j)?;
+                                let job = &jobs[*j];
+                                for (entry, (rows, issues)) in
+                                    files[job.files.clone()].iter_mut().zip(parsed.files)
+                                {
+                                    entry.rows = rows;
+                                    entry.issues = issues;
+                                }
+                                sink.push(parsed.batch)?;
                             }
-                            sink.push(parsed.batch)?;
                         }
                     }
+                    // On an error the caller's guard removes `tmp` and `path`.
+                    sink.close(&tmp)?;
+                    fs::rename(&tmp, &output.path)
+                        .with_context(|| format!("cannot write {}", output.path.display()))?;
                 }
                 Ok(())
             })();
@@ -786,12 +818,12 @@ impl Loader<'_> {
             wake.notify_all();
             result
         });
-        // On an error the caller's guard removes `tmp`.
         written.with_context(|| format!("cannot load table {}", self.table.name))?;
-        let rows = sink.rows;
-        sink.finish(&tmp)?;
-        fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(rows)
+        // Flushed once they are all written: one wait for the disk, not one per file.
+        for output in outputs {
+            sync_file(&output.path)?;
+        }
+        Ok(())
     }
 
     /// A worker: take the next job while the writer is not too far behind, parse it, hand it over.
@@ -932,9 +964,8 @@ impl<W: Write> Sink<W> {
 }
 
 impl Sink<BufWriter<fs::File>> {
-    /// End the file at `path` and make it durable: its bytes are on disk before any manifest
-    /// names it.
-    fn finish(mut self, path: &Path) -> anyhow::Result<()> {
+    /// End the file at `path`, its bytes handed to the kernel (not yet flushed to disk).
+    fn close(mut self, path: &Path) -> anyhow::Result<fs::File> {
         let context = || format!("cannot write the cache file {}", path.display());
         self.flush().with_context(context)?;
         self.writer.finish().with_context(context)?;
@@ -945,9 +976,19 @@ impl Sink<BufWriter<fs::File>> {
             .into_inner()
             .map_err(|e| e.into_error())
             .with_context(context)?;
-        file.sync_all()
-            .with_context(|| not_flushed("cache file", path))
+        Ok(file)
     }
+}
+
+/// Flush the written file at `path` to disk (fsync), or say which file could not be.
+fn sync_file(path: &Path) -> anyhow::Result<()> {
+    // Opened for writing too: a reader alone cannot always open it without waiting (a FIFO).
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .and_then(|f| f.sync_all())
+        .with_context(|| not_flushed("cache file", path))
 }
 
 /// The error of a failed fsync of `path` (a `what`), and what to do.
@@ -976,17 +1017,63 @@ struct Listing {
     dirs: Vec<DirStamp>,
     /// What was not read, and why (sorted).
     skipped: Vec<String>,
+    /// How many folders were read (the others were known unchanged).
+    read: usize,
+}
+
+/// What the previous listing found, by folder: a folder whose mtime has not moved since it was
+/// listed (and was old enough then to be trusted) holds the same entries, so it is not read
+/// again; its files are `stat`ed and its folders walked.
+struct Known<'m> {
+    dirs: HashMap<&'m str, KnownDir<'m>>,
+}
+
+#[derive(Default)]
+struct KnownDir<'m> {
+    /// 0: not trusted (too recent when listed, or holding something not read).
+    mtime: i128,
+    dirs: Vec<&'m str>,
+    files: Vec<&'m str>,
+}
+
+impl<'m> Known<'m> {
+    fn of(manifest: &'m Manifest) -> Self {
+        let parent = |rel: &'m str| rel.rsplit_once('/').map_or("", |(p, _)| p);
+        let mut dirs: HashMap<&str, KnownDir> = HashMap::with_capacity(manifest.dirs.len());
+        for d in &manifest.dirs {
+            dirs.entry(d.path.as_str()).or_default().mtime = d.mtime;
+            if !d.path.is_empty() {
+                dirs.entry(parent(&d.path)).or_default().dirs.push(&d.path);
+            }
+        }
+        for f in &manifest.files {
+            dirs.entry(parent(&f.path)).or_default().files.push(&f.path);
+        }
+        Self { dirs }
+    }
+}
+
+/// The last segment of a relative path.
+fn base_name(rel: &str) -> &str {
+    rel.rsplit('/').next().unwrap_or(rel)
 }
 
 /// `accountid=*/region=*/groupname=*/<file>` below `folder`, sorted by path. A missing folder is
 /// an empty table; folders that are not `key=value` partitions, and hidden files (`.x`, `_x`,
 /// as Athena skips them), are ignored.
-fn list(folder: &Path, partitions: &[String], max_file_bytes: u64) -> std::io::Result<Listing> {
+fn list(
+    folder: &Path,
+    partitions: &[String],
+    max_file_bytes: u64,
+    previous: Option<&Manifest>,
+) -> std::io::Result<Listing> {
     let mut listing = Listing {
         files: Vec::new(),
         dirs: Vec::new(),
         skipped: Vec::new(),
+        read: 0,
     };
+    let known = previous.map(Known::of);
     if !folder.is_dir() {
         return Ok(listing);
     }
@@ -999,6 +1086,7 @@ fn list(folder: &Path, partitions: &[String], max_file_bytes: u64) -> std::io::R
         inside: &inside,
         now,
         max_file_bytes,
+        known: known.as_ref(),
         out: &mut listing,
     };
     walker.walk(folder, 0, String::new())?;
@@ -1026,6 +1114,8 @@ struct Walker<'a> {
     now: i128,
     /// A larger file is not read.
     max_file_bytes: u64,
+    /// The previous listing, when there is one.
+    known: Option<&'a Known<'a>>,
     out: &'a mut Listing,
 }
 
@@ -1053,6 +1143,14 @@ impl Walker<'_> {
                 mtime
             },
         });
+        if let Some(known) = self.known.and_then(|k| k.dirs.get(rel.as_str()))
+            && known.mtime != 0
+            && known.mtime == mtime
+            && self.reuse(dir, depth, stamp, known)?
+        {
+            return Ok(());
+        }
+        self.out.read += 1;
         for entry in fs::read_dir(dir)? {
             let entry = entry?;
             let name = entry.file_name();
@@ -1133,6 +1231,32 @@ impl Walker<'_> {
     }
 
     /// A file to read, unless it is larger than the cap.
+    /// Take the entries of `dir` from the previous listing (its mtime has not moved): its files
+    /// are `stat`ed, its folders walked. False, with nothing taken, when a file is no longer a
+    /// regular file (a symbolic link now, or gone in a race): the folder is then read.
+    fn reuse(
+        &mut self,
+        dir: &Path,
+        depth: usize,
+        stamp: usize,
+        known: &KnownDir,
+    ) -> std::io::Result<bool> {
+        let mut metas = Vec::with_capacity(known.files.len());
+        for rel in &known.files {
+            match fs::symlink_metadata(dir.join(base_name(rel))) {
+                Ok(meta) if meta.file_type().is_file() => metas.push((*rel, meta)),
+                _ => return Ok(false),
+            }
+        }
+        for (rel, meta) in metas {
+            self.found(stamp, rel.to_string(), &meta);
+        }
+        for sub in &known.dirs {
+            self.walk(&dir.join(base_name(sub)), depth + 1, sub.to_string())?;
+        }
+        Ok(true)
+    }
+
     fn found(&mut self, stamp: usize, path: String, meta: &fs::Metadata) {
         if meta.len() > self.max_file_bytes {
             let why = format!(
@@ -1599,21 +1723,7 @@ mod tests {
             .status()
             .unwrap();
         assert!(made.success());
-        // Read and write: opening a FIFO so never waits for a reader.
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&fifo)
-            .unwrap();
-        let schema = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
-            datafusion::arrow::datatypes::Field::new(
-                "a",
-                datafusion::arrow::datatypes::DataType::Int64,
-                true,
-            ),
-        ]));
-        let sink = Sink::new(BufWriter::new(file), &schema).unwrap();
-        let err = format!("{:#}", sink.finish(&fifo).unwrap_err());
+        let err = format!("{:#}", sync_file(&fifo).unwrap_err());
         assert!(
             err.contains(&format!("cannot flush the cache file {}", fifo.display()))
                 && err.contains("fsync"),
@@ -1675,6 +1785,71 @@ mod tests {
         assert_eq!(second.files.len(), first.files.len());
         assert_eq!(rows(&second), rows(&build("scratch-2")));
         assert!(rows(&second).contains("i-new"));
+    }
+
+    /// Set the mtime of every folder below `dir` an hour back, so that a listing trusts them.
+    fn age_folders(dir: &Path) {
+        let past = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                age_folders(&path);
+            }
+        }
+        fs::File::open(dir).unwrap().set_modified(past).unwrap();
+    }
+
+    /// A listing reads again only the folders whose mtime moved; the others' entries are the
+    /// previous listing's (their files `stat`ed), and the rows are those of a fresh build.
+    #[test]
+    fn a_listing_reads_only_the_folders_that_changed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tree = tmp.path().join("tree");
+        let spec = crate::sample::SampleSpec {
+            deployments: 30,
+            instances: 2,
+            seed: 7,
+            now: chrono::DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
+                .unwrap()
+                .naive_utc(),
+        };
+        crate::sample::generate(&tree, &spec).unwrap();
+        let root = tree.join("metadata");
+        let folder = root.join("instances");
+        age_folders(&folder);
+        let def = table("clonesquad_instances");
+        let build = |cache: &str| {
+            refresh(
+                &root,
+                &tmp.path().join(cache),
+                &def,
+                &Freshness::Stamps,
+                Caps::default(),
+                &crate::reporter::Silent,
+            )
+            .unwrap()
+        };
+        let first = build("a");
+        assert!(first.folders_read > 30, "{}", first.folders_read);
+        // One file rewritten in place (its folder keeps its mtime), one file added beside
+        // another (that folder's mtime moves).
+        fs::write(
+            folder.join(&first.files[3].path),
+            "{\"InstanceId\": \"i-rewritten\"}\n",
+        )
+        .unwrap();
+        let beside = folder
+            .join(&first.files[11].path)
+            .with_file_name("more.json");
+        fs::write(&beside, "{\"InstanceId\": \"i-beside\"}\n").unwrap();
+        let second = build("a");
+        assert!(second.listed);
+        assert_eq!(second.folders_read, 1);
+        assert_eq!(second.parsed, 2);
+        assert_eq!(second.files.len(), first.files.len() + 1);
+        let rows_now = rows(&second);
+        assert!(rows_now.contains("i-rewritten") && rows_now.contains("i-beside"));
+        assert_eq!(rows_now, rows(&build("scratch")));
     }
 
     /// A table is kept in several data files; one changed source file rewrites the one holding

@@ -241,6 +241,7 @@ impl LocalEngine {
             files = loaded.files.len(),
             parsed = loaded.parsed,
             listed = loaded.listed,
+            folders_read = loaded.folders_read,
             "table ready"
         );
         Ok((Arc::new(loaded), issues))
