@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of `cs-cmdb mirror`, run on demand (never part of the tests).
 #
-#   bench/mirror.sh [OBJECTS]          # default 10,000
+#   bench/mirror.sh [OBJECTS]          # default 10,000; 0 skips part 1
 #
 # The server is bench/s3-standin (a small Rust S3 stand-in, its own Cargo project, built and
 # installed into BENCH_TOOLS on first use and again whenever its sources change, never into the
@@ -111,86 +111,88 @@ phase() {
 ok() { [ -n "${1:-}" ] || exit 2; }
 
 # 1. OBJECTS objects: the bucket is a folder, the generated tree is its prefix.
-TREE="$WORK/s3/$BUCKET/$PREFIX"
-if [ ! -d "$TREE" ]; then
-  "$BIN" sample --out "$WORK/gen" --deployments $(( OBJECTS / 7 + 1 )) --instances 2 --seed 42 2>/dev/null
-  find "$WORK/gen" -path '*/archive/*' -delete
-  mkdir -p "$TREE"
-  (cd "$WORK/gen" && find . -type f | sort | sed -n "1,${OBJECTS}p" | xargs -d "\n" cp --parents -t "$TREE")
-  rm -rf "$WORK/gen"
-fi
-COUNT=$(find "$TREE" -type f | wc -l)
-if [ "$SERVER" = s3s-fs ]; then
-  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  "$TOOLS/bin/s3s-fs" --host 127.0.0.1 --port "$PORT" --access-key testing --secret-key testing "$WORK/s3" >"$WORK/s3s.log" 2>&1 &
-  SRV=$!
-  PIDS+=("$SRV")
-  ENDPOINT="http://127.0.0.1:$PORT"
-  for _ in $(seq 100); do curl -s -o /dev/null "$ENDPOINT" && break; sleep 0.1; done
-  SERVED="s3s-fs 0.14.1"
-else
-  start_standin dir --dir "$WORK/s3"
-  SERVED="bench/s3-standin --dir"
-fi
-AWS=("$VENV/bin/aws" --endpoint-url "$ENDPOINT")
-MIRROR=("$BIN" --endpoint-url "$ENDPOINT" --metadata-path "s3://$BUCKET/$PREFIX" mirror --cache-dir "$WORK/cache")
-if [ -n "${CONCURRENCY:-}" ]; then MIRROR+=(--concurrency "$CONCURRENCY"); fi
-
-# RUNS rounds of: cold cs-cmdb, cold aws, no-op cs-cmdb, no-op aws (interleaved, so a change in
-# the machine's load falls on both).
-: >"$WORK/rounds"
-for run in $(seq "$RUNS"); do
-  rm -rf "$WORK/cache" "$WORK/awscopy"
-  read -r s kb srv < <(phase "${MIRROR[@]}")
-  ok "$srv"
-  echo "cold_m $s $kb $srv" >>"$WORK/rounds"
-  [ "$run" = 1 ] && { grep -o 'mirror .*' "$WORK/last.err" >&2 || true; echo "cold_m_req $(cat "$WORK/served")" >>"$WORK/rounds"; }
-  read -r s kb srv < <(phase "${AWS[@]}" s3 sync --quiet "s3://$BUCKET/$PREFIX" "$WORK/awscopy")
-  ok "$srv"
-  echo "cold_a $s $kb $srv" >>"$WORK/rounds"
-  [ "$run" = 1 ] && echo "cold_a_req $(cat "$WORK/served")" >>"$WORK/rounds"
-  read -r s kb srv < <(phase "${MIRROR[@]}")
-  ok "$srv"
-  echo "noop_m $s $kb $srv" >>"$WORK/rounds"
-  [ "$run" = 1 ] && { grep -o 'mirror .*' "$WORK/last.err" >&2 || true; echo "noop_m_req $(cat "$WORK/served")" >>"$WORK/rounds"; }
-  read -r s kb srv < <(phase "${AWS[@]}" s3 sync --quiet "s3://$BUCKET/$PREFIX" "$WORK/awscopy")
-  ok "$srv"
-  echo "noop_a $s $kb $srv" >>"$WORK/rounds"
-  [ "$run" = 1 ] && echo "noop_a_req $(cat "$WORK/served")" >>"$WORK/rounds"
-  echo "round $run of $RUNS done" >&2
-done
-# fig NAME COLUMN -> the median over the rounds (peak RSS: the largest)
-fig() {
-  if [ "$2" = 3 ]; then
-    awk -v n="$1" '$1 == n {print $3}' "$WORK/rounds" | sort -n | tail -1
-  else
-    awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$WORK/rounds" | median
+if [ "$OBJECTS" -gt 0 ]; then
+  TREE="$WORK/s3/$BUCKET/$PREFIX"
+  if [ ! -d "$TREE" ]; then
+    "$BIN" sample --out "$WORK/gen" --deployments $(( OBJECTS / 7 + 1 )) --instances 2 --seed 42 2>/dev/null
+    find "$WORK/gen" -path '*/archive/*' -delete
+    mkdir -p "$TREE"
+    (cd "$WORK/gen" && find . -type f | sort | sed -n "1,${OBJECTS}p" | xargs -d "\n" cp --parents -t "$TREE")
+    rm -rf "$WORK/gen"
   fi
-}
-req() { grep "^$1_req " "$WORK/rounds" | cut -d' ' -f2-; }
+  COUNT=$(find "$TREE" -type f | wc -l)
+  if [ "$SERVER" = s3s-fs ]; then
+    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$TOOLS/bin/s3s-fs" --host 127.0.0.1 --port "$PORT" --access-key testing --secret-key testing "$WORK/s3" >"$WORK/s3s.log" 2>&1 &
+    SRV=$!
+    PIDS+=("$SRV")
+    ENDPOINT="http://127.0.0.1:$PORT"
+    for _ in $(seq 100); do curl -s -o /dev/null "$ENDPOINT" && break; sleep 0.1; done
+    SERVED="s3s-fs 0.14.1"
+  else
+    start_standin dir --dir "$WORK/s3"
+    SERVED="bench/s3-standin --dir"
+  fi
+  AWS=("$VENV/bin/aws" --endpoint-url "$ENDPOINT")
+  MIRROR=("$BIN" --endpoint-url "$ENDPOINT" --metadata-path "s3://$BUCKET/$PREFIX" mirror --cache-dir "$WORK/cache")
+  if [ -n "${CONCURRENCY:-}" ]; then MIRROR+=(--concurrency "$CONCURRENCY"); fi
 
-DIR=$("${MIRROR[@]}" 2>/dev/null)
-if ! diff -r -q -x '.*' "$DIR" "$WORK/awscopy" >"$WORK/diff" 2>&1; then
-  echo "the two copies differ:" >&2; head "$WORK/diff" >&2; exit 1
-fi
+  # RUNS rounds of: cold cs-cmdb, cold aws, no-op cs-cmdb, no-op aws (interleaved, so a change in
+  # the machine's load falls on both).
+  : >"$WORK/rounds"
+  for run in $(seq "$RUNS"); do
+    rm -rf "$WORK/cache" "$WORK/awscopy"
+    read -r s kb srv < <(phase "${MIRROR[@]}")
+    ok "$srv"
+    echo "cold_m $s $kb $srv" >>"$WORK/rounds"
+    [ "$run" = 1 ] && { grep -o 'mirror .*' "$WORK/last.err" >&2 || true; echo "cold_m_req $(cat "$WORK/served")" >>"$WORK/rounds"; }
+    read -r s kb srv < <(phase "${AWS[@]}" s3 sync --quiet "s3://$BUCKET/$PREFIX" "$WORK/awscopy")
+    ok "$srv"
+    echo "cold_a $s $kb $srv" >>"$WORK/rounds"
+    [ "$run" = 1 ] && echo "cold_a_req $(cat "$WORK/served")" >>"$WORK/rounds"
+    read -r s kb srv < <(phase "${MIRROR[@]}")
+    ok "$srv"
+    echo "noop_m $s $kb $srv" >>"$WORK/rounds"
+    [ "$run" = 1 ] && { grep -o 'mirror .*' "$WORK/last.err" >&2 || true; echo "noop_m_req $(cat "$WORK/served")" >>"$WORK/rounds"; }
+    read -r s kb srv < <(phase "${AWS[@]}" s3 sync --quiet "s3://$BUCKET/$PREFIX" "$WORK/awscopy")
+    ok "$srv"
+    echo "noop_a $s $kb $srv" >>"$WORK/rounds"
+    [ "$run" = 1 ] && echo "noop_a_req $(cat "$WORK/served")" >>"$WORK/rounds"
+    echo "round $run of $RUNS done" >&2
+  done
+  # fig NAME COLUMN -> the median over the rounds (peak RSS: the largest)
+  fig() {
+    if [ "$2" = 3 ]; then
+      awk -v n="$1" '$1 == n {print $3}' "$WORK/rounds" | sort -n | tail -1
+    else
+      awk -v n="$1" -v c="$2" '$1 == n {print $c}' "$WORK/rounds" | median
+    fi
+  }
+  req() { grep "^$1_req " "$WORK/rounds" | cut -d' ' -f2-; }
 
-echo "# bench/mirror.sh: $(date -u +%Y-%m-%d), $(nproc) cores, load average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; server: $SERVED on loopback; medians of $RUNS runs"
-printf "%-16s %11s %10s %10s %7s %12s %13s\n" "$COUNT objects" "cs-cmdb_s" "cs_peakMB" "aws_s3_s" "ratio" "srv_cpu_cs_s" "srv_cpu_aws_s"
-for p in cold noop; do
-  label=$([ $p = cold ] && echo cold || echo "no-op re-sync")
-  m=$(fig "${p}_m" 2) a=$(fig "${p}_a" 2)
-  printf "%-16s %11.2f %10d %10.2f %6.1fx %12.2f %13.2f\n" "$label" "$m" $(($(fig "${p}_m" 3) / 1024)) "$a" \
-    "$(echo "$a / $m" | bc -l)" "$(fig "${p}_m" 4)" "$(fig "${p}_a" 4)"
-done
-echo "(goals: cold >= 3x faster than aws s3 sync, no-op <= 1 s)"
-if [ "$SERVER" = s3-standin ]; then
-  echo "requests (first run): cold cs-cmdb: $(req cold_m); cold aws: $(req cold_a)"
-  echo "                      no-op cs-cmdb: $(req noop_m); no-op aws: $(req noop_a)"
+  DIR=$("${MIRROR[@]}" 2>/dev/null)
+  if ! diff -r -q -x '.*' "$DIR" "$WORK/awscopy" >"$WORK/diff" 2>&1; then
+    echo "the two copies differ:" >&2; head "$WORK/diff" >&2; exit 1
+  fi
+
+  echo "# bench/mirror.sh: $(date -u +%Y-%m-%d), $(nproc) cores, load average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; server: $SERVED on loopback; medians of $RUNS runs"
+  printf "%-16s %11s %10s %10s %7s %12s %13s\n" "$COUNT objects" "cs-cmdb_s" "cs_peakMB" "aws_s3_s" "ratio" "srv_cpu_cs_s" "srv_cpu_aws_s"
+  for p in cold noop; do
+    label=$([ $p = cold ] && echo cold || echo "no-op re-sync")
+    m=$(fig "${p}_m" 2) a=$(fig "${p}_a" 2)
+    printf "%-16s %11.2f %10d %10.2f %6.1fx %12.2f %13.2f\n" "$label" "$m" $(($(fig "${p}_m" 3) / 1024)) "$a" \
+      "$(echo "$a / $m" | bc -l)" "$(fig "${p}_m" 4)" "$(fig "${p}_a" 4)"
+  done
+  echo "(goals: cold >= 3x faster than aws s3 sync, no-op <= 1 s)"
+  if [ "$SERVER" = s3-standin ]; then
+    echo "requests (first run): cold cs-cmdb: $(req cold_m); cold aws: $(req cold_a)"
+    echo "                      no-op cs-cmdb: $(req noop_m); no-op aws: $(req noop_a)"
+  fi
 fi
 
 # 2. A million keys from memory: cold, no-op, one changed; wall time, peak RSS, server CPU.
 if [ "$MILLION_KEYS" -gt 0 ]; then
-  kill "$SRV" 2>/dev/null || true
+  if [ -n "${SRV:-}" ]; then kill "$SRV" 2>/dev/null || true; fi
   MB="bench-million"
   STATS=always
   start_standin million --synthetic "$MILLION_KEYS" --bucket "$MB" --prefix "$PREFIX"
