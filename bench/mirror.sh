@@ -195,6 +195,7 @@ if [ "$MILLION_KEYS" -gt 0 ]; then
   if [ -n "${SRV:-}" ]; then kill "$SRV" 2>/dev/null || true; fi
   MB="bench-million"
   STATS=always
+  LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
   start_standin million --synthetic "$MILLION_KEYS" --bucket "$MB" --prefix "$PREFIX"
   rm -rf "$WORK/mcache"
   MIRROR=("$BIN" --endpoint-url "$ENDPOINT" --metadata-path "s3://$MB/$PREFIX" mirror --cache-dir "$WORK/mcache")
@@ -214,7 +215,7 @@ if [ "$MILLION_KEYS" -gt 0 ]; then
   grep -o 'mirror .*' "$WORK/last.err" >&2 || true
   o_req=$(cat "$WORK/served")
   echo
-  echo "# $MILLION_KEYS keys served from memory by bench/s3-standin --synthetic; load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+  echo "# $MILLION_KEYS keys served from memory by bench/s3-standin --synthetic; load average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
   printf "%-22s %9s %9s %12s\n" run wall_s peak_MB server_cpu_s
   printf "%-22s %9.1f %9d %12.1f\n" "cold mirror" "$c_s" $((c_kb / 1024)) "$c_srv"
   printf "%-22s %9.1f %9d %12.1f\n" "no-op re-sync" "$n_s" $((n_kb / 1024)) "$n_srv"
