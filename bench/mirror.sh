@@ -13,8 +13,8 @@
 #    from `cs-cmdb sample`) served from a folder (`s3-standin --dir`): a cold `cs-cmdb mirror` and
 #    a cold `aws s3 sync` (awscli, installed into the project venv) of the same prefix, then a
 #    no-op re-run of each, interleaved, RUNS times (medians); both copies must be identical.
-#    Prints both times, the ratios, cs-cmdb's peak RSS, the CPU the server spent in each phase
-#    and the requests each client sent.
+#    Prints both times, the ratios, cs-cmdb's peak RSS, the CPU the server spent in each phase,
+#    the requests each client sent, and the file system's floor (`cp -r` of the same tree).
 # 2. With MILLION_KEYS (default 1,000,000; 0 skips it): that many keys served from memory
 #    (`s3-standin --synthetic`), mirrored cold, then re-synced with nothing changed and with one
 #    object changed: wall time, peak RSS and the server's CPU of each (the list and diff of
@@ -170,6 +170,14 @@ if [ "$OBJECTS" -gt 0 ]; then
   }
   req() { grep "^$1_req " "$WORK/rounds" | cut -d' ' -f2-; }
 
+  # The file system's floor: the same tree copied locally (a cold mirror creates as many files
+  # and folders, about two folders per object in CloneSquad's layout).
+  rm -rf "$WORK/floor"
+  read -r floor _ < <(timed cp -r "$TREE" "$WORK/floor")
+  ok "$floor"
+  rm -rf "$WORK/floor"
+  DIRS=$(find "$TREE" -type d | wc -l)
+
   DIR=$("${MIRROR[@]}" 2>/dev/null)
   if ! diff -r -q -x '.*' "$DIR" "$WORK/awscopy" >"$WORK/diff" 2>&1; then
     echo "the two copies differ:" >&2; head "$WORK/diff" >&2; exit 1
@@ -184,6 +192,7 @@ if [ "$OBJECTS" -gt 0 ]; then
       "$(echo "$a / $m" | bc -l)" "$(fig "${p}_m" 4)" "$(fig "${p}_a" 4)"
   done
   echo "(goals: cold >= 3x faster than aws s3 sync, no-op <= 1 s)"
+  echo "floor: cp -r of the same tree ($COUNT files, $DIRS folders) took $floor s"
   if [ "$SERVER" = s3-standin ]; then
     echo "requests (first run): cold cs-cmdb: $(req cold_m); cold aws: $(req cold_a)"
     echo "                      no-op cs-cmdb: $(req noop_m); no-op aws: $(req noop_a)"
