@@ -11,24 +11,28 @@
 #     file (the run after one file the query reads is rewritten), and peak RSS (the largest of
 #     the cold and warm runs);
 #   - with MIRROR=1 (default up to 10,000 deployments): the same tree mirrored (`cs-cmdb mirror`
-#     from a local S3-compatible server, s3s-fs, installed into BENCH_TOOLS on first use) and
-#     queried as a mirror source (`--source s3://... --offline`): warm and one-changed-object;
+#     from bench/s3-standin, the loopback S3 stand-in bench/mirror.sh uses, built into BENCH_TOOLS
+#     when its sources change) and queried as a mirror source (`--source s3://... --offline`):
+#     cold, warm and one-changed-object (the stand-in indexes its folder when it starts, so it is
+#     restarted after the object changes);
 #   - with CS_CMDB_BASELINE_BIN (another build of cs-cmdb, e.g. the previous release): its cold,
-#     warm and peak RSS on the same trees, side by side.
+#     warm and peak RSS on the same trees, side by side (sizes up to BASELINE_MAX, default all).
+# Before each size the tree is read once, so that both builds' cold runs find it in the page
+# cache (cold means the cache is built from the JSON, not that the disk is read).
 # Then how each figure grows from one size to the next (x10 deployments: 10.0 is linear).
 #
 # Knobs: INSTANCES, RUNS (default 5), BENCH_DIR (keeps trees and caches between runs),
 # CS_CMDB_BENCH_BIN (the binary measured; default a release build of this checkout),
-# CS_CMDB_BASELINE_BIN, MIRROR (0/1; default 1 for sizes up to 10,000), MIRROR_MAX (default
-# 10000: s3s-fs answers each ListObjectsV2 page by scanning the whole bucket, so a mirror of
-# 100,000 deployments, a million objects, would take hours there), BENCH_TOOLS (default
-# ~/.cache/cs-cmdb/bench-tools). Needs GNU time (/usr/bin/time) and bc.
+# CS_CMDB_BASELINE_BIN, BASELINE_MAX, MIRROR (0/1), MIRROR_MAX (default 10000: the mirror of
+# 100,000 deployments is a million objects; bench/mirror.sh measures that on its own),
+# BENCH_TOOLS (default ~/.cache/cs-cmdb/bench-tools). Needs GNU time (/usr/bin/time), bc, curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$#" -gt 0 ]; then SIZES=("$@"); else SIZES=(1000 10000 100000); fi
 INSTANCES="${INSTANCES:-16}"
 RUNS="${RUNS:-5}"
 MIRROR_MAX="${MIRROR_MAX:-10000}"
+BASELINE_MAX="${BASELINE_MAX:-}"
 WORK="${BENCH_DIR:-$(mktemp -d)}"
 TOOLS="${BENCH_TOOLS:-$HOME/.cache/cs-cmdb/bench-tools}"
 export CS_CMDB_NOW="2026-11-26T09:00:00Z"
@@ -45,13 +49,16 @@ BASE="${CS_CMDB_BASELINE_BIN:-}"
 JOIN="SELECT d.clonesquadversion, i.instancetype, count(*) AS n FROM clonesquad_discovery d JOIN clonesquad_instances i ON i.accountid = d.accountid AND i.region = d.region AND i.groupname = d.groupname GROUP BY 1, 2 ORDER BY 1, 2"
 QUERIES=(deployments versions hostnames join)
 
-# timed BIN CACHE SOURCE QUERY-ARGS... -> "seconds peak_kb" of one whole `query` command.
+# timed BIN CACHE SOURCE QUERY-ARGS... -> "seconds peak_kb" of one whole `query` command (wall
+# time to the millisecond: GNU time's own %e stops at 10 ms, too coarse for warm runs).
 timed() {
-  local bin="$1" cache="$2" source="$3"
+  local bin="$1" cache="$2" source="$3" start end
   shift 3
-  /usr/bin/time -f "%e %M" -o "$WORK/time" "$bin" query "$@" --source "$source" --cache-dir "$cache" \
+  start=$(date +%s%N)
+  /usr/bin/time -f "%M" -o "$WORK/time" "$bin" query "$@" --source "$source" --cache-dir "$cache" \
     --format csv >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 2; }
-  cat "$WORK/time"
+  end=$(date +%s%N)
+  echo "$(echo "scale=3; ($end - $start) / 1000000000" | bc | sed 's/^\./0./') $(cat "$WORK/time")"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # warm BIN CACHE SOURCE ARGS... -> "median_seconds max_peak_kb" over RUNS runs
@@ -73,22 +80,29 @@ touch_one() {
 }
 mb() { echo $(( $1 / 1024 )); }
 
-# s3s-fs, for the mirror-source rows.
-S3S_PID=""
-cleanup() { if [ -n "$S3S_PID" ]; then kill "$S3S_PID" 2>/dev/null || true; fi; }
+# The S3 stand-in, for the mirror-source rows: serves $SERVE, a folder per bucket (the size's
+# tree, hard-linked: the stand-in indexes every file of its folder when it starts).
+SRV=""
+cleanup() { if [ -n "$SRV" ]; then kill "$SRV" 2>/dev/null || true; fi; }
 trap cleanup EXIT
-start_s3() {
-  if [ ! -x "$TOOLS/bin/s3s-fs" ]; then
-    echo "installing s3s-fs into $TOOLS (once)" >&2
-    cargo install --quiet --locked --root "$TOOLS" s3s-fs@0.14.1 --features binary
+install_standin() {
+  local sum
+  sum=$(cat bench/s3-standin/Cargo.toml bench/s3-standin/Cargo.lock bench/s3-standin/src/*.rs | sha256sum | cut -c1-16)
+  if [ ! -x "$TOOLS/bin/s3-standin" ] || [ "$(cat "$TOOLS/s3-standin.sum" 2>/dev/null)" != "$sum" ]; then
+    echo "installing bench/s3-standin into $TOOLS" >&2
+    CARGO_TARGET_DIR="$TOOLS/s3-standin-target" cargo install --quiet --locked --force \
+      --path bench/s3-standin --root "$TOOLS"
+    echo "$sum" >"$TOOLS/s3-standin.sum"
   fi
-  local port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  "$TOOLS/bin/s3s-fs" --host 127.0.0.1 --port "$port" --access-key testing --secret-key testing "$WORK/s3" \
-    >"$WORK/s3s.log" 2>&1 &
-  S3S_PID=$!
-  ENDPOINT="http://127.0.0.1:$port"
-  for _ in $(seq 100); do curl -s -o /dev/null "$ENDPOINT" && break; sleep 0.1; done
+}
+# (Re)start the stand-in over the folder as it is now; sets ENDPOINT.
+serve() {
+  cleanup
+  rm -f "$WORK/standin.port"
+  "$TOOLS/bin/s3-standin" --dir "$SERVE" >"$WORK/standin.port" 2>"$WORK/standin.log" &
+  SRV=$!
+  for _ in $(seq 1200); do [ -s "$WORK/standin.port" ] && break; kill -0 "$SRV" || exit 2; sleep 0.1; done
+  ENDPOINT="http://127.0.0.1:$(cat "$WORK/standin.port")"
 }
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
@@ -104,12 +118,15 @@ declare -A FIG
       "$BIN" sample --out "$TREE" --deployments "$size" --instances "$INSTANCES" --seed 42 2>/dev/null
     fi
     files=$(find "$TREE/metadata" -type f | wc -l)
+    find "$TREE/metadata" -type f -print0 | xargs -0 cat >/dev/null # into the page cache
     echo
     echo "## $size deployments: $files metadata files, $(du -sm "$TREE/metadata" | cut -f1) MB"
     floor=$(warm "$BIN" "$WORK/cache-floor" "$TREE" --sql "select 1" | cut -d' ' -f1)
     FIG[$size.floor]=$floor
     printf "%-12s %8s %8s %9s %8s %10s" query cold_s warm_s changed_s peak_MB warm/floor
-    [ -n "$BASE" ] && printf " | %8s %8s %8s %9s" base_cold base_warm base_MB warm_ratio
+    if [ -n "$BASE" ] && { [ -z "$BASELINE_MAX" ] || [ "$size" -le "$BASELINE_MAX" ]; }; then
+      printf " | %8s %8s %8s %9s" base_cold base_warm base_MB warm_ratio
+    fi
     printf "\n%-12s %8s %8s %9s %8s %10s\n" "select 1" - "$floor" - - 1.0
     for q in "${QUERIES[@]}"; do
       mapfile -t A < <(args_of "$q")
@@ -123,7 +140,7 @@ declare -A FIG
       peak=$(( crss > wrss ? crss : wrss ))
       FIG[$size.$q.cold]=$cold FIG[$size.$q.warm]=$w FIG[$size.$q.changed]=$changed FIG[$size.$q.peak]=$(mb "$peak")
       printf "%-12s %8s %8s %9s %8s %10.1f" "$q" "$cold" "$w" "$changed" "$(mb "$peak")" "$(echo "$w / $floor" | bc -l)"
-      if [ -n "$BASE" ]; then
+      if [ -n "$BASE" ] && { [ -z "$BASELINE_MAX" ] || [ "$size" -le "$BASELINE_MAX" ]; }; then
         bcache="$WORK/base-cache-$size"
         rm -rf "$bcache"
         read -r bcold brss < <(timed "$BASE" "$bcache" "$TREE" "${A[@]}")
@@ -136,7 +153,10 @@ declare -A FIG
     done
 
     if [ "${MIRROR:-1}" = 1 ] && [ "$size" -le "$MIRROR_MAX" ]; then
-      [ -n "$S3S_PID" ] || start_s3
+      install_standin
+      SERVE="$WORK/serve-$size"
+      if [ ! -d "$SERVE/b$size" ]; then mkdir -p "$SERVE" && cp -al "$WORK/s3/b$size" "$SERVE/"; fi
+      serve
       SRC="s3://b$size/clonesquad"
       MCACHE="$WORK/mcache-$size"
       rm -rf "$MCACHE"
@@ -153,6 +173,7 @@ declare -A FIG
         read -r w wrss < <(warm "$BIN" "$MCACHE" "$SRC" "${A[@]}" --offline)
         # One object changes in the bucket; the mirror brings it; the query parses it alone.
         touch_one "$q" "$TREE"
+        serve
         "$BIN" --endpoint-url "$ENDPOINT" --metadata-path "$SRC" mirror --cache-dir "$MCACHE" >/dev/null 2>&1
         read -r changed _ < <(timed "$BIN" "$MCACHE" "$SRC" "${A[@]}" --offline)
         peak=$(( crss > wrss ? crss : wrss ))
