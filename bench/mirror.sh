@@ -48,14 +48,9 @@ if ! "$VENV/bin/aws" --version >/dev/null 2>&1; then
   [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check awscli
 fi
-# The stand-in, rebuilt when its sources change (its own target folder, outside the repo).
-SUM=$(cat bench/s3-standin/Cargo.toml bench/s3-standin/Cargo.lock bench/s3-standin/src/*.rs | sha256sum | cut -c1-16)
-if [ ! -x "$TOOLS/bin/s3-standin" ] || [ "$(cat "$TOOLS/s3-standin.sum" 2>/dev/null)" != "$SUM" ]; then
-  echo "installing bench/s3-standin into $TOOLS" >&2
-  CARGO_TARGET_DIR="$TOOLS/s3-standin-target" cargo install --quiet --locked --force \
-    --path bench/s3-standin --root "$TOOLS"
-  echo "$SUM" >"$TOOLS/s3-standin.sum"
-fi
+# The stand-in, rebuilt when its sources change.
+. bench/standin.sh
+install_standin
 if [ "$SERVER" = s3s-fs ] && [ ! -x "$TOOLS/bin/s3s-fs" ]; then
   echo "installing s3s-fs into $TOOLS (once)" >&2
   cargo install --quiet --locked --root "$TOOLS" s3s-fs@0.14.1 --features binary

@@ -1700,6 +1700,34 @@ mod tests {
             .unwrap()
     }
 
+    /// A generated tree of `deployments` (2 instances each) below `dir`: its metadata folder.
+    fn sample_metadata(dir: &Path, deployments: usize, seed: u64) -> PathBuf {
+        let tree = dir.join("tree");
+        let spec = crate::sample::SampleSpec {
+            deployments,
+            instances: 2,
+            seed,
+            now: chrono::DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
+                .unwrap()
+                .naive_utc(),
+        };
+        crate::sample::generate(&tree, &spec).unwrap();
+        tree.join("metadata")
+    }
+
+    /// The instances table of the tree at `root`, brought up to date in `cache`.
+    fn build_instances(root: &Path, cache: &Path) -> Loaded {
+        refresh(
+            root,
+            cache,
+            &table("clonesquad_instances"),
+            &Freshness::Stamps,
+            Caps::default(),
+            &crate::reporter::Silent,
+        )
+        .unwrap()
+    }
+
     fn rows(loaded: &Loaded) -> String {
         let batches: Vec<RecordBatch> = loaded
             .data
@@ -1736,29 +1764,8 @@ mod tests {
     #[test]
     fn incremental_builds_match_builds_from_scratch() {
         let tmp = tempfile::tempdir().unwrap();
-        let tree = tmp.path().join("tree");
-        let spec = crate::sample::SampleSpec {
-            deployments: 40,
-            instances: 2,
-            seed: 3,
-            now: chrono::DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
-                .unwrap()
-                .naive_utc(),
-        };
-        crate::sample::generate(&tree, &spec).unwrap();
-        let root = tree.join("metadata");
-        let def = table("clonesquad_instances");
-        let build = |cache: &str| {
-            refresh(
-                &root,
-                &tmp.path().join(cache),
-                &def,
-                &Freshness::Stamps,
-                Caps::default(),
-                &crate::reporter::Silent,
-            )
-            .unwrap()
-        };
+        let root = sample_metadata(tmp.path(), 40, 3);
+        let build = |cache: &str| build_instances(&root, &tmp.path().join(cache));
         let first = build("a");
         assert!(first.parsed > 3 * 4, "several jobs");
         assert_eq!(
@@ -1804,31 +1811,10 @@ mod tests {
     #[test]
     fn a_listing_reads_only_the_folders_that_changed() {
         let tmp = tempfile::tempdir().unwrap();
-        let tree = tmp.path().join("tree");
-        let spec = crate::sample::SampleSpec {
-            deployments: 30,
-            instances: 2,
-            seed: 7,
-            now: chrono::DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
-                .unwrap()
-                .naive_utc(),
-        };
-        crate::sample::generate(&tree, &spec).unwrap();
-        let root = tree.join("metadata");
+        let root = sample_metadata(tmp.path(), 30, 7);
         let folder = root.join("instances");
         age_folders(&folder);
-        let def = table("clonesquad_instances");
-        let build = |cache: &str| {
-            refresh(
-                &root,
-                &tmp.path().join(cache),
-                &def,
-                &Freshness::Stamps,
-                Caps::default(),
-                &crate::reporter::Silent,
-            )
-            .unwrap()
-        };
+        let build = |cache: &str| build_instances(&root, &tmp.path().join(cache));
         let first = build("a");
         assert!(first.folders_read > 30, "{}", first.folders_read);
         // One file rewritten in place (its folder keeps its mtime), one file added beside
@@ -1857,29 +1843,8 @@ mod tests {
     #[test]
     fn one_changed_file_rewrites_only_its_segment() {
         let tmp = tempfile::tempdir().unwrap();
-        let tree = tmp.path().join("tree");
-        let spec = crate::sample::SampleSpec {
-            deployments: 40,
-            instances: 2,
-            seed: 5,
-            now: chrono::DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
-                .unwrap()
-                .naive_utc(),
-        };
-        crate::sample::generate(&tree, &spec).unwrap();
-        let root = tree.join("metadata");
-        let def = table("clonesquad_instances");
-        let build = |cache: &str| {
-            refresh(
-                &root,
-                &tmp.path().join(cache),
-                &def,
-                &Freshness::Stamps,
-                Caps::default(),
-                &crate::reporter::Silent,
-            )
-            .unwrap()
-        };
+        let root = sample_metadata(tmp.path(), 40, 5);
+        let build = |cache: &str| build_instances(&root, &tmp.path().join(cache));
         let first = build("a");
         assert!(first.data.len() > 3, "several segments: {:?}", first.data);
         let changed = root.join("instances").join(&first.files[17].path);

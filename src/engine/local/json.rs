@@ -1003,6 +1003,12 @@ mod tests {
         assert!(f.is_null(2));
     }
 
+    /// The array of the column `name` among `arrays` (built for `columns`).
+    fn column(columns: &[ColumnDef], arrays: &[ArrayRef], name: &str) -> ArrayRef {
+        let at = columns.iter().position(|c| c.name == name).unwrap();
+        arrays[at].clone()
+    }
+
     #[test]
     fn lines_split_exactly_like_a_byte_split() {
         for text in [
@@ -1037,12 +1043,8 @@ mod tests {
         assert_eq!(issues.total(), 0, "{issues:?}");
         let arrays = rows.finish().unwrap();
         let col = |name: &str| {
-            let at = instances
-                .columns
-                .iter()
-                .position(|c| c.name == name)
-                .unwrap();
-            let array = arrays[at].as_string::<i32>().clone();
+            let array = column(&instances.columns, &arrays, name);
+            let array = array.as_string::<i32>();
             (0..array.len())
                 .map(|i| array.value(i).to_string())
                 .collect::<Vec<_>>()
@@ -1072,14 +1074,7 @@ mod tests {
                 .contains("a JSON string where the column is bigint")
         );
         let arrays = rows.finish().unwrap();
-        let col = |name: &str| {
-            let at = instances
-                .columns
-                .iter()
-                .position(|c| c.name == name)
-                .unwrap();
-            arrays[at].clone()
-        };
+        let col = |name: &str| column(&instances.columns, &arrays, name);
         let ids = col("instanceid");
         assert_eq!(ids.as_string::<i32>().value(1), "i-2");
         let state = col("state");
