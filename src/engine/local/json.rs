@@ -1003,6 +1003,14 @@ mod tests {
         assert!(f.is_null(2));
     }
 
+    fn instances_table() -> crate::catalog::ddl::TableDef {
+        ddl::tables()
+            .unwrap()
+            .into_iter()
+            .find(|t| t.name == "clonesquad_instances")
+            .unwrap()
+    }
+
     /// The array of the column `name` among `arrays` (built for `columns`).
     fn column(columns: &[ColumnDef], arrays: &[ArrayRef], name: &str) -> ArrayRef {
         let at = columns.iter().position(|c| c.name == name).unwrap();
@@ -1028,11 +1036,7 @@ mod tests {
 
     #[test]
     fn keys_in_a_new_order_or_case_still_name_their_fields() {
-        let tables = ddl::tables().unwrap();
-        let instances = tables
-            .iter()
-            .find(|t| t.name == "clonesquad_instances")
-            .unwrap();
+        let instances = instances_table();
         let mut rows = RowsBuilder::new(&instances.columns, formats());
         let issues = rows.append_ndjson(
             br#"{"InstanceId":"a","Unknown":1,"ImageId":"x"}
@@ -1055,11 +1059,7 @@ mod tests {
 
     #[test]
     fn nested_values_case_insensitive_keys_and_coercions() {
-        let tables = ddl::tables().unwrap();
-        let instances = tables
-            .iter()
-            .find(|t| t.name == "clonesquad_instances")
-            .unwrap();
+        let instances = instances_table();
         let mut rows = RowsBuilder::new(&instances.columns, formats());
         let issues = rows.append_ndjson(
             br#"{"InstanceId":"i-1","State":{"Code":16,"Name":"running"},"Tags":[{"Key":"Name","Value":"web-1"}],"LaunchTime":"2026-11-26 09:00:01","AmiLaunchIndex":"3"}
