@@ -7,8 +7,8 @@
 //!   anything changed since, and from the entries exactly which files did.
 //! - Compact: paths are sorted and front-coded (in memory too, in blocks of [`BLOCK`] with a
 //!   full path at each block start, so a lookup is a binary search then a short scan), ETags
-//!   in their 16 binary bytes: a million objects take ~40 MB on disk and ~90 MB in memory,
-//!   against ~200 MB of JSON before.
+//!   in their 16 binary bytes: the million keys of bench/mirror.sh (CloneSquad's layout, ~125
+//!   bytes of path each) take 106 MB on disk and about 165 MB in memory once read.
 //! - The file is written to a temporary name and renamed; it ends with a checksum, and a damaged
 //!   one reads as absent (the next mirror starts from scratch, the engine stats files instead).
 //!
