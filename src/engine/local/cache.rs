@@ -65,6 +65,8 @@ const SMALL_ROWS: usize = 1024;
 const JOB_BYTES: u64 = 16 << 20;
 /// Source files per parse job, at most (a handful in unit tests, so small trees make many jobs).
 const JOB_FILES: usize = if cfg!(test) { 3 } else { 4096 };
+/// Account folders per listing thread, at least (a few in unit tests, so small trees use several).
+const LIST_SHARE: usize = if cfg!(test) { 2 } else { 64 };
 /// A table's rows are kept in several data files (segments), each holding a run of source files
 /// in order, cut after every file whose path hashes to a multiple of this (a few files in unit
 /// tests). The cuts depend on the paths alone, so a changed, added or removed file rewrites the
@@ -1081,15 +1083,57 @@ fn list(
     let now = std::time::SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i128);
-    let mut walker = Walker {
+    let known = known.as_ref();
+    // The table folder itself, its partition folders (accounts) set aside, then walked on
+    // every core, each thread into its own listing.
+    let mut deferred = Vec::new();
+    let mut top = Walker::new(
         partitions,
-        inside: &inside,
+        &inside,
         now,
         max_file_bytes,
-        known: known.as_ref(),
-        out: &mut listing,
-    };
-    walker.walk(folder, 0, String::new())?;
+        known,
+        &mut listing,
+    );
+    top.deferred = Some(&mut deferred);
+    top.walk(folder, 0, String::new())?;
+    let threads = workers(deferred.len(), LIST_SHARE);
+    let share =
+        |t: usize| &deferred[deferred.len() * t / threads..deferred.len() * (t + 1) / threads];
+    let parts = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (inside, share) = (&inside, share(t));
+                scope.spawn(move || -> std::io::Result<Listing> {
+                    let mut part = Listing {
+                        files: Vec::new(),
+                        dirs: Vec::new(),
+                        skipped: Vec::new(),
+                        read: 0,
+                    };
+                    let mut w =
+                        Walker::new(partitions, inside, now, max_file_bytes, known, &mut part);
+                    for (path, depth, rel) in share {
+                        w.walk(path, *depth, rel.clone())?;
+                    }
+                    Ok(part)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("a listing thread panicked")))
+            })
+            .collect::<std::io::Result<Vec<Listing>>>()
+    })?;
+    for part in parts {
+        listing.files.extend(part.files);
+        listing.dirs.extend(part.dirs);
+        listing.skipped.extend(part.skipped);
+        listing.read += part.read;
+    }
     listing
         .files
         .sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
@@ -1117,9 +1161,31 @@ struct Walker<'a> {
     /// The previous listing, when there is one.
     known: Option<&'a Known<'a>>,
     out: &'a mut Listing,
+    /// When set, the folders below the table folder are put here instead of walked (the caller
+    /// walks them on several threads).
+    deferred: Option<&'a mut Vec<(PathBuf, usize, String)>>,
 }
 
-impl Walker<'_> {
+impl<'a> Walker<'a> {
+    fn new(
+        partitions: &'a [String],
+        inside: &'a Path,
+        now: i128,
+        max_file_bytes: u64,
+        known: Option<&'a Known<'a>>,
+        out: &'a mut Listing,
+    ) -> Self {
+        Self {
+            partitions,
+            inside,
+            now,
+            max_file_bytes,
+            known,
+            out,
+            deferred: None,
+        }
+    }
+
     /// Say why `rel` is not read; its folder's stamp (at `stamp`) is made untrusted so that the
     /// next run lists the folder again and says it again.
     fn skip(&mut self, stamp: usize, rel: &str, why: &str) {
@@ -1128,6 +1194,17 @@ impl Walker<'_> {
             .push(format!("{}: {why}", crate::text::escape(rel)));
         if let Some(d) = self.out.dirs.get_mut(stamp) {
             d.mtime = 0;
+        }
+    }
+
+    /// Walk the folder `dir`, or set it aside for the caller (see `deferred`).
+    fn descend(&mut self, dir: PathBuf, depth: usize, rel: String) -> std::io::Result<()> {
+        match self.deferred.as_deref_mut() {
+            Some(deferred) => {
+                deferred.push((dir, depth, rel));
+                Ok(())
+            }
+            None => self.walk(&dir, depth, rel),
         }
     }
 
@@ -1184,7 +1261,7 @@ impl Walker<'_> {
                 if value.is_empty() {
                     self.skip(stamp, &rel_path, "empty partition value; not read");
                 } else if file_type.is_dir() {
-                    self.walk(&entry.path(), depth + 1, rel_path)?;
+                    self.descend(entry.path(), depth + 1, rel_path)?;
                 } else if file_type.is_symlink() {
                     self.skip(
                         stamp,
@@ -1252,7 +1329,7 @@ impl Walker<'_> {
             self.found(stamp, rel.to_string(), &meta);
         }
         for sub in &known.dirs {
-            self.walk(&dir.join(base_name(sub)), depth + 1, sub.to_string())?;
+            self.descend(dir.join(base_name(sub)), depth + 1, sub.to_string())?;
         }
         Ok(true)
     }
@@ -1792,6 +1869,47 @@ mod tests {
         assert_eq!(second.files.len(), first.files.len());
         assert_eq!(rows(&second), rows(&build("scratch-2")));
         assert!(rows(&second).contains("i-new"));
+    }
+
+    /// The listing walks the account folders on several threads; what it finds is what one
+    /// walk on one thread finds.
+    #[test]
+    fn a_listing_on_several_threads_finds_what_one_walk_finds() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = sample_metadata(tmp.path(), 40, 11);
+        let folder = root.join("instances");
+        let partitions = table("clonesquad_instances").partitions;
+        let parallel = list(&folder, &partitions, u64::MAX, None).unwrap();
+        let mut one = Listing {
+            files: Vec::new(),
+            dirs: Vec::new(),
+            skipped: Vec::new(),
+            read: 0,
+        };
+        let inside = folder.canonicalize().unwrap();
+        // Any instant: only the rule on recent folders reads it, and no folder is compared.
+        let now = 0;
+        Walker::new(&partitions, &inside, now, u64::MAX, None, &mut one)
+            .walk(&folder, 0, String::new())
+            .unwrap();
+        let paths = |l: &Listing| {
+            let mut v: Vec<(String, u64)> = l
+                .files
+                .iter()
+                .map(|f| (f.entry.path.clone(), f.entry.size))
+                .collect();
+            v.sort();
+            v
+        };
+        let dirs = |l: &Listing| {
+            let mut v: Vec<String> = l.dirs.iter().map(|d| d.path.clone()).collect();
+            v.sort();
+            v
+        };
+        assert!(parallel.files.len() >= 40);
+        assert_eq!(paths(&parallel), paths(&one));
+        assert_eq!(dirs(&parallel), dirs(&one));
+        assert_eq!(parallel.read, one.read);
     }
 
     /// Set the mtime of every folder below `dir` an hour back, so that a listing trusts them.
