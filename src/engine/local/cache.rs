@@ -1014,6 +1014,7 @@ fn sync_dir(path: &Path) -> anyhow::Result<()> {
 }
 
 /// What [`list`] found: the source files and the folders it read.
+#[derive(Default)]
 struct Listing {
     files: Vec<Found>,
     dirs: Vec<DirStamp>,
@@ -1069,12 +1070,7 @@ fn list(
     max_file_bytes: u64,
     previous: Option<&Manifest>,
 ) -> std::io::Result<Listing> {
-    let mut listing = Listing {
-        files: Vec::new(),
-        dirs: Vec::new(),
-        skipped: Vec::new(),
-        read: 0,
-    };
+    let mut listing = Listing::default();
     let known = previous.map(Known::of);
     if !folder.is_dir() {
         return Ok(listing);
@@ -1105,12 +1101,7 @@ fn list(
             .map(|t| {
                 let (inside, share) = (&inside, share(t));
                 scope.spawn(move || -> std::io::Result<Listing> {
-                    let mut part = Listing {
-                        files: Vec::new(),
-                        dirs: Vec::new(),
-                        skipped: Vec::new(),
-                        read: 0,
-                    };
+                    let mut part = Listing::default();
                     let mut w =
                         Walker::new(partitions, inside, now, max_file_bytes, known, &mut part);
                     for (path, depth, rel) in share {
@@ -1880,12 +1871,7 @@ mod tests {
         let folder = root.join("instances");
         let partitions = table("clonesquad_instances").partitions;
         let parallel = list(&folder, &partitions, u64::MAX, None).unwrap();
-        let mut one = Listing {
-            files: Vec::new(),
-            dirs: Vec::new(),
-            skipped: Vec::new(),
-            read: 0,
-        };
+        let mut one = Listing::default();
         let inside = folder.canonicalize().unwrap();
         // Any instant: only the rule on recent folders reads it, and no folder is compared.
         let now = 0;
