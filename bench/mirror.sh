@@ -104,6 +104,19 @@ phase() {
 }
 # A phase whose command failed printed nothing (its error is on stderr): stop.
 ok() { [ -n "${1:-}" ] || exit 2; }
+# record NAME RUN CMD... : one phase into the rounds file; on the first round also the requests it
+# made, and for cs-cmdb (NAME ending in _m) its summary line on stderr.
+record() {
+  local name="$1" run="$2" s kb srv
+  shift 2
+  read -r s kb srv < <(phase "$@")
+  ok "$srv"
+  echo "$name $s $kb $srv" >>"$WORK/rounds"
+  if [ "$run" = 1 ]; then
+    if [ "${name%_m}" != "$name" ]; then grep -o 'mirror .*' "$WORK/last.err" >&2 || true; fi
+    echo "${name}_req $(cat "$WORK/served")" >>"$WORK/rounds"
+  fi
+}
 
 # 1. OBJECTS objects: the bucket is a folder, the generated tree is its prefix.
 if [ "$OBJECTS" -gt 0 ]; then
@@ -137,22 +150,10 @@ if [ "$OBJECTS" -gt 0 ]; then
   : >"$WORK/rounds"
   for run in $(seq "$RUNS"); do
     rm -rf "$WORK/cache" "$WORK/awscopy"
-    read -r s kb srv < <(phase "${MIRROR[@]}")
-    ok "$srv"
-    echo "cold_m $s $kb $srv" >>"$WORK/rounds"
-    [ "$run" = 1 ] && { grep -o 'mirror .*' "$WORK/last.err" >&2 || true; echo "cold_m_req $(cat "$WORK/served")" >>"$WORK/rounds"; }
-    read -r s kb srv < <(phase "${AWS[@]}" s3 sync --quiet "s3://$BUCKET/$PREFIX" "$WORK/awscopy")
-    ok "$srv"
-    echo "cold_a $s $kb $srv" >>"$WORK/rounds"
-    [ "$run" = 1 ] && echo "cold_a_req $(cat "$WORK/served")" >>"$WORK/rounds"
-    read -r s kb srv < <(phase "${MIRROR[@]}")
-    ok "$srv"
-    echo "noop_m $s $kb $srv" >>"$WORK/rounds"
-    [ "$run" = 1 ] && { grep -o 'mirror .*' "$WORK/last.err" >&2 || true; echo "noop_m_req $(cat "$WORK/served")" >>"$WORK/rounds"; }
-    read -r s kb srv < <(phase "${AWS[@]}" s3 sync --quiet "s3://$BUCKET/$PREFIX" "$WORK/awscopy")
-    ok "$srv"
-    echo "noop_a $s $kb $srv" >>"$WORK/rounds"
-    [ "$run" = 1 ] && echo "noop_a_req $(cat "$WORK/served")" >>"$WORK/rounds"
+    record cold_m "$run" "${MIRROR[@]}"
+    record cold_a "$run" "${AWS[@]}" s3 sync --quiet "s3://$BUCKET/$PREFIX" "$WORK/awscopy"
+    record noop_m "$run" "${MIRROR[@]}"
+    record noop_a "$run" "${AWS[@]}" s3 sync --quiet "s3://$BUCKET/$PREFIX" "$WORK/awscopy"
     echo "round $run of $RUNS done" >&2
   done
   # fig NAME COLUMN -> the median over the rounds (peak RSS: the largest)
