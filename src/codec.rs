@@ -193,6 +193,113 @@ impl<'a> Decoder<'a> {
     }
 }
 
+impl<'a> Decoder<'a> {
+    /// A decoder over a piece of a file read by [`FileDecoder`], paths continuing from
+    /// `previous`.
+    fn piece(buf: &'a [u8], previous: Vec<u8>) -> Self {
+        Self {
+            buf,
+            at: 0,
+            previous,
+        }
+    }
+}
+
+/// Reads a file [`Encoder`] wrote a window at a time, so a big manifest is never in memory twice
+/// (as its bytes and as what they decode to). The checksum is summed as the file is read and
+/// checked by [`FileDecoder::finish`]: until then, what was decoded may be damaged.
+pub struct FileDecoder {
+    file: std::fs::File,
+    /// Bytes of the body (the file less its checksum) not yet read into the window.
+    unread: u64,
+    window: Vec<u8>,
+    at: usize,
+    previous: Vec<u8>,
+    /// `previous` before the record being decoded, to retry it on a wider window.
+    saved: Vec<u8>,
+    hash: u64,
+}
+
+/// The window's size, and how much more it reads at a time.
+const WINDOW: usize = 1 << 20;
+
+impl FileDecoder {
+    /// `Ok(None)` when the file does not start with `magic` (or is too short to hold a checksum).
+    pub fn open(path: &std::path::Path, magic: &[u8]) -> std::io::Result<Option<Self>> {
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        let Some(body) = len.checked_sub(8).filter(|b| *b >= magic.len() as u64) else {
+            return Ok(None);
+        };
+        let mut decoder = Self {
+            file,
+            unread: body,
+            window: Vec::new(),
+            at: 0,
+            previous: Vec::new(),
+            saved: Vec::new(),
+            hash: FNV1A_START,
+        };
+        decoder.fill(magic.len())?;
+        if decoder.window.get(..magic.len()) != Some(magic) {
+            return Ok(None);
+        }
+        decoder.at = magic.len();
+        Ok(Some(decoder))
+    }
+
+    /// Read at least `more` bytes (and up to a window) beyond what the window holds, keeping
+    /// what is not consumed yet; fewer at the end of the body.
+    fn fill(&mut self, more: usize) -> std::io::Result<()> {
+        use std::io::Read;
+        self.window.drain(..self.at);
+        self.at = 0;
+        let want = (more.max(WINDOW) as u64).min(self.unread);
+        let start = self.window.len();
+        let want_usize = usize::try_from(want).unwrap_or(usize::MAX);
+        self.window.resize(start + want_usize, 0);
+        self.file.read_exact(&mut self.window[start..])?;
+        self.hash = fnv1a_update(self.hash, &self.window[start..]);
+        self.unread -= want;
+        Ok(())
+    }
+
+    /// Decode one record with `read`, reading more of the file when the window ends inside it.
+    /// `None` when the file ends first, or `read` finds it damaged.
+    pub fn next<T>(&mut self, mut read: impl FnMut(&mut Decoder<'_>) -> Option<T>) -> Option<T> {
+        loop {
+            self.saved.clear();
+            self.saved.extend_from_slice(&self.previous);
+            let mut d = Decoder::piece(&self.window[self.at..], std::mem::take(&mut self.previous));
+            let value = read(&mut d);
+            let used = d.at;
+            self.previous = d.previous;
+            if let Some(value) = value {
+                self.at += used;
+                return Some(value);
+            }
+            std::mem::swap(&mut self.previous, &mut self.saved);
+            if self.unread == 0 {
+                return None;
+            }
+            // The record may be cut by the window's end: read more (at least double) and retry.
+            let held = self.window.len() - self.at;
+            self.fill(held.max(WINDOW)).ok()?;
+        }
+    }
+
+    /// Whether every byte of the body was decoded and the checksum holds.
+    pub fn finish(mut self) -> bool {
+        use std::io::Read;
+        let mut sum = [0u8; 8];
+        self.unread == 0
+            && self.at == self.window.len()
+            && self.file.read_exact(&mut sum).is_ok()
+            && u64::from_le_bytes(sum) == self.hash
+            && self.file.read(&mut [0u8; 1]).is_ok_and(|n| n == 0)
+    }
+}
+
 /// Write `bytes` to `path` through a temporary file in the same folder and a rename, so a reader
 /// sees the old file or the new one, never a part.
 pub fn write_atomic(
@@ -221,6 +328,68 @@ pub fn write_atomic(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_decodes_window_by_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        // Records of every size, some longer than a window, so records straddle window ends.
+        let record = |i: usize| -> (String, String) {
+            let len = if i.is_multiple_of(97) {
+                WINDOW + i
+            } else {
+                i % 300
+            };
+            (format!("p/{i:06}"), "x".repeat(len))
+        };
+        let mut e = Encoder::new(b"MAGIC");
+        e.var(3000);
+        for i in 0..3000 {
+            let (path, text) = record(i);
+            e.path(&path);
+            e.str(&text);
+        }
+        std::fs::write(&file, e.finish()).unwrap();
+        let read = |file: &std::path::Path| -> Option<bool> {
+            let mut d = FileDecoder::open(file, b"MAGIC").ok()??;
+            let count = d.next(|d| d.count())?;
+            let mut path = String::new();
+            for i in 0..count {
+                let text = d.next(|d| {
+                    path.clear();
+                    path.push_str(d.path()?);
+                    d.str().map(str::to_string)
+                })?;
+                if (path.clone(), text) != record(i) {
+                    return Some(false);
+                }
+            }
+            Some(d.finish())
+        };
+        assert_eq!(read(&file), Some(true));
+
+        // A flipped byte, a cut end, another magic: never a whole good read.
+        let data = std::fs::read(&file).unwrap();
+        let mut flipped = data.clone();
+        let middle = flipped.len() / 2;
+        flipped[middle] ^= 1;
+        std::fs::write(&file, &flipped).unwrap();
+        assert_ne!(read(&file), Some(true));
+        std::fs::write(&file, &data[..data.len() - 1]).unwrap();
+        assert_ne!(read(&file), Some(true));
+        // Every record intact, the checksum not: only `finish` can tell.
+        let mut sum_flipped = data.clone();
+        *sum_flipped.last_mut().unwrap() ^= 1;
+        std::fs::write(&file, &sum_flipped).unwrap();
+        assert_eq!(read(&file), Some(false));
+        // Bytes after the checksum.
+        std::fs::write(&file, [&data[..], b"!"].concat()).unwrap();
+        assert_ne!(read(&file), Some(true));
+        std::fs::write(&file, [b"OTHER", &data[5..]].concat()).unwrap();
+        assert!(FileDecoder::open(&file, b"MAGIC").unwrap().is_none());
+        std::fs::write(&file, b"MAG").unwrap();
+        assert!(FileDecoder::open(&file, b"MAGIC").unwrap().is_none());
+    }
 
     #[test]
     fn round_trip_and_damage() {

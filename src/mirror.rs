@@ -28,7 +28,7 @@ use futures::{StreamExt, stream};
 use crate::bucket::S3Path;
 use crate::bucket::layout;
 use crate::bucket::list::{self, ListError};
-use crate::bucket::manifest::{ETag, Entry, Manifest};
+use crate::bucket::manifest::{ETag, Entry, Manifest, PathRuns};
 use crate::hash::fnv1a;
 use crate::reporter::Reporter;
 
@@ -191,39 +191,11 @@ pub fn unsafe_reason(rel: &str) -> Option<&'static str> {
     None
 }
 
-/// The paths of objects new to the mirror, back to back in one string.
-#[derive(Default)]
-struct PathArena {
-    text: String,
-    ends: Vec<usize>,
-}
-
-impl PathArena {
-    fn push(&mut self, path: &str) -> usize {
-        self.text.push_str(path);
-        self.ends.push(self.text.len());
-        self.ends.len() - 1
-    }
-
-    fn get(&self, i: usize) -> &str {
-        let start = i.checked_sub(1).map_or(0, |p| self.ends[p]);
-        &self.text[start..self.ends[i]]
-    }
-}
-
-/// Where a download's entry goes: an object the manifest knows (by index), or a new one (by
-/// index in the arena of new paths).
-#[derive(Debug, Clone, Copy)]
-enum Slot {
-    Known(usize),
-    New(usize),
-}
-
-/// One object to download: what the listing said of it, then what was downloaded.
+/// One object to download: where the manifest has it (if it does), and what the listing said of
+/// it, then what was downloaded. Its path has the same index in the run's [`PathRuns`].
 struct Todo {
-    slot: Slot,
+    known: Option<usize>,
     entry: Entry,
-    fetched: bool,
 }
 
 /// What became of an object the manifest knew.
@@ -626,8 +598,10 @@ pub async fn mirror(
         .flatten_unordered(2);
     let mut stats = MirrorStats::default();
     let mut fates = vec![Fate::Gone; known.len()];
-    let mut added = PathArena::default();
+    // The objects to fetch, and their paths (front-coded: a cold mirror of a million keys
+    // holds them all until the manifest is built).
     let mut todo: Vec<Todo> = Vec::new();
+    let mut paths = PathRuns::default();
     while let Some(page) = listing.next().await {
         let page = page.with_context(|| format!("cannot list {source}"))?;
         for object in page {
@@ -655,7 +629,7 @@ pub async fn mirror(
             }
             stats.selected += 1;
             let listed = listed_entry(&object);
-            let slot = match known.find(rel) {
+            let known_at = match known.find(rel) {
                 Some(i) if fates[i] != Fate::Gone => continue, // listed twice
                 Some(i) if same_object(known.entry(i), &listed) => {
                     fates[i] = Fate::Same;
@@ -663,14 +637,14 @@ pub async fn mirror(
                 }
                 Some(i) => {
                     fates[i] = Fate::Fetch;
-                    Slot::Known(i)
+                    Some(i)
                 }
-                None => Slot::New(added.push(rel)),
+                None => None,
             };
+            paths.push(rel);
             todo.push(Todo {
-                slot,
+                known: known_at,
                 entry: listed,
-                fetched: false,
             });
         }
     }
@@ -678,19 +652,13 @@ pub async fn mirror(
     // Unchanged objects whose local copy was damaged are fetched again.
     for i in damaged(dir, &known, &fates) {
         fates[i] = Fate::Fetch;
+        paths.push(&known.path(i));
         todo.push(Todo {
-            slot: Slot::Known(i),
+            known: Some(i),
             entry: known.entry(i).clone(),
-            fetched: false,
         });
     }
     stats.unchanged = fates.iter().filter(|f| **f == Fate::Same).count();
-    let rel_of = |slot: Slot| -> String {
-        match slot {
-            Slot::Known(i) => known.path(i),
-            Slot::New(j) => added.get(j).to_string(),
-        }
-    };
 
     // Download what is new or changed into the staging folder.
     let abort_fetch = abort_point("fetch");
@@ -699,7 +667,7 @@ pub async fn mirror(
     let progress = reporter.progress(todo.len() as u64, "objects");
     let mut downloads = stream::iter(todo.iter().enumerate())
         .map(|(t, item)| {
-            let key = format!("{root}{}", rel_of(item.slot));
+            let key = format!("{root}{}", paths.get(t));
             let staged = staging.join(t.to_string());
             async move {
                 (
@@ -709,17 +677,22 @@ pub async fn mirror(
             }
         })
         .buffer_unordered(concurrency);
-    let mut results = Vec::new();
+    // Which downloads succeeded; what one found unlike the listing.
+    let mut fetched = vec![false; todo.len()];
+    let mut unlike_listed = Vec::new();
     while let Some((t, result)) = downloads.next().await {
         match result {
             Ok(entry) => {
                 progress.item_done(false);
                 stats.bytes += entry.size;
-                results.push((t, entry));
+                fetched[t] = true;
+                if entry != todo[t].entry {
+                    unlike_listed.push((t, entry));
+                }
             }
             Err(e) => {
                 progress.item_done(true);
-                failures.push((rel_of(todo[t].slot), e.to_string()));
+                failures.push((paths.get(t), e.to_string()));
             }
         }
         done += 1;
@@ -729,9 +702,8 @@ pub async fn mirror(
     }
     drop(downloads);
     progress.finish();
-    for (t, entry) in results {
+    for (t, entry) in unlike_listed {
         todo[t].entry = entry;
-        todo[t].fetched = true;
     }
 
     // Apply: rename the downloads into place, delete what is gone, commit the manifest last.
@@ -740,10 +712,10 @@ pub async fn mirror(
     let mut placed = 0usize;
     let mut made = PathBuf::new();
     for (t, item) in todo.iter_mut().enumerate() {
-        if !item.fetched {
+        if !fetched[t] {
             continue;
         }
-        let rel = rel_of(item.slot);
+        let rel = paths.get(t);
         match place(dir, &rel, &staging.join(t.to_string()), &mut made) {
             Ok(()) => {
                 item.entry.generation = generation;
@@ -752,7 +724,7 @@ pub async fn mirror(
             Err(e) if collides(&e) => {
                 // `x` and `x/child`, or a name too long here: the first placed stays, this one
                 // is refused like an unsafe key (a failure would fail every run).
-                item.fetched = false;
+                fetched[t] = false;
                 warnings.push(
                     &rel,
                     format!(
@@ -763,7 +735,7 @@ pub async fn mirror(
                 stats.skipped += 1;
             }
             Err(e) => {
-                item.fetched = false;
+                fetched[t] = false;
                 let message = format!(
                     "s3://{bucket}/{root}{} is not mirrored: {e}",
                     list::printable(&rel)
@@ -785,54 +757,53 @@ pub async fn mirror(
 
     // The new manifest: known objects still listed (updated when fetched; a failed download keeps
     // its previous entry when the previous copy is intact, so the next run retries it), and the
-    // new ones placed, merged in path order.
-    let mut new_order: Vec<usize> = Vec::new();
+    // new ones placed, merged in path order. Which known objects stay is decided first, so that
+    // a run that changes nothing builds nothing.
     for (t, item) in todo.iter().enumerate() {
-        match item.slot {
-            Slot::Known(i) if item.fetched => {
-                fates[i] = Fate::Placed;
-                *known.entry_mut(i) = item.entry.clone();
-            }
-            Slot::Known(_) => {}
-            Slot::New(_) if item.fetched => new_order.push(t),
-            Slot::New(_) => {}
+        if let Some(i) = item.known
+            && fetched[t]
+        {
+            fates[i] = Fate::Placed;
+            *known.entry_mut(i) = item.entry.clone();
         }
     }
-    let new_rel = |t: usize| match todo[t].slot {
-        Slot::New(j) => added.get(j),
-        Slot::Known(_) => "",
-    };
-    new_order.sort_by(|a, b| new_rel(*a).cmp(new_rel(*b)));
-    let mut next = known.successor(generation);
     let mut kept = 0usize;
     let mut cursor = known.cursor();
-    let mut fresh = new_order.iter().peekable();
     while let Some((i, rel)) = cursor.next() {
-        while let Some(&&t) = fresh.peek()
-            && new_rel(t) < rel
-        {
-            next.push(new_rel(t), todo[t].entry.clone());
-            fresh.next();
+        if fates[i] == Fate::Fetch && !intact(dir, rel, known.entry(i)) {
+            fates[i] = Fate::Gone;
         }
-        let keep = match fates[i] {
-            Fate::Gone => false,
-            Fate::Same | Fate::Placed => true,
-            Fate::Fetch => intact(dir, rel, known.entry(i)),
-        };
-        if keep {
-            next.push(rel, known.entry(i).clone());
+        if fates[i] != Fate::Gone {
             kept += 1;
         }
     }
-    for &t in fresh {
-        next.push(new_rel(t), todo[t].entry.clone());
-    }
-    drop(todo);
     let changed = placed > 0 || kept != known.len();
-    if !changed {
+    let next = if changed {
+        let mut next = known.successor(generation);
+        let mut fresh = paths
+            .sorted()
+            .filter(|(t, _)| todo[*t].known.is_none() && fetched[*t])
+            .peekable();
+        let mut cursor = known.cursor();
+        while let Some((i, rel)) = cursor.next() {
+            while let Some((t, path)) = fresh.next_if(|(_, path)| path.as_str() < rel) {
+                next.push(&path, todo[t].entry.clone());
+            }
+            if fates[i] != Fate::Gone {
+                next.push(rel, known.entry(i).clone());
+            }
+        }
+        for (t, path) in fresh {
+            next.push(&path, todo[t].entry.clone());
+        }
+        drop(known);
+        next
+    } else {
         // Nothing moved: the generation stays, so readers keep their caches.
-        next = known;
-    }
+        known
+    };
+    drop(todo);
+    drop(paths);
     stats.deleted =
         sweep(dir, &next).with_context(|| format!("cannot clean up {}", dir.display()))?;
     if changed || rewrite {

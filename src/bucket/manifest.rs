@@ -20,7 +20,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::codec::{Decoder, Encoder};
+use crate::codec::{Encoder, FileDecoder};
 
 /// The manifest, at the top of the mirror directory (the engine ignores dot files).
 pub const FILE: &str = ".cs-cmdb-mirror";
@@ -202,6 +202,112 @@ impl Paths {
             buf: Vec::new(),
         }
     }
+
+    /// A cursor from path index `first` on.
+    fn cursor_from_index(&self, first: usize) -> Cursor<'_> {
+        let mut cursor = self.cursor_at(first / BLOCK);
+        // Skip to `first` within its block.
+        for _ in 0..first % BLOCK {
+            cursor.next();
+        }
+        cursor
+    }
+}
+
+/// Paths in the order they are pushed (each with its index), front-coded like a manifest's:
+/// every ascending run is one [`Paths`], so the keys of listings (ascending page after page,
+/// pages of several listings interleaved) take about what a manifest takes, not their full
+/// length each. Random access decodes at most a block.
+#[derive(Debug, Default)]
+pub struct PathRuns {
+    /// (index of the run's first path, the run)
+    runs: Vec<(usize, Paths)>,
+    len: usize,
+}
+
+impl PathRuns {
+    /// Append `path`; returns its index.
+    pub fn push(&mut self, path: &str) -> usize {
+        let ascending = self
+            .runs
+            .last()
+            .is_some_and(|(_, run)| run.last.as_slice() < path.as_bytes());
+        if !ascending {
+            self.runs.push((self.len, Paths::default()));
+        }
+        if let Some((_, run)) = self.runs.last_mut() {
+            run.push(path);
+        }
+        self.len += 1;
+        self.len - 1
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The path at `index` (empty past the end).
+    pub fn get(&self, index: usize) -> String {
+        let Some(run) = self
+            .runs
+            .partition_point(|(first, _)| *first <= index)
+            .checked_sub(1)
+        else {
+            return String::new();
+        };
+        let (first, paths) = &self.runs[run];
+        paths
+            .cursor_from_index(index - first)
+            .next()
+            .map(|(_, p)| p.to_string())
+            .unwrap_or_default()
+    }
+
+    /// Every (index, path) in path order (equal paths in index order): the runs merged.
+    pub fn sorted(&self) -> SortedPaths<'_> {
+        let mut cursors: Vec<Cursor<'_>> = self.runs.iter().map(|(_, p)| p.cursor_at(0)).collect();
+        let mut heap = std::collections::BinaryHeap::new();
+        for (run, cursor) in cursors.iter_mut().enumerate() {
+            if let Some((i, p)) = cursor.next() {
+                heap.push(std::cmp::Reverse((
+                    p.to_string(),
+                    self.runs[run].0 + i,
+                    run,
+                )));
+            }
+        }
+        SortedPaths {
+            runs: self,
+            cursors,
+            heap,
+        }
+    }
+}
+
+/// See [`PathRuns::sorted`].
+pub struct SortedPaths<'a> {
+    runs: &'a PathRuns,
+    cursors: Vec<Cursor<'a>>,
+    /// The next path of each run not yet exhausted: (path, index, run).
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(String, usize, usize)>>,
+}
+
+impl Iterator for SortedPaths<'_> {
+    type Item = (usize, String);
+
+    fn next(&mut self) -> Option<(usize, String)> {
+        let std::cmp::Reverse((path, index, run)) = self.heap.pop()?;
+        if let Some((i, p)) = self.cursors[run].next() {
+            let first = self.runs.runs[run].0;
+            self.heap
+                .push(std::cmp::Reverse((p.to_string(), first + i, run)));
+        }
+        Some((index, path))
+    }
 }
 
 /// Walks paths in order, from a block start.
@@ -315,12 +421,7 @@ impl Manifest {
 
     /// (index, path) from index `first` on.
     pub fn cursor_at(&self, first: usize) -> Cursor<'_> {
-        let mut cursor = self.paths.cursor_at(first / BLOCK);
-        // Skip to `first` within its block.
-        for _ in 0..first % BLOCK {
-            cursor.next();
-        }
-        cursor
+        self.paths.cursor_from_index(first)
     }
 
     /// The path at `index` (empty past the end).
@@ -335,10 +436,9 @@ impl Manifest {
     /// `Ok(None)`: there is none; `Err`: there is one, but it cannot be read (say why).
     pub fn read(dir: &Path) -> Result<Option<Manifest>, String> {
         let path = dir.join(FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => decode(&bytes)
-                .map(Some)
-                .ok_or_else(|| format!("{} is damaged", path.display())),
+        match decode(&path) {
+            Ok(Some(manifest)) => Ok(Some(manifest)),
+            Ok(None) => Err(format!("{} is damaged", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => read_legacy(dir),
             Err(e) => Err(format!("cannot read {}: {e}", path.display())),
         }
@@ -403,37 +503,53 @@ pub fn read_stamp(dir: &Path) -> Option<Stamp> {
     })
 }
 
-fn decode(bytes: &[u8]) -> Option<Manifest> {
-    let mut d = Decoder::new(bytes, MAGIC)?;
-    let id = d.u64_fixed()?;
-    let generation = d.u64_fixed()?;
-    let source = d.str()?.to_string();
-    let count = d.count()?;
+/// The manifest in `path`, decoded as it is read (`Ok(None)`: damaged).
+fn decode(path: &Path) -> std::io::Result<Option<Manifest>> {
+    let Some(mut d) = FileDecoder::open(path, MAGIC)? else {
+        return Ok(None);
+    };
+    let Some((id, generation, source, count)) = d.next(|d| {
+        Some((
+            d.u64_fixed()?,
+            d.u64_fixed()?,
+            d.str()?.to_string(),
+            d.count()?,
+        ))
+    }) else {
+        return Ok(None);
+    };
     let mut manifest = Manifest {
         source,
         stamp: Stamp { id, generation },
         paths: Paths::default(),
-        entries: Vec::with_capacity(count.min(bytes.len())),
+        // The count is not trusted before the checksum is.
+        entries: Vec::with_capacity(count.min(1 << 16)),
     };
+    let mut path = String::new();
     for _ in 0..count {
-        let path = d.path()?.to_string();
-        let etag = match d.u8()? {
-            0 => ETag::Md5(d.bytes()?.try_into().ok()?),
-            1 => ETag::Other(d.str()?.into()),
-            _ => return None,
-        };
-        let entry = Entry {
-            etag,
-            size: d.var()?,
-            last_modified_ms: d.signed()?,
-            generation: d.var()?,
+        let Some(entry) = d.next(|d| {
+            path.clear();
+            path.push_str(d.path()?);
+            let etag = match d.u8()? {
+                0 => ETag::Md5(d.bytes()?.try_into().ok()?),
+                1 => ETag::Other(d.str()?.into()),
+                _ => return None,
+            };
+            Some(Entry {
+                etag,
+                size: d.var()?,
+                last_modified_ms: d.signed()?,
+                generation: d.var()?,
+            })
+        }) else {
+            return Ok(None);
         };
         if manifest.paths.len > 0 && manifest.paths.last.as_slice() >= path.as_bytes() {
-            return None;
+            return Ok(None);
         }
         manifest.push(&path, entry);
     }
-    d.done().then_some(manifest)
+    Ok(d.finish().then_some(manifest))
 }
 
 /// The JSON manifest of earlier releases, as a manifest of a new identity (generation 0).
@@ -553,6 +669,40 @@ mod tests {
         bytes[middle] ^= 0x40;
         std::fs::write(&file, &bytes).unwrap();
         assert!(Manifest::read(dir.path()).is_err());
+    }
+
+    #[test]
+    fn path_runs_keep_push_order_and_merge_in_path_order() {
+        // Pages of two listings interleaved, as the mirror receives them; one path twice.
+        let mut pushed: Vec<String> = Vec::new();
+        for page in 0..6 {
+            let table = if page % 2 == 0 {
+                "instances"
+            } else {
+                "volumes"
+            };
+            for k in 0..37 {
+                pushed.push(format!(
+                    "metadata/{table}/accountid={:04}/f.json",
+                    page / 2 * 37 + k
+                ));
+            }
+        }
+        pushed.push("backups/a".into());
+        pushed.push("metadata/instances/accountid=0000/f.json".into());
+        let mut runs = PathRuns::default();
+        for (i, p) in pushed.iter().enumerate() {
+            assert_eq!(runs.push(p), i);
+        }
+        assert_eq!(runs.len(), pushed.len());
+        for (i, p) in pushed.iter().enumerate() {
+            assert_eq!(&runs.get(i), p, "index {i}");
+        }
+        assert_eq!(runs.get(pushed.len()), "");
+        let mut expected: Vec<(usize, String)> = pushed.iter().cloned().enumerate().collect();
+        expected.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+        assert_eq!(runs.sorted().collect::<Vec<_>>(), expected);
+        assert_eq!(PathRuns::default().sorted().count(), 0);
     }
 
     #[test]
