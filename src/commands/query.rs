@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use crate::commands::org_args::{OrgArgs, Scope};
 use crate::commands::source_args::SourceArgs;
 use crate::engine::athena::AthenaEngine;
+use crate::engine::local::LocalEngine;
 use crate::engine::{Engine, Param, QueryEngine};
 use crate::exit::Outcome;
 use crate::printer::Printer;
@@ -162,20 +163,27 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
         summary(printer, rows, started);
         return Ok(Outcome::Success);
     }
-    let engine = &opened.engine;
-    let mut rs = engine.run(&query.sql, &params).await.with_context(|| {
-        format!(
-            "query `{}` failed on the {} engine",
-            query.name,
-            engine.name()
-        )
-    })?;
-    if let Some(scope) = &scope {
-        let at = scope.account_column(&rs.columns)?;
-        scope.retain(at, &mut rs.rows);
-    }
-    printer.rows_narrowed(&rs, &query.narrow)?;
-    summary(printer, rs.rows.len(), started);
+    let rows = match &opened.engine {
+        Engine::Local(local) if printer.format() != Format::Table => {
+            stream_local(local, &query, &params, printer, scope.as_ref()).await?
+        }
+        engine => {
+            let mut rs = engine.run(&query.sql, &params).await.with_context(|| {
+                format!(
+                    "query `{}` failed on the {} engine",
+                    query.name,
+                    engine.name()
+                )
+            })?;
+            if let Some(scope) = &scope {
+                let at = scope.account_column(&rs.columns)?;
+                scope.retain(at, &mut rs.rows);
+            }
+            printer.rows_narrowed(&rs, &query.narrow)?;
+            rs.rows.len()
+        }
+    };
+    summary(printer, rows, started);
     if opened.mirror_incomplete {
         printer.warn(
             "some objects could not be mirrored (see above): the answer may use their previous copy",
@@ -241,6 +249,33 @@ async fn stream_athena(
         Some(stream) => stream,
         None => printer.stream(&columns)?,
     };
+    Ok(stream.finish()?)
+}
+
+/// Embedded-engine results written batch by batch as the plan produces them: a result of
+/// millions of rows is never all in memory as rows.
+async fn stream_local(
+    local: &LocalEngine,
+    query: &Query,
+    params: &[Param],
+    printer: &Printer,
+    scope: Option<&Scope>,
+) -> anyhow::Result<usize> {
+    let failed = || format!("query `{}` failed on the local engine", query.name);
+    let mut answer = local
+        .answer(&query.sql, params)
+        .await
+        .with_context(failed)?;
+    let at = scope
+        .map(|scope| scope.account_column(&answer.columns))
+        .transpose()?;
+    let mut stream = printer.stream(&answer.columns)?;
+    while let Some(mut rows) = answer.next_rows().await.with_context(failed)? {
+        if let (Some(scope), Some(at)) = (scope, at) {
+            scope.retain(at, &mut rows);
+        }
+        stream.rows(&rows)?;
+    }
     Ok(stream.finish()?)
 }
 

@@ -292,6 +292,38 @@ impl LocalEngine {
     }
 
     async fn execute(&self, sql: &str, params: &[Param]) -> anyhow::Result<ResultSet> {
+        let mut answer = self.answer(sql, params).await?;
+        let mut rows = Vec::new();
+        while let Some(mut more) = answer.next_rows().await? {
+            rows.append(&mut more);
+        }
+        Ok(ResultSet {
+            columns: answer.columns,
+            rows,
+        })
+    }
+
+    /// The answer to one statement, to read batch by batch as the plan produces it: a large
+    /// result is never all in memory as rows (`query --format csv|json`).
+    pub async fn answer(&self, sql: &str, params: &[Param]) -> anyhow::Result<Answer> {
+        match self.answer_once(sql, params).await {
+            // A cache file damaged inside (its end intact, so it passed as current; the tables'
+            // files are read when the plan is made, before any row): forget the cache, say so,
+            // and answer from the source once more.
+            Err(err) if format!("{err:#}").contains(cache::DAMAGED) => {
+                self.reporter.warn(&format!(
+                    "{err:#}; the cache in {} is rebuilt from the source",
+                    self.cache_dir.display()
+                ));
+                cache::forget(&self.cache_dir)?;
+                self.ready.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                self.answer_once(sql, params).await
+            }
+            other => other,
+        }
+    }
+
+    async fn answer_once(&self, sql: &str, params: &[Param]) -> anyhow::Result<Answer> {
         crate::engine::readonly::ensure_read_only(sql)?;
         crate::engine::readonly::ensure_finite(params)?;
         let prepared = sqlrewrite::prepare(sql, &|t, p| self.column_type(t, p))
@@ -401,10 +433,36 @@ impl LocalEngine {
         };
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         let batches = frame
-            .collect()
+            .execute_stream()
             .await
             .map_err(|e| sql_error(&e, same_text))?;
-        to_result_set(&schema, &batches)
+        Ok(Answer {
+            columns: columns_of(&schema),
+            batches,
+            same_text,
+            tables: names,
+        })
+    }
+}
+
+/// See [`LocalEngine::answer`].
+pub struct Answer {
+    pub columns: Vec<Column>,
+    batches: datafusion::physical_plan::SendableRecordBatchStream,
+    /// For error messages: whether the SQL ran as written, and the tables there are.
+    same_text: bool,
+    tables: Vec<String>,
+}
+
+impl Answer {
+    /// The rows of the next batch; `None` at the end.
+    pub async fn next_rows(&mut self) -> anyhow::Result<Option<Vec<Vec<Value>>>> {
+        use futures::StreamExt;
+        match self.batches.next().await {
+            None => Ok(None),
+            Some(Err(e)) => Err(sql_error(&e, self.same_text, &self.tables)),
+            Some(Ok(batch)) => rows_of(&batch).map(Some),
+        }
     }
 }
 
@@ -432,22 +490,7 @@ impl QueryEngine for LocalEngine {
         sql: &'a str,
         params: &'a [Param],
     ) -> BoxFuture<'a, anyhow::Result<ResultSet>> {
-        Box::pin(async move {
-            match self.execute(sql, params).await {
-                // A cache file damaged inside (its end intact, so it passed as current): forget
-                // the cache, say so, and answer from the source once more.
-                Err(err) if format!("{err:#}").contains(cache::DAMAGED) => {
-                    self.reporter.warn(&format!(
-                        "{err:#}; the cache in {} is rebuilt from the source",
-                        self.cache_dir.display()
-                    ));
-                    cache::forget(&self.cache_dir)?;
-                    self.ready.lock().unwrap_or_else(|e| e.into_inner()).clear();
-                    self.execute(sql, params).await
-                }
-                other => other,
-            }
-        })
+        Box::pin(self.execute(sql, params))
     }
 }
 
@@ -606,26 +649,27 @@ impl TableProvider for CachedTable {
     }
 }
 
-/// Arrow batches to our typed result set.
-pub fn to_result_set(schema: &SchemaRef, batches: &[RecordBatch]) -> anyhow::Result<ResultSet> {
-    let columns: Vec<Column> = schema
+/// The typed columns of an Arrow schema.
+fn columns_of(schema: &SchemaRef) -> Vec<Column> {
+    schema
         .fields()
         .iter()
         .map(|f| Column::new(f.name().clone(), column_type(f.data_type())))
-        .collect();
-    let mut rows = Vec::new();
-    for batch in batches {
-        let arrays = batch.columns();
-        for row in 0..batch.num_rows() {
-            rows.push(
-                arrays
-                    .iter()
-                    .map(|a| cell(a, row))
-                    .collect::<anyhow::Result<Vec<_>>>()?,
-            );
+        .collect()
+}
+
+/// The typed rows of an Arrow batch.
+fn rows_of(batch: &RecordBatch) -> anyhow::Result<Vec<Vec<Value>>> {
+    let arrays = batch.columns();
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        let mut values = Vec::with_capacity(arrays.len());
+        for array in arrays {
+            values.push(cell(array, row)?);
         }
+        rows.push(values);
     }
-    Ok(ResultSet { columns, rows })
+    Ok(rows)
 }
 
 fn column_type(ty: &DataType) -> ColumnType {
@@ -764,6 +808,53 @@ fn list_json(values: &ArrayRef) -> anyhow::Result<serde_json::Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A result larger than a batch comes batch by batch (`query --format csv|json` writes each
+    /// as it comes), and the batches together are the whole answer, in order.
+    #[tokio::test]
+    async fn a_large_answer_comes_batch_by_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        let spec = crate::sample::SampleSpec {
+            deployments: 700,
+            instances: 16,
+            seed: 7,
+            now: chrono::DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
+                .unwrap()
+                .naive_utc(),
+        };
+        crate::sample::generate(&tree, &spec).unwrap();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let engine = LocalEngine::new(&tree, &dir.path().join("cache"), now).unwrap();
+        let sql =
+            "SELECT instanceid, accountid FROM clonesquad_instances ORDER BY instanceid, accountid";
+        let mut answer = engine.answer(sql, &[]).await.unwrap();
+        assert_eq!(answer.columns.len(), 2);
+        let mut batches = 0;
+        let mut streamed = Vec::new();
+        while let Some(mut rows) = answer.next_rows().await.unwrap() {
+            batches += 1;
+            streamed.append(&mut rows);
+        }
+        let count = engine
+            .execute("SELECT count(*) FROM clonesquad_instances", &[])
+            .await
+            .unwrap();
+        assert_eq!(count.rows, vec![vec![Value::Int(streamed.len() as i64)]]);
+        assert!(
+            streamed.len() > 8192,
+            "{} rows: not above a batch",
+            streamed.len()
+        );
+        assert!(batches > 1, "{} rows in one batch", streamed.len());
+        let sorted = streamed.windows(2).all(|w| {
+            (w[0][0].display(), w[0][1].display()) <= (w[1][0].display(), w[1][1].display())
+        });
+        assert!(sorted, "batches out of order");
+        assert_eq!(engine.execute(sql, &[]).await.unwrap().rows, streamed);
+    }
 
     #[test]
     fn messages_use_the_users_table_names() {
