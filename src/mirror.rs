@@ -10,10 +10,10 @@
 //!   classification), against the compact manifest: a million keys list and diff in a few
 //!   hundred MB.
 //! - Never a half-written tree: every object is downloaded into `.staging/` first; only when all
-//!   downloads are done are they renamed into place, removed files deleted, and the manifest
-//!   committed last. An interrupted run therefore leaves the previous tree (interrupted while
-//!   downloading) or whole files of either generation that the next run reconciles (interrupted
-//!   while renaming), never a partial file.
+//!   downloads are done are they renamed into place, the manifest committed, and files it no
+//!   longer lists deleted. An interrupted run therefore leaves the previous tree (interrupted
+//!   while downloading), whole files of either generation that the next run reconciles
+//!   (interrupted while renaming), or files the next run deletes, never a partial file.
 //! - Each file's modification time is the object's LastModified (other code reads file times as
 //!   the age of a backup).
 //! - Keys are mapped to paths safely: `..`, `.`, empty segments (absolute keys, `//`), control
@@ -28,7 +28,7 @@ use futures::{StreamExt, stream};
 use crate::bucket::S3Path;
 use crate::bucket::layout;
 use crate::bucket::list::{self, ListError};
-use crate::bucket::manifest::{ETag, Entry, Manifest, PathRuns};
+use crate::bucket::manifest::{self, ETag, Entry, Manifest, PathRuns, Stamp};
 use crate::hash::fnv1a;
 use crate::reporter::Reporter;
 
@@ -778,38 +778,50 @@ pub async fn mirror(
         }
     }
     let changed = placed > 0 || kept != known.len();
+    let manifest_path = dir.join(crate::bucket::manifest::FILE);
     let next = if changed {
-        let mut next = known.successor(generation);
-        let mut fresh = paths
-            .sorted()
-            .filter(|(t, _)| todo[*t].known.is_none() && fetched[*t])
-            .peekable();
-        let mut cursor = known.cursor();
-        while let Some((i, rel)) = cursor.next() {
-            while let Some((t, path)) = fresh.next_if(|(_, path)| path.as_str() < rel) {
-                next.push(&path, todo[t].entry.clone());
+        // Written as it is merged, then read back for the sweep once the run's own lists are
+        // gone: the old and the new manifest are never in memory together.
+        let stamp = Stamp {
+            id: known.stamp.id,
+            generation,
+        };
+        manifest::write_with(dir, &known.source, stamp, |sink| {
+            let mut fresh = paths
+                .sorted()
+                .filter(|(t, _)| todo[*t].known.is_none() && fetched[*t])
+                .peekable();
+            let mut cursor = known.cursor();
+            while let Some((i, rel)) = cursor.next() {
+                while let Some((t, path)) = fresh.next_if(|(_, path)| path.as_str() < rel) {
+                    sink.push(&path, &todo[t].entry)?;
+                }
+                if fates[i] != Fate::Gone {
+                    sink.push(rel, known.entry(i))?;
+                }
             }
-            if fates[i] != Fate::Gone {
-                next.push(rel, known.entry(i).clone());
+            for (t, path) in fresh {
+                sink.push(&path, &todo[t].entry)?;
             }
-        }
-        for (t, path) in fresh {
-            next.push(&path, todo[t].entry.clone());
-        }
-        drop(known);
-        next
+            Ok(())
+        })
+        .map_err(io_err(&manifest_path))?;
+        drop((todo, paths, fates, known));
+        Manifest::read(dir)
+            .map_err(anyhow::Error::msg)?
+            .with_context(|| format!("{} vanished as it was written", manifest_path.display()))?
     } else {
+        drop((todo, paths, fates));
+        if rewrite {
+            known.write(dir).map_err(io_err(&manifest_path))?;
+        }
         // Nothing moved: the generation stays, so readers keep their caches.
         known
     };
-    drop(todo);
-    drop(paths);
+    // Files the manifest does not list (gone from the bucket, or strays) are deleted last: an
+    // interruption before leaves files the next run deletes.
     stats.deleted =
         sweep(dir, &next).with_context(|| format!("cannot clean up {}", dir.display()))?;
-    if changed || rewrite {
-        next.write(dir)
-            .map_err(io_err(&dir.join(crate::bucket::manifest::FILE)))?;
-    }
     let _ = std::fs::remove_dir_all(&staging);
     stats.elapsed = started.elapsed();
     Ok(MirrorReport {

@@ -364,19 +364,6 @@ impl Manifest {
         }
     }
 
-    /// A manifest of `source` with the same identity as `self`, to fill with [`Manifest::push`].
-    pub fn successor(&self, generation: u64) -> Self {
-        Self {
-            source: self.source.clone(),
-            stamp: Stamp {
-                id: self.stamp.id,
-                generation,
-            },
-            paths: Paths::default(),
-            entries: Vec::new(),
-        }
-    }
-
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -446,39 +433,107 @@ impl Manifest {
 
     /// Write the manifest into `dir` (atomically, synced), and drop a legacy one.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        crate::codec::write_atomic(&dir.join(FILE), true, |out| {
-            let mut e = Encoder::new(MAGIC);
-            e.u64_fixed(self.stamp.id);
-            e.u64_fixed(self.stamp.generation);
-            e.str(&self.source);
-            e.var(self.entries.len() as u64);
+        write_with(dir, &self.source, self.stamp, |sink| {
             let mut cursor = self.cursor();
             while let Some((i, path)) = cursor.next() {
-                let entry = &self.entries[i];
-                e.path(path);
-                match &entry.etag {
-                    ETag::Md5(md5) => {
-                        e.u8(0);
-                        e.bytes(md5);
-                    }
-                    ETag::Other(text) => {
-                        e.u8(1);
-                        e.str(text);
-                    }
-                }
-                e.var(entry.size);
-                e.signed(entry.last_modified_ms);
-                e.var(entry.generation);
-                if e.buffered() >= 1 << 20 {
-                    e.spill(out)?;
+                sink.push(path, &self.entries[i])?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Receives the entries of a manifest being written, in path order: see [`write_with`].
+pub struct Sink<'a> {
+    /// `None` while counting.
+    out: Option<(&'a mut Encoder, &'a mut std::io::BufWriter<std::fs::File>)>,
+    written: usize,
+    last: String,
+}
+
+impl Sink<'_> {
+    /// Write one entry; its path must sort after the previous one (the same path again is
+    /// ignored: the first one stays).
+    pub fn push(&mut self, path: &str, entry: &Entry) -> std::io::Result<()> {
+        if self.written > 0 {
+            match self.last.as_str().cmp(path) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => return Ok(()),
+                std::cmp::Ordering::Greater => {
+                    return Err(std::io::Error::other(format!(
+                        "manifest paths out of order: {path:?} after {:?}",
+                        self.last
+                    )));
                 }
             }
-            e.finish_into(out)
-        })?;
-        match std::fs::remove_file(dir.join(LEGACY_FILE)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
         }
+        self.last.clear();
+        self.last.push_str(path);
+        self.written += 1;
+        let Some((e, out)) = self.out.as_mut() else {
+            return Ok(());
+        };
+        e.path(path);
+        match &entry.etag {
+            ETag::Md5(md5) => {
+                e.u8(0);
+                e.bytes(md5);
+            }
+            ETag::Other(text) => {
+                e.u8(1);
+                e.str(text);
+            }
+        }
+        e.var(entry.size);
+        e.signed(entry.last_modified_ms);
+        e.var(entry.generation);
+        if e.buffered() >= 1 << 20 {
+            e.spill(*out)?;
+        }
+        Ok(())
+    }
+}
+
+/// Write a manifest into `dir` (atomically, synced) straight from `fill`, which pushes its
+/// entries into the [`Sink`] in path order: a mirror's next manifest is written as it is
+/// merged, never built in memory beside the previous one. `fill` runs twice: first to count
+/// the entries (the count leads the file), then to write them. Drops a legacy manifest.
+pub fn write_with(
+    dir: &Path,
+    source: &str,
+    stamp: Stamp,
+    fill: impl Fn(&mut Sink) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut counted = Sink {
+        out: None,
+        written: 0,
+        last: String::new(),
+    };
+    fill(&mut counted)?;
+    let count = counted.written;
+    crate::codec::write_atomic(&dir.join(FILE), true, |out| {
+        let mut e = Encoder::new(MAGIC);
+        e.u64_fixed(stamp.id);
+        e.u64_fixed(stamp.generation);
+        e.str(source);
+        e.var(count as u64);
+        let mut sink = Sink {
+            out: Some((&mut e, &mut *out)),
+            written: 0,
+            last: String::new(),
+        };
+        fill(&mut sink)?;
+        if sink.written != count {
+            return Err(std::io::Error::other(format!(
+                "the manifest's entries changed between two passes: {count}, then {}",
+                sink.written
+            )));
+        }
+        e.finish_into(out)
+    })?;
+    match std::fs::remove_file(dir.join(LEGACY_FILE)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -703,6 +758,41 @@ mod tests {
         expected.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
         assert_eq!(runs.sorted().collect::<Vec<_>>(), expected);
         assert_eq!(PathRuns::default().sorted().count(), 0);
+    }
+
+    #[test]
+    fn a_manifest_written_as_merged_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let stamp = Stamp {
+            id: 7,
+            generation: 3,
+        };
+        // The same path twice: the first entry stays.
+        write_with(dir.path(), "s3://b/p", stamp, |sink| {
+            for (path, n) in [("a", 1), ("b", 2), ("b", 9), ("c/d", 3)] {
+                sink.push(path, &entry(n))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let back = Manifest::read(dir.path()).unwrap().unwrap();
+        assert_eq!((back.stamp, back.source.as_str()), (stamp, "s3://b/p"));
+        let mut cursor = back.cursor();
+        let mut read = Vec::new();
+        while let Some((i, p)) = cursor.next() {
+            read.push((p.to_string(), back.entry(i).size));
+        }
+        assert_eq!(read, [("a".into(), 1), ("b".into(), 2), ("c/d".into(), 3)]);
+
+        // Out of order: an error, and the manifest in place is untouched.
+        let err = write_with(dir.path(), "s3://b/p", stamp, |sink| {
+            sink.push("b", &entry(1))?;
+            sink.push("a", &entry(2))
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("out of order"), "{err}");
+        assert_eq!(Manifest::read(dir.path()).unwrap().unwrap().len(), 3);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
