@@ -613,16 +613,15 @@ pub fn to_result_set(schema: &SchemaRef, batches: &[RecordBatch]) -> anyhow::Res
         .iter()
         .map(|f| Column::new(f.name().clone(), column_type(f.data_type())))
         .collect();
-    let mut rows = Vec::new();
+    let mut rows = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
     for batch in batches {
         let arrays = batch.columns();
         for row in 0..batch.num_rows() {
-            rows.push(
-                arrays
-                    .iter()
-                    .map(|a| cell(a, row))
-                    .collect::<anyhow::Result<Vec<_>>>()?,
-            );
+            let mut cells = Vec::with_capacity(arrays.len());
+            for array in arrays {
+                cells.push(cell(array, row)?);
+            }
+            rows.push(cells);
         }
     }
     Ok(ResultSet { columns, rows })
