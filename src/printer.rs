@@ -25,6 +25,9 @@ use crate::rows::{Column, ResultSet};
 use crate::settings::Settings;
 use crate::text::escape;
 
+/// The buffer rows on stdout are written through: a large result is a few big writes.
+const OUT_BUFFER: usize = 64 * 1024;
+
 /// Whether a stream may carry colours: a terminal, no `--no-color`, `NO_COLOR` unset or empty.
 pub fn color_allowed(no_color_flag: bool, terminal: bool) -> bool {
     !no_color_flag && terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
@@ -120,7 +123,7 @@ impl Printer {
     /// Rows; a table too wide for the terminal keeps the `narrow` columns (a canned query's
     /// choice) rather than turning into lines, and says which columns it left out.
     pub fn rows_narrowed(&self, rs: &ResultSet, narrow: &[String]) -> io::Result<()> {
-        let mut out = BufWriter::new(io::stdout().lock());
+        let mut out = BufWriter::with_capacity(OUT_BUFFER, io::stdout().lock());
         let layout = render::write(&mut out, rs, &self.options, narrow)?;
         out.flush()?;
         self.explain(&layout);
@@ -146,7 +149,7 @@ impl Printer {
     /// all for its widths).
     pub fn stream(&self, columns: &[Column]) -> io::Result<Stream<BufWriter<StdoutLock<'static>>>> {
         Stream::new(
-            BufWriter::new(io::stdout().lock()),
+            BufWriter::with_capacity(OUT_BUFFER, io::stdout().lock()),
             self.options.clone(),
             columns,
         )

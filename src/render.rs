@@ -94,12 +94,7 @@ pub fn write(
     let selection = select(&rs.columns, options.columns.as_deref())?;
     let columns: Vec<Column> = selection.iter().map(|&i| rs.columns[i].clone()).collect();
     let limit = options.limit.unwrap_or(usize::MAX);
-    let rows: Vec<Vec<Value>> = rs
-        .rows
-        .iter()
-        .take(limit)
-        .map(|row| project(row, &selection))
-        .collect();
+    let rows = &rs.rows[..rs.rows.len().min(limit)];
     match options.format {
         Format::Table => {
             // An explicit --columns is what the user wants to see: it is never narrowed further.
@@ -108,12 +103,11 @@ pub fn write(
             } else {
                 narrow
             };
-            write_table(out, &columns, &rows, options, narrow)
+            write_table(out, &columns, rows, &selection, options, narrow)
         }
         _ => {
-            let all = (0..columns.len()).collect();
-            let mut stream = Stream::start(out, options.clone(), columns, all)?;
-            stream.write_rows(&rows)?;
+            let mut stream = Stream::start(out, options.clone(), columns, selection)?;
+            stream.write_rows(rows)?;
             stream.finish()?;
             Ok(Layout::default())
         }
@@ -149,11 +143,12 @@ fn select(columns: &[Column], wanted: Option<&[String]>) -> io::Result<Vec<usize
         .collect()
 }
 
-fn project(row: &[Value], selection: &[usize]) -> Vec<Value> {
-    selection
-        .iter()
-        .map(|&i| row.get(i).cloned().unwrap_or(Value::Null))
-        .collect()
+/// What a row too short for a chosen column holds there.
+static NULL: Value = Value::Null;
+
+/// The cells of `row` in the chosen columns, in order (rows are never copied to be shaped).
+fn chosen<'r>(row: &'r [Value], selection: &'r [usize]) -> impl Iterator<Item = &'r Value> {
+    selection.iter().map(|&i| row.get(i).unwrap_or(&NULL))
 }
 
 fn numeric(ty: ColumnType) -> bool {
@@ -192,21 +187,29 @@ struct Grid<'a> {
 }
 
 impl<'a> Grid<'a> {
-    fn new(columns: &'a [Column], rows: &[Vec<Value>]) -> Self {
+    /// The grid of the `selection` columns of `rows` (`columns` are those columns).
+    fn new(columns: &'a [Column], rows: &[Vec<Value>], selection: &[usize]) -> Self {
+        let mut text = String::new();
+        let mut cells = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut line = Vec::with_capacity(selection.len());
+            for value in chosen(row, selection) {
+                text.clear();
+                line.push(
+                    value
+                        .write_display(&mut text)
+                        .then(|| escape(&text).into_owned()),
+                );
+            }
+            cells.push(line);
+        }
         Self {
             columns,
             header: columns
                 .iter()
                 .map(|c| escape(&c.name).into_owned())
                 .collect(),
-            cells: rows
-                .iter()
-                .map(|row| {
-                    row.iter()
-                        .map(|v| v.display().map(|t| escape(&t).into_owned()))
-                        .collect()
-                })
-                .collect(),
+            cells,
         }
     }
 
@@ -257,10 +260,12 @@ impl<'a> Grid<'a> {
     }
 }
 
+/// The table of the `selection` columns of `rows` (`columns` are those columns).
 fn write_table(
     out: &mut dyn Write,
     columns: &[Column],
     rows: &[Vec<Value>],
+    selection: &[usize],
     options: &Options,
     narrow: &[String],
 ) -> io::Result<Layout> {
@@ -268,7 +273,7 @@ fn write_table(
         writeln!(out, "(the result has no columns)")?;
         return Ok(Layout::default());
     }
-    let grid = Grid::new(columns, rows);
+    let grid = Grid::new(columns, rows, selection);
     let all: Vec<usize> = (0..columns.len()).collect();
     let natural = grid.natural(&all);
     let Some(width) = options.width.filter(|_| !options.wide) else {
@@ -314,7 +319,7 @@ fn write_table(
             ..options.clone()
         },
         columns.to_vec(),
-        all,
+        selection.to_vec(),
     )?;
     stream.write_rows(rows)?;
     stream.finish()?;
@@ -487,23 +492,20 @@ impl<W: Write> Stream<W> {
             .limit
             .unwrap_or(usize::MAX)
             .saturating_sub(self.rows);
-        let rows: Vec<Vec<Value>> = rows
-            .iter()
-            .take(room)
-            .map(|row| project(row, &self.selection))
-            .collect();
-        self.write_rows(&rows)
+        self.write_rows(&rows[..rows.len().min(room)])
     }
 
-    /// Write rows already projected on the chosen columns.
+    /// Write the chosen columns of `rows` (the limit already applied).
     fn write_rows(&mut self, rows: &[Vec<Value>]) -> io::Result<()> {
+        // One buffer for the text of every cell, rather than a string each.
+        let mut text = String::new();
         match self.options.format {
             Format::Json | Format::Jsonl => {
                 for row in rows {
                     let object: serde_json::Map<String, serde_json::Value> = self
                         .columns
                         .iter()
-                        .zip(row)
+                        .zip(chosen(row, &self.selection))
                         .map(|(c, v)| (c.name.clone(), v.to_json()))
                         .collect();
                     let object = serde_json::Value::Object(object);
@@ -521,22 +523,34 @@ impl<W: Write> Stream<W> {
                 let safe = self.options.csv_safe;
                 let mut writer = csv::Writer::from_writer(&mut self.out);
                 for row in rows {
-                    writer.write_record(row.iter().map(|v| match v.display() {
-                        None => self.options.null_marker.clone(),
-                        Some(text) if matches!(v, Value::Str(_) | Value::Json(_)) => {
-                            csv_text(&text, safe)
+                    for value in chosen(row, &self.selection) {
+                        text.clear();
+                        if !value.write_display(&mut text) {
+                            writer.write_field(&self.options.null_marker)?;
+                            continue;
                         }
-                        Some(text) => text,
-                    }))?;
+                        if safe
+                            && matches!(value, Value::Str(_) | Value::Json(_))
+                            && formula_start(&text)
+                        {
+                            text.insert(0, '\'');
+                        }
+                        writer.write_field(&text)?;
+                    }
+                    // Ends the record, as `write_record` does after its fields.
+                    writer.write_record(None::<&[u8]>)?;
                 }
                 writer.flush()?;
                 self.rows += rows.len();
             }
             Format::Markdown => {
                 for row in rows {
-                    let cells: Vec<String> = row
-                        .iter()
-                        .map(|v| markdown(&v.display().unwrap_or_default()))
+                    let cells: Vec<String> = chosen(row, &self.selection)
+                        .map(|v| {
+                            text.clear();
+                            v.write_display(&mut text);
+                            markdown(&text)
+                        })
                         .collect();
                     writeln!(self.out, "| {} |", cells.join(" | "))?;
                 }
@@ -553,14 +567,16 @@ impl<W: Write> Stream<W> {
                     if self.rows > 0 {
                         writeln!(self.out)?;
                     }
-                    for (column, value) in self.columns.iter().zip(row) {
+                    for (column, value) in self.columns.iter().zip(chosen(row, &self.selection)) {
                         let name = escape(&column.name);
                         let fill = " ".repeat(name_width.saturating_sub(width_of(&name)));
-                        let value = match value.display() {
-                            Some(text) => escape(&text).into_owned(),
-                            None => paint("NULL", "90", self.options.color),
-                        };
-                        writeln!(self.out, "{name}{fill} | {value}")?;
+                        text.clear();
+                        if value.write_display(&mut text) {
+                            writeln!(self.out, "{name}{fill} | {}", escape(&text))?;
+                        } else {
+                            let null = paint("NULL", "90", self.options.color);
+                            writeln!(self.out, "{name}{fill} | {null}")?;
+                        }
                     }
                     self.rows += 1;
                 }
@@ -588,11 +604,16 @@ impl<W: Write> Stream<W> {
 /// `@`, a tab or a carriage return first) gets a leading `'`, as OWASP recommends. Quoting is
 /// the CSV writer's (RFC 4180).
 fn csv_text(text: &str, safe: bool) -> String {
-    if safe && text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if safe && formula_start(text) {
         format!("'{text}")
     } else {
         text.to_string()
     }
+}
+
+/// Whether a spreadsheet would read a cell starting so as a formula.
+fn formula_start(text: &str) -> bool {
+    text.starts_with(['=', '+', '-', '@', '\t', '\r'])
 }
 
 /// A Markdown cell: backslashes and pipes escaped, control characters in visible notation.

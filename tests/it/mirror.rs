@@ -504,7 +504,7 @@ fn a_mirror_source_rereads_exactly_the_changed_files() {
     put(
         &moto,
         &instances,
-        b"{\"InstanceId\": \"i-1\", \"State\": {\"Name\": \"running\"}}",
+        b"{\"InstanceId\": \"i-1\", \"State\": {\"Name\": \"running\"}}\nnot json",
     );
     moto.delete(BUCKET, &format!("{PREFIX}/{gone}"));
     let added = "discovery/accountid=999999999999/region=eu-west-1/groupname=new/999999999999-eu-west-1-discovery-cs-new.json";
@@ -566,6 +566,19 @@ fn a_mirror_source_rereads_exactly_the_changed_files() {
     };
     assert_eq!(row(&instances)["instances"], 1);
     assert_eq!(row(&gone)["instances"], 0);
+    let malformed = "clonesquad_instances: 1 file(s) with 1 malformed line(s)";
+    assert!(err.contains(malformed), "{err}");
+
+    // Warm again: the cache's manifest is read without its file list, and the file with a
+    // malformed line is still reported.
+    let (warm_rows, err) = query(home.path());
+    assert!(
+        err.contains("cache is current (mirror generation)"),
+        "{err}"
+    );
+    assert_eq!(parsed_files(&err), Vec::<String>::new(), "{err}");
+    assert!(err.contains(malformed), "{err}");
+    assert_eq!(warm_rows, rows);
 
     // A plain-directory read of the same mirror gives the same answer.
     let plain = tempfile::tempdir().unwrap();

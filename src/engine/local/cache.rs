@@ -4,11 +4,13 @@
 //!
 //! Layout under the cache directory: `<table>.manifest` (a compact binary file, see
 //! [`crate::codec`]: which data files are current, and the source files they hold, in order,
-//! with their row counts) and the data files `<table>.<generation>-<n>.arrow`, one per segment: a
-//! run of source files cut where a path hash says ([`SEGMENT_FILES`]), so that one changed file
-//! rewrites one segment and the others are kept as they are. Data files are written first and the
-//! manifest renamed into place last, so a reader always sees a complete set, and an interrupted
-//! rebuild leaves the previous cache in force.
+//! with their row counts; its head, read on its own when a mirror's stamp proves the cache
+//! current, says all a current cache needs without the file list) and the data files
+//! `<table>.<generation>-<n>.arrow`, one per segment: a run of source files cut where a path
+//! hash says ([`SEGMENT_FILES`]), so that one changed file rewrites one segment and the others
+//! are kept as they are. Data files are written first and the manifest renamed into place last,
+//! so a reader always sees a complete set, and an interrupted rebuild leaves the previous cache
+//! in force.
 //!
 //! How a run learns that the cache is current ([`Freshness`]):
 //! - a mirror (`cs-cmdb mirror`, `--source s3://...`): its manifest carries a generation that
@@ -52,8 +54,11 @@ use crate::hash::fnv1a;
 use crate::reporter::Reporter;
 
 /// Bump when the cache layout or the loader's reading of values changes.
-const CACHE_FORMAT: u64 = 5;
+const CACHE_FORMAT: u64 = 6;
 const MAGIC: &[u8] = b"CSCACHE\x00";
+/// A manifest starts with [`MAGIC`], the format and the length of its head (fixed-width), and
+/// their checksum: this many bytes.
+const PREFIX_LEN: usize = 32;
 /// A folder modified less than this before it was listed may still change within the same
 /// clock tick: its mtime is not trusted as a proof that its entries are unchanged.
 const RACY_NANOS: i128 = 2_000_000_000;
@@ -97,6 +102,22 @@ struct Manifest {
     files: Vec<FileEntry>,
     /// Every folder listed, with its mtime then (0: too recent to be trusted).
     dirs: Vec<DirStamp>,
+}
+
+/// What a current cache needs of its manifest, read without the file list and the folder stamps
+/// (written after it, and read only when the cache may have to change).
+#[derive(Debug)]
+struct Head {
+    /// [`Manifest::schema`].
+    schema: u64,
+    segments: Vec<Segment>,
+    mirror: Option<Stamp>,
+    /// The rows of every file.
+    rows: usize,
+    /// How many source files the table holds.
+    files: usize,
+    /// The files with malformed lines or values Athena would refuse.
+    with_issues: Vec<FileEntry>,
 }
 
 /// One data file of a table: the rows of the next `files` source files of the manifest.
@@ -158,7 +179,13 @@ pub struct Loaded {
     /// The Arrow IPC files holding the rows, in order.
     pub data: Vec<PathBuf>,
     pub rows: usize,
+    /// How many source files the table holds.
+    pub file_count: usize,
+    /// The source files, in order; empty when a mirror's stamp proved the cache current (the
+    /// manifest's file list is not read then: see `file_count` and [`Loaded::files_with_issues`]).
     pub files: Vec<FileEntry>,
+    /// The files with malformed lines or values Athena would refuse.
+    with_issues: Vec<FileEntry>,
     /// How many source files were parsed this time (0 when the cache was current).
     pub parsed: usize,
     /// Whether the tree had to be listed (false: the mirror's generation, or the folder and file
@@ -176,13 +203,46 @@ pub struct Loaded {
 impl Loaded {
     /// The table as `manifest` (current) describes it; nothing parsed.
     fn current(schema: SchemaRef, cache_dir: &Path, manifest: Manifest, listed: bool) -> Self {
+        Self::of(schema, cache_dir, manifest, 0, listed)
+    }
+
+    /// The table as `manifest` describes it, `parsed` files parsed to make it.
+    fn of(
+        schema: SchemaRef,
+        cache_dir: &Path,
+        manifest: Manifest,
+        parsed: usize,
+        listed: bool,
+    ) -> Self {
         Self {
             schema,
             data: manifest.data_paths(cache_dir),
             rows: manifest.files.iter().map(|f| f.rows).sum(),
+            file_count: manifest.files.len(),
+            with_issues: with_issues(&manifest.files).cloned().collect(),
             files: manifest.files,
-            parsed: 0,
+            parsed,
             listed,
+            skipped: Vec::new(),
+            folders_read: 0,
+        }
+    }
+
+    /// The table as the head of its (current) manifest describes it; the file list unread.
+    fn from_head(schema: SchemaRef, cache_dir: &Path, head: Head) -> Self {
+        Self {
+            schema,
+            data: head
+                .segments
+                .iter()
+                .map(|s| cache_dir.join(&s.data))
+                .collect(),
+            rows: head.rows,
+            file_count: head.files,
+            files: Vec::new(),
+            with_issues: head.with_issues,
+            parsed: 0,
+            listed: false,
             skipped: Vec::new(),
             folders_read: 0,
         }
@@ -190,8 +250,13 @@ impl Loaded {
 
     /// The files with malformed lines or values Athena would refuse.
     pub fn files_with_issues(&self) -> impl Iterator<Item = &FileEntry> {
-        self.files.iter().filter(|f| !f.issues.is_empty())
+        self.with_issues.iter()
     }
+}
+
+/// The files of `files` with malformed lines or values Athena would refuse.
+fn with_issues(files: &[FileEntry]) -> impl Iterator<Item = &FileEntry> {
+    files.iter().filter(|f| !f.issues.is_empty())
 }
 
 /// What one member account's files may cost: a longer line is a bad line (never parsed), a
@@ -352,22 +417,31 @@ pub fn refresh(
         key: cache_key(table, caps),
         caps,
     };
+    let intact = |segments: &[Segment]| {
+        segments
+            .iter()
+            .all(|s| ipc_intact(&cache_dir.join(&s.data)))
+    };
+    // Built from the mirror's generation of now: current, and the head says all that is needed.
+    if let Freshness::Mirror(mirror) = freshness
+        && let Some(head) = read_head(&manifest_path)
+        && head.schema == target.key
+        && head.mirror == Some(mirror.stamp)
+        && intact(&head.segments)
+    {
+        tracing::debug!(
+            table = %table.name,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "cache is current (mirror generation)"
+        );
+        return Ok(Loaded::from_head(schema, cache_dir, head));
+    }
     let mut previous = read_manifest(&manifest_path)
         .filter(|m| m.schema == target.key)
-        .filter(|m| m.data_paths(cache_dir).iter().all(|p| ipc_intact(p)));
+        .filter(|m| intact(&m.segments));
 
     if let Freshness::Mirror(mirror) = freshness {
         let built = previous.as_ref().and_then(|p| p.mirror);
-        if built == Some(mirror.stamp)
-            && let Some(current) = previous.take()
-        {
-            tracing::debug!(
-                table = %table.name,
-                elapsed_us = started.elapsed().as_micros() as u64,
-                "cache is current (mirror generation)"
-            );
-            return Ok(Loaded::current(schema, cache_dir, current, false));
-        }
         if let Some((found, stamp)) = mirror.table_files(&table.folder, &table.partitions, built) {
             let source = Source {
                 found,
@@ -649,7 +723,7 @@ fn update(
     }
     remove_legacy(cache_dir, &table.name);
     remove_orphans(cache_dir, &table.name, &current);
-    let rows = manifest.files.iter().map(|f| f.rows).sum();
+    let rows: usize = manifest.files.iter().map(|f| f.rows).sum();
     tracing::debug!(
         table = %table.name,
         files = manifest.files.len(),
@@ -660,16 +734,13 @@ fn update(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "cache rebuilt"
     );
-    Ok(Loaded {
+    Ok(Loaded::of(
         schema,
-        data: manifest.data_paths(cache_dir),
-        rows,
-        files: manifest.files,
+        cache_dir,
+        manifest,
         parsed,
-        listed: source.listed,
-        skipped: Vec::new(),
-        folders_read: 0,
-    })
+        source.listed,
+    ))
 }
 
 /// Files a rebuild removes unless it gets as far as [`Partial::keep`].
@@ -1617,68 +1688,107 @@ pub fn read_ipc(path: &Path, projection: Option<Vec<usize>>) -> anyhow::Result<V
     Ok(batches)
 }
 
-/// Write the manifest beside a temporary name, then rename it into place.
+/// Write the manifest beside a temporary name, then rename it into place. Layout: a prefix
+/// ([`PREFIX_LEN`] bytes: [`MAGIC`], the format, the head's length, their checksum), the head
+/// (segments, mirror stamp, counts, the files with issues), then the file list and the folder
+/// stamps; the head and the list each end with their own checksum, so the head is read (and
+/// checked) without the list.
 fn write_manifest(path: &Path, manifest: &Manifest) -> anyhow::Result<()> {
-    let mut e = Encoder::new(MAGIC);
-    e.var(CACHE_FORMAT);
-    e.u64_fixed(manifest.schema);
-    e.var(manifest.segments.len() as u64);
+    let mut head = Encoder::new(&[]);
+    head.u64_fixed(manifest.schema);
+    head.var(manifest.segments.len() as u64);
     for seg in &manifest.segments {
-        e.str(&seg.data);
-        e.var(seg.files as u64);
+        head.str(&seg.data);
+        head.var(seg.files as u64);
     }
     match manifest.mirror {
         Some(stamp) => {
-            e.u8(1);
-            e.u64_fixed(stamp.id);
-            e.u64_fixed(stamp.generation);
+            head.u8(1);
+            head.u64_fixed(stamp.id);
+            head.u64_fixed(stamp.generation);
         }
-        None => e.u8(0),
+        None => head.u8(0),
     }
-    e.var(manifest.files.len() as u64);
+    head.var(manifest.files.iter().map(|f| f.rows as u64).sum());
+    head.var(manifest.files.len() as u64);
+    head.var(with_issues(&manifest.files).count() as u64);
+    for f in with_issues(&manifest.files) {
+        encode_file(&mut head, f)?;
+    }
+    let head = head.finish();
+
+    let mut list = Encoder::new(&[]);
     for f in &manifest.files {
-        e.path(&f.path);
-        e.var(f.size);
-        e.signed(i64::try_from(f.mtime).unwrap_or(0));
-        e.var(f.rows as u64);
-        if f.issues.is_empty() {
-            e.u8(0);
-        } else {
-            e.u8(1);
-            e.bytes(&serde_json::to_vec(&f.issues)?);
-        }
+        encode_file(&mut list, f)?;
     }
-    e.reset_paths();
-    e.var(manifest.dirs.len() as u64);
+    list.reset_paths();
+    list.var(manifest.dirs.len() as u64);
     for d in &manifest.dirs {
-        e.path(&d.path);
-        e.signed(i64::try_from(d.mtime).unwrap_or(0));
+        list.path(&d.path);
+        list.signed(i64::try_from(d.mtime).unwrap_or(0));
     }
-    let bytes = e.finish();
-    crate::codec::write_atomic(path, true, |out| out.write_all(&bytes))
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let list = list.finish();
+
+    let mut prefix = Encoder::new(MAGIC);
+    prefix.u64_fixed(CACHE_FORMAT);
+    prefix.u64_fixed(head.len() as u64);
+    let prefix = prefix.finish();
+    debug_assert_eq!(prefix.len(), PREFIX_LEN);
+    crate::codec::write_atomic(path, true, |out| {
+        out.write_all(&prefix)?;
+        out.write_all(&head)?;
+        out.write_all(&list)
+    })
+    .with_context(|| format!("cannot write {}", path.display()))?;
     sync_dir(path)
 }
 
-/// The manifest at `path`; none when it is missing, of another format, or damaged (the cache
-/// is then rebuilt from the tree).
-fn read_manifest(path: &Path) -> Option<Manifest> {
-    let bytes = fs::read(path).ok()?;
-    let manifest = decode_manifest(&bytes);
-    if manifest.is_none() {
-        tracing::debug!(
-            "ignoring the cache manifest {}: another format, or damaged",
-            path.display()
-        );
+/// One file of the list (paths stored as a sorted sequence: see [`Encoder::path`]).
+fn encode_file(e: &mut Encoder, f: &FileEntry) -> anyhow::Result<()> {
+    e.path(&f.path);
+    e.var(f.size);
+    e.signed(i64::try_from(f.mtime).unwrap_or(0));
+    e.var(f.rows as u64);
+    if f.issues.is_empty() {
+        e.u8(0);
+    } else {
+        e.u8(1);
+        e.bytes(&serde_json::to_vec(&f.issues)?);
     }
-    manifest
+    Ok(())
 }
 
-fn decode_manifest(bytes: &[u8]) -> Option<Manifest> {
-    let mut d = Decoder::new(bytes, MAGIC)?;
-    if d.var()? != CACHE_FORMAT {
+fn decode_file(d: &mut Decoder) -> Option<FileEntry> {
+    let path = d.path()?.to_string();
+    let size = d.var()?;
+    let mtime = i128::from(d.signed()?);
+    let rows = d.count()?;
+    let issues = match d.u8()? {
+        0 => FileIssues::default(),
+        _ => serde_json::from_slice(d.bytes()?).ok()?,
+    };
+    Some(FileEntry {
+        path,
+        size,
+        mtime,
+        rows,
+        issues,
+    })
+}
+
+/// The length of the head a manifest's prefix announces; none when it is of another format, or
+/// damaged.
+fn decode_prefix(prefix: &[u8]) -> Option<usize> {
+    let mut d = Decoder::new(prefix.get(..PREFIX_LEN)?, MAGIC)?;
+    if d.u64_fixed()? != CACHE_FORMAT {
         return None;
     }
+    let head_len = usize::try_from(d.u64_fixed()?).ok()?;
+    d.done().then_some(head_len)
+}
+
+fn decode_head(bytes: &[u8]) -> Option<Head> {
+    let mut d = Decoder::new(bytes, &[])?;
     let schema = d.u64_fixed()?;
     let count = d.count()?;
     let mut segments = Vec::with_capacity(count.min(bytes.len()));
@@ -1700,28 +1810,68 @@ fn decode_manifest(bytes: &[u8]) -> Option<Manifest> {
             generation: d.u64_fixed()?,
         }),
     };
+    let rows = d.count()?;
+    let files = d.count()?;
     let count = d.count()?;
-    let mut files = Vec::with_capacity(count.min(bytes.len()));
+    let mut with_issues = Vec::with_capacity(count.min(bytes.len()));
     for _ in 0..count {
-        let path = d.path()?.to_string();
-        let size = d.var()?;
-        let mtime = i128::from(d.signed()?);
-        let rows = d.count()?;
-        let issues = match d.u8()? {
-            0 => FileIssues::default(),
-            _ => serde_json::from_slice(d.bytes()?).ok()?,
-        };
-        files.push(FileEntry {
-            path,
-            size,
-            mtime,
-            rows,
-            issues,
-        });
+        with_issues.push(decode_file(&mut d)?);
+    }
+    let held: usize = segments.iter().map(|s| s.files).sum();
+    (d.done() && held == files && with_issues.len() <= files).then_some(Head {
+        schema,
+        segments,
+        mirror,
+        rows,
+        files,
+        with_issues,
+    })
+}
+
+/// The head of the manifest at `path`, read (and checked) without the rest; none when it is
+/// missing, of another format, or damaged.
+fn read_head(path: &Path) -> Option<Head> {
+    use std::io::Read;
+    let mut file = fs::File::open(path).ok()?;
+    let mut prefix = [0u8; PREFIX_LEN];
+    file.read_exact(&mut prefix).ok()?;
+    let head_len = decode_prefix(&prefix)?;
+    let len = file.metadata().ok()?.len();
+    if u64::try_from(head_len).ok()? > len.saturating_sub(PREFIX_LEN as u64) {
+        return None;
+    }
+    let mut head = vec![0u8; head_len];
+    file.read_exact(&mut head).ok()?;
+    decode_head(&head)
+}
+
+/// The manifest at `path`; none when it is missing, of another format, or damaged (the cache
+/// is then rebuilt from the tree).
+fn read_manifest(path: &Path) -> Option<Manifest> {
+    let bytes = fs::read(path).ok()?;
+    let manifest = decode_manifest(&bytes);
+    if manifest.is_none() {
+        tracing::debug!(
+            "ignoring the cache manifest {}: another format, or damaged",
+            path.display()
+        );
+    }
+    manifest
+}
+
+fn decode_manifest(bytes: &[u8]) -> Option<Manifest> {
+    let head_len = decode_prefix(bytes)?;
+    let list_start = PREFIX_LEN.checked_add(head_len)?;
+    let head = decode_head(bytes.get(PREFIX_LEN..list_start)?)?;
+    let list = bytes.get(list_start..)?;
+    let mut d = Decoder::new(list, &[])?;
+    let mut files = Vec::with_capacity(head.files.min(list.len()));
+    for _ in 0..head.files {
+        files.push(decode_file(&mut d)?);
     }
     d.reset_paths();
     let count = d.count()?;
-    let mut dirs = Vec::with_capacity(count.min(bytes.len()));
+    let mut dirs = Vec::with_capacity(count.min(list.len()));
     for _ in 0..count {
         let path = d.path()?.to_string();
         dirs.push(DirStamp {
@@ -1729,11 +1879,13 @@ fn decode_manifest(bytes: &[u8]) -> Option<Manifest> {
             mtime: i128::from(d.signed()?),
         });
     }
-    let held: usize = segments.iter().map(|s| s.files).sum();
-    (d.done() && held == files.len()).then_some(Manifest {
-        schema,
-        segments,
-        mirror,
+    let consistent = d.done()
+        && files.iter().map(|f| f.rows).sum::<usize>() == head.rows
+        && with_issues(&files).eq(head.with_issues.iter());
+    consistent.then_some(Manifest {
+        schema: head.schema,
+        segments: head.segments,
+        mirror: head.mirror,
         files,
         dirs,
     })
@@ -1940,6 +2092,103 @@ mod tests {
         let rows_now = rows(&second);
         assert!(rows_now.contains("i-rewritten") && rows_now.contains("i-beside"));
         assert_eq!(rows_now, rows(&build("scratch")));
+    }
+
+    /// A manifest reads back as written; its head alone says what a current cache needs, and
+    /// stays readable when the file list after it is damaged (which the whole read refuses);
+    /// a manifest of the previous format is not read at all.
+    #[test]
+    fn the_head_of_a_manifest_is_read_without_its_file_list() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = |path: &str, rows: usize, malformed: u32| FileEntry {
+            path: path.into(),
+            size: 10 * rows as u64,
+            mtime: 1_700_000_000_000_000_000 + rows as i128,
+            rows,
+            issues: FileIssues {
+                malformed,
+                ..FileIssues::default()
+            },
+        };
+        let manifest = Manifest {
+            schema: 42,
+            segments: vec![
+                Segment {
+                    data: "t.1-0.arrow".into(),
+                    files: 2,
+                },
+                Segment {
+                    data: "t.1-1.arrow".into(),
+                    files: 1,
+                },
+            ],
+            mirror: Some(Stamp {
+                id: 7,
+                generation: 9,
+            }),
+            files: vec![
+                file("accountid=1/region=r/groupname=g/a.json", 3, 0),
+                file("accountid=1/region=r/groupname=g/b.json", 4, 2),
+                file("accountid=2/region=r/groupname=g/c.json", 5, 0),
+            ],
+            dirs: vec![DirStamp {
+                path: "accountid=1".into(),
+                mtime: 5,
+            }],
+        };
+        let path = tmp.path().join("t.manifest");
+        write_manifest(&path, &manifest).unwrap();
+
+        let read = read_manifest(&path).unwrap();
+        assert_eq!(
+            (read.schema, &read.segments, read.mirror),
+            (manifest.schema, &manifest.segments, manifest.mirror)
+        );
+        assert_eq!((&read.files, &read.dirs), (&manifest.files, &manifest.dirs));
+
+        let head = read_head(&path).unwrap();
+        assert_eq!(
+            (head.schema, &head.segments, head.mirror),
+            (manifest.schema, &manifest.segments, manifest.mirror)
+        );
+        assert_eq!((head.rows, head.files), (12, 3));
+        assert_eq!(head.with_issues, vec![manifest.files[1].clone()]);
+        let loaded = Loaded::from_head(
+            Arc::new(datafusion::arrow::datatypes::Schema::empty()),
+            tmp.path(),
+            head,
+        );
+        let current = Loaded::current(
+            Arc::new(datafusion::arrow::datatypes::Schema::empty()),
+            tmp.path(),
+            read,
+            false,
+        );
+        assert_eq!(
+            (&loaded.data, loaded.rows, loaded.file_count),
+            (&current.data, current.rows, current.file_count)
+        );
+        assert!(loaded.files_with_issues().eq(current.files_with_issues()));
+
+        // A damaged file list: the head still reads, the whole manifest does not.
+        let mut bytes = fs::read(&path).unwrap();
+        let at = bytes.len() - 12;
+        bytes[at] ^= 0x55;
+        fs::write(&path, &bytes).unwrap();
+        assert!(read_head(&path).is_some());
+        assert!(read_manifest(&path).is_none());
+
+        // A manifest of the previous format (one checksum after the whole file) is not read.
+        let mut old = Encoder::new(MAGIC);
+        old.var(5);
+        old.u64_fixed(42);
+        old.var(0);
+        old.u8(0);
+        old.var(0);
+        old.var(0);
+        fs::write(&path, old.finish()).unwrap();
+        assert!(read_head(&path).is_none());
+        assert!(read_manifest(&path).is_none());
     }
 
     /// A table is kept in several data files; one changed source file rewrites the one holding

@@ -238,7 +238,7 @@ impl LocalEngine {
         tracing::info!(
             table = %def.name,
             rows = loaded.rows,
-            files = loaded.files.len(),
+            files = loaded.file_count,
             parsed = loaded.parsed,
             listed = loaded.listed,
             folders_read = loaded.folders_read,
