@@ -155,7 +155,7 @@ pub fn mirror_dir(cache_root: &Path, path: &S3Path) -> PathBuf {
 
 /// Whether `dir` holds a committed mirror (a manifest).
 pub fn has_mirror(dir: &Path) -> bool {
-    crate::bucket::manifest::exists(dir)
+    manifest::exists(dir)
 }
 
 /// Check that `dir` holds a mirror, for `--offline`.
@@ -428,7 +428,7 @@ fn intact(dir: &Path, rel: &str, entry: &Entry) -> bool {
 fn read_manifest(dir: &Path, source: &str, reporter: &dyn Reporter) -> (Manifest, bool) {
     match Manifest::read(dir) {
         Ok(Some(m)) if m.source == source => {
-            let current = dir.join(crate::bucket::manifest::FILE).is_file();
+            let current = dir.join(manifest::FILE).is_file();
             (m, !current)
         }
         Ok(Some(_)) => {
@@ -706,7 +706,7 @@ pub async fn mirror(
         todo[t].entry = entry;
     }
 
-    // Apply: rename the downloads into place, delete what is gone, commit the manifest last.
+    // Apply: rename the downloads into place, commit the manifest, then delete what is gone.
     let generation = known.stamp.generation + 1;
     let abort_rename = abort_point("rename");
     let mut placed = 0usize;
@@ -778,7 +778,7 @@ pub async fn mirror(
         }
     }
     let changed = placed > 0 || kept != known.len();
-    let manifest_path = dir.join(crate::bucket::manifest::FILE);
+    let manifest_path = dir.join(manifest::FILE);
     let next = if changed {
         // Written as it is merged, then read back for the sweep once the run's own lists are
         // gone: the old and the new manifest are never in memory together.
