@@ -8,13 +8,12 @@
 //! Athena would fail on (or read differently) is still read as best we can; both are counted per
 //! file with a few samples ([`FileIssues`]) so the user learns before running Athena.
 //!
-//! Each object is first split into its keys and raw values (which validates the whole line, so a
-//! malformed line appends nothing); then only the declared values are decoded into the builders,
-//! one nesting level at a time, as deep as the schema goes and no deeper.
+//! Each line is first parsed in one pass onto a tape of nodes ([`crate::engine::local::tape`],
+//! which validates the whole line, so a malformed line appends nothing); then only the declared
+//! values are decoded from the tape into the builders, as deep as the schema goes and no deeper.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
@@ -26,12 +25,10 @@ use datafusion::arrow::array::{
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::arrow::error::ArrowError;
-use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde_json::value::RawValue;
 
 use crate::catalog::ddl::{ColumnDef, HiveType};
 use crate::engine::local::hive::{FileIssues, Issue, IssueKind, TimestampFormats, sample_value};
+use crate::engine::local::tape::{Kind, Parsed, Tape};
 
 /// The default longest line read: Athena's documented limit on the size of one row, 32 MB
 /// ("Row or column size limitation", in "Considerations and limitations for SQL queries in
@@ -45,6 +42,8 @@ pub struct RowsBuilder {
     formats: TimestampFormats,
     /// A longer line is a bad line, never parsed.
     max_line_bytes: u64,
+    /// The nodes of the line being read, reused from line to line.
+    tape: Tape,
 }
 
 impl RowsBuilder {
@@ -56,6 +55,7 @@ impl RowsBuilder {
             rows: 0,
             formats,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            tape: Tape::default(),
         }
     }
 
@@ -77,7 +77,7 @@ impl RowsBuilder {
         let mut issues = FileIssues::default();
         for (index, line) in lines(bytes).enumerate() {
             let line_no = u32::try_from(index + 1).unwrap_or(u32::MAX);
-            if line.len() as u64 > self.max_line_bytes {
+            if line.len() as u64 > self.max_line_bytes.min(u64::from(u32::MAX)) {
                 // Only its start is looked at, for the sample (more bytes than it shows).
                 let start = &line[..line.len().min(1024)];
                 issues.push(Issue {
@@ -93,9 +93,9 @@ impl RowsBuilder {
                 });
                 continue;
             }
-            let Some(first) = line.iter().find(|b| !b.is_ascii_whitespace()) else {
+            if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
-            };
+            }
             let malformed = |why: String| Issue {
                 line: line_no,
                 kind: IssueKind::Malformed,
@@ -103,37 +103,38 @@ impl RowsBuilder {
                 value: sample_value(&String::from_utf8_lossy(line)),
                 why,
             };
-            if *first != b'{' {
-                let why = match serde_json::from_slice::<IgnoredAny>(line) {
-                    Ok(_) => format!("not a JSON object (a {})", kind(*first)),
-                    Err(err) => err.to_string(),
-                };
-                issues.push(malformed(why));
+            let (parsed, end) = match self.tape.parse(line) {
+                Ok(read) => read,
+                Err(err) => {
+                    issues.push(malformed(err.to_string()));
+                    continue;
+                }
+            };
+            if parsed.kind(0) != Kind::Object {
+                issues.push(malformed(format!(
+                    "not a JSON object (a {})",
+                    parsed.kind(0).name()
+                )));
                 continue;
             }
-            let mut de = serde_json::Deserializer::from_slice(line);
-            match Pairs::deserialize(&mut de) {
-                Ok(pairs) => {
-                    let mut ctx = Ctx {
-                        line: line_no,
-                        path: String::new(),
-                        issues: &mut issues,
-                        formats: &self.formats,
-                    };
-                    self.root.append_pairs(&pairs.0, &mut ctx);
-                    self.rows += 1;
-                    // Athena's reader stops at the end of the object and never reads what follows.
-                    if de.end().is_err() {
-                        issues.push(Issue {
-                            line: line_no,
-                            kind: IssueKind::AthenaReadsOtherwise,
-                            column: String::new(),
-                            value: sample_value(&String::from_utf8_lossy(line)),
-                            why: "text after the JSON object is ignored".into(),
-                        });
-                    }
-                }
-                Err(err) => issues.push(malformed(err.to_string())),
+            let mut ctx = Ctx {
+                line: line_no,
+                path: String::new(),
+                issues: &mut issues,
+                formats: &self.formats,
+                parsed,
+            };
+            self.root.append_object(0, &mut ctx);
+            self.rows += 1;
+            // Athena's reader stops at the end of the object and never reads what follows.
+            if !line[end..].iter().all(|b| b" \t\r\n".contains(b)) {
+                issues.push(Issue {
+                    line: line_no,
+                    kind: IssueKind::AthenaReadsOtherwise,
+                    column: String::new(),
+                    value: sample_value(&String::from_utf8_lossy(line)),
+                    why: "text after the JSON object is ignored".into(),
+                });
             }
         }
         issues
@@ -168,18 +169,6 @@ fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// What the first byte of a valid JSON value says it is.
-fn kind(first: u8) -> &'static str {
-    match first {
-        b'[' => "array",
-        b'{' => "object",
-        b'"' => "string",
-        b't' | b'f' => "boolean",
-        b'n' => "null",
-        _ => "number",
-    }
-}
-
 /// Where in a line the loader is, and what it found there.
 struct Ctx<'a> {
     line: u32,
@@ -187,25 +176,27 @@ struct Ctx<'a> {
     path: String,
     issues: &'a mut FileIssues,
     formats: &'a TimestampFormats,
+    /// The line, parsed.
+    parsed: Parsed<'a>,
 }
 
-impl Ctx<'_> {
-    fn report(&mut self, kind: IssueKind, raw: &RawValue, why: impl Into<String>) {
+impl<'a> Ctx<'a> {
+    fn report(&mut self, kind: IssueKind, node: usize, why: impl Into<String>) {
         self.issues.push(Issue {
             line: self.line,
             kind,
             column: self.path.clone(),
-            value: sample_value(raw.get()),
+            value: sample_value(self.parsed.json(node)),
             why: why.into(),
         });
     }
 
-    fn fails(&mut self, raw: &RawValue, why: impl Into<String>) {
-        self.report(IssueKind::AthenaFails, raw, why);
+    fn fails(&mut self, node: usize, why: impl Into<String>) {
+        self.report(IssueKind::AthenaFails, node, why);
     }
 
-    fn reads_otherwise(&mut self, raw: &RawValue, why: impl Into<String>) {
-        self.report(IssueKind::AthenaReadsOtherwise, raw, why);
+    fn reads_otherwise(&mut self, node: usize, why: impl Into<String>) {
+        self.report(IssueKind::AthenaReadsOtherwise, node, why);
     }
 
     /// Run `f` with `name` appended to the path.
@@ -219,82 +210,34 @@ impl Ctx<'_> {
         self.path.truncate(len);
         out
     }
-}
 
-/// Text borrowed from the line when it has no escapes.
-struct Text<'de>(Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for Text<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TextVisitor;
-        impl<'de> Visitor<'de> for TextVisitor {
-            type Value = Text<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(v.to_string())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(v)))
-            }
+    /// The value of `node`, by kind (a string unescaped).
+    fn value(&self, node: usize) -> Json<'a> {
+        let parsed = self.parsed;
+        match parsed.kind(node) {
+            Kind::Null => Json::Null,
+            Kind::True => Json::Bool(true),
+            Kind::False => Json::Bool(false),
+            Kind::Number => Json::Number(parsed.raw(node)),
+            Kind::Str => Json::Str(parsed.str(node)),
+            Kind::Array => Json::Array,
+            Kind::Object => Json::Object,
         }
-        deserializer.deserialize_str(TextVisitor)
     }
 }
 
-/// A JSON object as its keys and raw (validated, undecoded) values, in order.
-struct Pairs<'de>(Vec<(Text<'de>, &'de RawValue)>);
-
-impl<'de> Deserialize<'de> for Pairs<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct PairsVisitor;
-        impl<'de> Visitor<'de> for PairsVisitor {
-            type Value = Pairs<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pairs<'de>, A::Error> {
-                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(16));
-                while let Some(key) = map.next_key::<Text>()? {
-                    let value: &RawValue = map.next_value()?;
-                    pairs.push((key, value));
-                }
-                Ok(Pairs(pairs))
-            }
-        }
-        deserializer.deserialize_map(PairsVisitor)
-    }
-}
-
-/// A validated raw JSON value, by kind; nested values stay raw until a builder wants them.
+/// A JSON value by kind; nested values stay on the tape until a builder wants them.
 enum Json<'a> {
     Null,
     Bool(bool),
     /// A number, as written.
     Number(&'a str),
     Str(Cow<'a, str>),
-    Array(&'a RawValue),
-    Object(&'a RawValue),
+    Array,
+    Object,
 }
 
 impl<'a> Json<'a> {
-    fn of(raw: &'a RawValue) -> Self {
-        let text = raw.get();
-        match text.as_bytes().first() {
-            Some(b'n') => Json::Null,
-            Some(b't') => Json::Bool(true),
-            Some(b'f') => Json::Bool(false),
-            Some(b'"') => serde_json::from_str::<Text>(text).map_or(Json::Null, |t| Json::Str(t.0)),
-            Some(b'[') => Json::Array(raw),
-            Some(b'{') => Json::Object(raw),
-            _ => Json::Number(text),
-        }
-    }
-
     /// The text Athena's reader takes from a scalar (`getText`).
     fn scalar_text(&self) -> Option<Cow<'a, str>> {
         match self {
@@ -302,7 +245,7 @@ impl<'a> Json<'a> {
             Json::Bool(false) => Some(Cow::Borrowed("false")),
             Json::Number(n) => Some(Cow::Borrowed(n)),
             Json::Str(s) => Some(s.clone()),
-            Json::Null | Json::Array(_) | Json::Object(_) => None,
+            Json::Null | Json::Array | Json::Object => None,
         }
     }
 
@@ -312,8 +255,8 @@ impl<'a> Json<'a> {
             Json::Bool(_) => "boolean",
             Json::Number(_) => "number",
             Json::Str(_) => "string",
-            Json::Array(_) => "array",
-            Json::Object(_) => "object",
+            Json::Array => "array",
+            Json::Object => "object",
         }
     }
 }
@@ -366,7 +309,7 @@ struct StructState {
     children: Vec<Builder>,
     valid: Vec<bool>,
     len: usize,
-    /// Per field, for the object being appended: the pair index read.
+    /// Per field, for the object being appended: the node of the key read.
     slots: Vec<Option<usize>>,
     lower: String,
     /// The keys of the last object appended, by position, and the field each named: the
@@ -420,30 +363,29 @@ impl StructState {
         field
     }
 
-    /// Append one object. Keys match case-insensitively; of two keys that match the same field,
-    /// the last is read (as Athena reads it) and the other is reported.
-    fn append_pairs(&mut self, pairs: &[(Text, &RawValue)], ctx: &mut Ctx) {
+    /// Append the object at `node`. Keys match case-insensitively; of two keys that match the
+    /// same field, the last is read (as Athena reads it) and the other is reported.
+    fn append_object(&mut self, node: usize, ctx: &mut Ctx) {
+        let parsed = ctx.parsed;
         self.slots.iter_mut().for_each(|s| *s = None);
-        for (at, (key, _)) in pairs.iter().enumerate() {
-            let Some(field) = self.field_of(at, &key.0) else {
+        for (at, (key, _)) in parsed.pairs(node).enumerate() {
+            let Some(field) = self.field_of(at, &parsed.str(key)) else {
                 continue;
             };
-            if let Some(earlier) = self.slots[field].replace(at) {
+            if let Some(earlier) = self.slots[field].replace(key) {
                 let name = self.fields[field].name().clone();
                 let why = format!(
                     "duplicate key: `{}` and `{}` both name this column; Athena reads the last one",
-                    crate::text::escape(&pairs[earlier].0.0),
-                    crate::text::escape(&key.0)
+                    crate::text::escape(&parsed.str(earlier)),
+                    crate::text::escape(&parsed.str(key))
                 );
-                ctx.within(&name, |ctx| ctx.reads_otherwise(pairs[earlier].1, why));
+                ctx.within(&name, |ctx| ctx.reads_otherwise(earlier + 1, why));
             }
         }
         for (i, child) in self.children.iter_mut().enumerate() {
             match self.slots[i] {
-                Some(at) => {
-                    let raw = pairs[at].1;
-                    ctx.within(self.fields[i].name(), |ctx| child.append(raw, ctx));
-                }
+                // A key is a leaf: its value is the next node.
+                Some(key) => ctx.within(self.fields[i].name(), |ctx| child.append(key + 1, ctx)),
                 None => child.append_null(),
             }
         }
@@ -613,9 +555,10 @@ impl Builder {
         }
     }
 
-    /// Append exactly one entry for `raw`, as Athena reads it; report what Athena would refuse.
-    fn append(&mut self, raw: &RawValue, ctx: &mut Ctx) {
-        let value = Json::of(raw);
+    /// Append exactly one entry for the value at `node`, as Athena reads it; report what Athena
+    /// would refuse.
+    fn append(&mut self, node: usize, ctx: &mut Ctx) {
+        let value = ctx.value(node);
         if matches!(value, Json::Null) {
             self.append_null();
             return;
@@ -623,26 +566,32 @@ impl Builder {
         let type_name = self.type_name();
         let mismatch = |ctx: &mut Ctx, value: &Json| {
             ctx.fails(
-                raw,
+                node,
                 format!("a JSON {} where the column is {type_name}", value.name()),
             );
         };
         match self {
             Self::Str(b) => match &value {
-                Json::Array(_) | Json::Object(_) => {
+                Json::Array | Json::Object => {
                     // Kept as its JSON text here; Athena's Hive reader refuses it.
-                    b.append_value(raw.get());
+                    b.append_value(ctx.parsed.raw(node));
                     mismatch(ctx, &value);
                 }
+                Json::Str(text) => b.append_value(text),
                 scalar => b.append_option(scalar.scalar_text()),
             },
-            Self::BigInt(b) => {
-                b.append_option(Self::whole(&value, raw, ctx, i64::MIN, i64::MAX, type_name))
-            }
+            Self::BigInt(b) => b.append_option(Self::whole(
+                &value,
+                node,
+                ctx,
+                i64::MIN,
+                i64::MAX,
+                type_name,
+            )),
             Self::Int(b) => b.append_option(
                 Self::whole(
                     &value,
-                    raw,
+                    node,
                     ctx,
                     i32::MIN.into(),
                     i32::MAX.into(),
@@ -650,15 +599,15 @@ impl Builder {
                 )
                 .and_then(|n| i32::try_from(n).ok()),
             ),
-            Self::Double(b) => b.append_option(Self::real(&value, raw, ctx, f64::MAX, type_name)),
+            Self::Double(b) => b.append_option(Self::real(&value, node, ctx, f64::MAX, type_name)),
             Self::Float(b) => b.append_option(
-                Self::real(&value, raw, ctx, f64::from(f32::MAX), type_name).map(|f| f as f32),
+                Self::real(&value, node, ctx, f64::from(f32::MAX), type_name).map(|f| f as f32),
             ),
             Self::Bool(b) => match value.scalar_text() {
                 Some(text) => {
                     let truth = text.eq_ignore_ascii_case("true");
                     if !truth && !text.eq_ignore_ascii_case("false") {
-                        ctx.reads_otherwise(raw, "not a boolean: Athena reads false");
+                        ctx.reads_otherwise(node, "not a boolean: Athena reads false");
                     }
                     b.append_value(truth);
                 }
@@ -674,7 +623,7 @@ impl Builder {
                     None => {
                         b.append_null();
                         if value.scalar_text().is_some() {
-                            ctx.fails(raw, "no timestamp format of the table matches");
+                            ctx.fails(node, "no timestamp format of the table matches");
                         } else {
                             mismatch(ctx, &value);
                         }
@@ -686,7 +635,7 @@ impl Builder {
                     Some(days) => b.append_value(days),
                     None => {
                         b.append_null();
-                        ctx.fails(raw, "not a yyyy-MM-dd date");
+                        ctx.fails(node, "not a yyyy-MM-dd date");
                     }
                 },
                 None => {
@@ -695,37 +644,26 @@ impl Builder {
                 }
             },
             Self::List { list, child, .. } => {
-                let items = match &value {
-                    Json::Array(raw) => serde_json::from_str::<Vec<&RawValue>>(raw.get()).ok(),
-                    _ => None,
-                };
-                match items.map(|items| (list.end(items.len()), items)) {
-                    Some((Some(end), items)) => {
-                        ctx.within("[]", |ctx| {
-                            for item in items {
-                                child.append(item, ctx);
-                            }
-                        });
-                        list.push(end, true);
-                    }
-                    Some((None, _)) => {
-                        list.push_null();
-                        ctx.fails(raw, "the column would pass 2^31 array items");
-                    }
-                    None => {
-                        list.push_null();
-                        mismatch(ctx, &value);
-                    }
+                if !matches!(value, Json::Array) {
+                    list.push_null();
+                    mismatch(ctx, &value);
+                    return;
                 }
+                let parsed = ctx.parsed;
+                let Some(end) = list.end(parsed.children(node).count()) else {
+                    list.push_null();
+                    ctx.fails(node, "the column would pass 2^31 array items");
+                    return;
+                };
+                ctx.within("[]", |ctx| {
+                    for item in parsed.children(node) {
+                        child.append(item, ctx);
+                    }
+                });
+                list.push(end, true);
             }
             Self::Struct(state) => match &value {
-                Json::Object(raw) => match serde_json::from_str::<Pairs>(raw.get()) {
-                    Ok(pairs) => state.append_pairs(&pairs.0, ctx),
-                    Err(err) => {
-                        state.append_null();
-                        ctx.fails(raw, err.to_string());
-                    }
-                },
+                Json::Object => state.append_object(node, ctx),
                 _ => {
                     state.append_null();
                     mismatch(ctx, &value);
@@ -734,32 +672,36 @@ impl Builder {
             Self::Map {
                 list, keys, values, ..
             } => {
-                let pairs = match &value {
-                    Json::Object(raw) => serde_json::from_str::<Pairs>(raw.get()).ok(),
-                    _ => None,
-                };
-                let Some(pairs) = pairs else {
+                if !matches!(value, Json::Object) {
                     list.push_null();
                     mismatch(ctx, &value);
                     return;
-                };
-                // Duplicate keys: the last one stays, in its place (Trino's DistinctMapKeys).
-                let kept: Vec<usize> = (0..pairs.0.len())
-                    .filter(|&i| pairs.0[i + 1..].iter().all(|(k, _)| k.0 != pairs.0[i].0.0))
+                }
+                let parsed = ctx.parsed;
+                let pairs: Vec<(Cow<str>, usize)> = parsed
+                    .pairs(node)
+                    .map(|(key, value)| (parsed.str(key), value))
                     .collect();
-                if kept.len() < pairs.0.len() {
-                    ctx.reads_otherwise(raw, "duplicate map keys: Athena keeps the last of each");
+                // Duplicate keys: the last one stays, in its place (Trino's DistinctMapKeys).
+                let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+                let mut kept: Vec<usize> = (0..pairs.len())
+                    .rev()
+                    .filter(|&i| seen.insert(&pairs[i].0))
+                    .collect();
+                kept.reverse();
+                if kept.len() < pairs.len() {
+                    ctx.reads_otherwise(node, "duplicate map keys: Athena keeps the last of each");
                 }
                 let Some(end) = list.end(kept.len()) else {
                     list.push_null();
-                    ctx.fails(raw, "the column would pass 2^31 map entries");
+                    ctx.fails(node, "the column would pass 2^31 map entries");
                     return;
                 };
                 ctx.within("[]", |ctx| {
                     for i in kept {
-                        let (key, value) = &pairs.0[i];
-                        keys.append_key(&key.0);
-                        values.append(value, ctx);
+                        let (key, value) = &pairs[i];
+                        keys.append_key(key);
+                        values.append(*value, ctx);
                     }
                 });
                 list.push(end, true);
@@ -783,7 +725,7 @@ impl Builder {
     /// An integer column's value, or None (reported).
     fn whole(
         value: &Json,
-        raw: &RawValue,
+        node: usize,
         ctx: &mut Ctx,
         min: i64,
         max: i64,
@@ -794,20 +736,20 @@ impl Builder {
                 Ok((n, truncated)) => {
                     if truncated {
                         ctx.reads_otherwise(
-                            raw,
+                            node,
                             format!("Athena reads {n} (the fraction dropped)"),
                         );
                     }
                     Some(n)
                 }
                 Err(why) => {
-                    ctx.fails(raw, why);
+                    ctx.fails(node, why);
                     None
                 }
             },
             Json::Str(text) => {
                 ctx.fails(
-                    raw,
+                    node,
                     format!("a JSON string where the column is {type_name}"),
                 );
                 integer(text.trim(), min, max, type_name)
@@ -816,7 +758,7 @@ impl Builder {
             }
             other => {
                 ctx.fails(
-                    raw,
+                    node,
                     format!("a JSON {} where the column is {type_name}", other.name()),
                 );
                 None
@@ -825,13 +767,13 @@ impl Builder {
     }
 
     /// A floating-point column's value, or None (reported). Beyond `max`, Athena reads infinity.
-    fn real(value: &Json, raw: &RawValue, ctx: &mut Ctx, max: f64, type_name: &str) -> Option<f64> {
+    fn real(value: &Json, node: usize, ctx: &mut Ctx, max: f64, type_name: &str) -> Option<f64> {
         match value {
             Json::Number(text) => {
                 let f: f64 = text.parse().ok()?;
                 if f.abs() > max {
                     ctx.reads_otherwise(
-                        raw,
+                        node,
                         format!("beyond the {type_name} range: Athena reads infinity"),
                     );
                 }
@@ -839,14 +781,14 @@ impl Builder {
             }
             Json::Str(text) => {
                 ctx.fails(
-                    raw,
+                    node,
                     format!("a JSON string where the column is {type_name}"),
                 );
                 text.trim().parse().ok()
             }
             other => {
                 ctx.fails(
-                    raw,
+                    node,
                     format!("a JSON {} where the column is {type_name}", other.name()),
                 );
                 None

@@ -1,7 +1,8 @@
 //! The embedded engine: DataFusion over the columnar cache of a local metadata tree.
 //!
 //! - [`cache`]: each table loaded once into Arrow IPC, rebuilt file by file as the tree changes;
-//! - [`json`] and [`hive`]: CloneSquad's JSON read exactly as Athena's Hive JSON SerDe reads it;
+//! - [`json`], [`tape`] and [`hive`]: CloneSquad's JSON read exactly as Athena's Hive JSON SerDe
+//!   reads it, each line parsed in one pass;
 //! - [`sqlrewrite`]: Trino's SQL (as Athena takes it) rewritten for DataFusion;
 //! - [`trino`]: Trino's functions, as DataFusion UDFs.
 
@@ -9,6 +10,7 @@ pub mod cache;
 pub mod hive;
 pub mod json;
 pub mod sqlrewrite;
+pub mod tape;
 pub mod trino;
 
 use std::collections::{BTreeMap, HashMap};
