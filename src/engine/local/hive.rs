@@ -241,6 +241,13 @@ impl Pattern {
         let mut offset_secs = 0i64;
         for token in &self.0 {
             match *token {
+                // Most literals are ASCII (`-`, ` `, `:`, `.`): one byte compared in place.
+                Token::Literal(c) if c.is_ascii() => {
+                    if bytes.get(at) != Some(&(c as u8)) {
+                        return None;
+                    }
+                    at += 1;
+                }
                 Token::Literal(c) => {
                     let mut buf = [0u8; 4];
                     let lit = c.encode_utf8(&mut buf).as_bytes();

@@ -318,6 +318,23 @@ struct StructState {
     hints: Vec<(Box<str>, Option<usize>)>,
 }
 
+/// Whether two keys are equal, inline for the short keys of JSON records (a call to `memcmp`
+/// per key cost more than the comparison).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let word = |s: &[u8], at: usize| {
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(&s[at..at + 8]);
+        u64::from_le_bytes(bytes)
+    };
+    match a.len() {
+        n if n != b.len() => false,
+        // Two (possibly overlapping) words cover the key.
+        n @ 8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        0..8 => a.iter().zip(b).all(|(x, y)| x == y),
+        _ => a == b,
+    }
+}
+
 /// Key positions remembered per struct (a hostile object with more keys is looked up beyond).
 const HINTS: usize = 256;
 
@@ -347,7 +364,7 @@ impl StructState {
     /// The field `key` names (case-insensitively), if any; `at` is its position in the object.
     fn field_of(&mut self, at: usize, key: &str) -> Option<usize> {
         if let Some((known, field)) = self.hints.get(at)
-            && **known == *key
+            && same(known.as_bytes(), key.as_bytes())
         {
             return *field;
         }
@@ -957,6 +974,36 @@ mod tests {
     fn column(columns: &[ColumnDef], arrays: &[ArrayRef], name: &str) -> ArrayRef {
         let at = columns.iter().position(|c| c.name == name).unwrap();
         arrays[at].clone()
+    }
+
+    #[test]
+    fn keys_compare_like_slices() {
+        let keys = [
+            "",
+            "a",
+            "A",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefgi",
+            "Xbcdefgh",
+            "abcdefghijklmnop",
+        ];
+        let mut all: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        // Each byte of a 9- to 20-byte key changed in turn.
+        for n in 9..=20 {
+            let key: String = ('a'..='z').take(n).collect();
+            for at in 0..n {
+                let mut other = key.clone().into_bytes();
+                other[at] = b'_';
+                all.push(String::from_utf8(other).unwrap());
+            }
+            all.push(key);
+        }
+        for a in &all {
+            for b in &all {
+                assert_eq!(same(a.as_bytes(), b.as_bytes()), a == b, "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]
