@@ -55,7 +55,8 @@ impl RowsBuilder {
             rows: 0,
             formats,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
-            tape: Tape::default(),
+            // The row object is at depth 1, its columns' values at 2, and so on down.
+            tape: Tape::with_depth(2 + columns.iter().map(|c| nesting(&c.ty)).max().unwrap_or(0)),
         }
     }
 
@@ -146,6 +147,16 @@ impl RowsBuilder {
         self.root.len = 0;
         self.root.valid.clear();
         self.root.children.iter_mut().map(Builder::finish).collect()
+    }
+}
+
+/// How many levels of JSON containers a value of type `ty` is read through (0 for a scalar).
+fn nesting(ty: &HiveType) -> usize {
+    match ty {
+        HiveType::Array(item) => 1 + nesting(item),
+        HiveType::Map(_, value) => 1 + nesting(value),
+        HiveType::Struct(fields) => 1 + fields.iter().map(|f| nesting(&f.ty)).max().unwrap_or(0),
+        _ => 0,
     }
 }
 

@@ -49,6 +49,8 @@ pub struct Node {
     pub kind: Kind,
     /// A string holding at least one escape.
     escaped: bool,
+    /// A container whose contents are not on the tape (deeper than the tape records).
+    elided: bool,
     /// The value's text: `line[start..end]` (for a string, without its quotes).
     start: u32,
     end: u32,
@@ -95,11 +97,24 @@ impl fmt::Display for SyntaxError {
 }
 
 /// The nodes of the last line parsed; reused from line to line.
-#[derive(Default)]
 pub struct Tape {
     nodes: Vec<Node>,
-    /// The open containers: node index and whether it is an object.
-    open: Vec<(usize, bool)>,
+    /// The open containers, outermost first: whether each is an object.
+    open: Vec<bool>,
+    /// The nodes of the open containers that are on the tape.
+    recorded: Vec<usize>,
+    /// The deepest values recorded (the root is at depth 1): what lies deeper is validated but
+    /// not recorded, so a hostile line nested a million deep costs a byte per level, not a node.
+    depth: usize,
+}
+
+/// Nodes kept allocated from one line to the next (16 bytes each); a longer line's tape is freed.
+const KEEP_NODES: usize = 1 << 16;
+
+impl Default for Tape {
+    fn default() -> Self {
+        Self::with_depth(usize::MAX)
+    }
 }
 
 /// A parsed line: its text and its nodes (node 0 is the root value).
@@ -126,11 +141,29 @@ fn offset(at: usize) -> u32 {
 }
 
 impl Tape {
+    /// A tape that records values down to `depth` (1: the root value alone; its contents are
+    /// validated, and its text kept).
+    pub fn with_depth(depth: usize) -> Self {
+        Self {
+            nodes: Vec::new(),
+            open: Vec::new(),
+            recorded: Vec::new(),
+            depth,
+        }
+    }
+
     /// Parse the JSON value at the start of `line` (leading whitespace allowed). Returns the
     /// parsed value and the offset just past it; what follows is not looked at.
     pub fn parse<'a>(&'a mut self, line: &'a [u8]) -> Result<(Parsed<'a>, usize), SyntaxError> {
+        if self.nodes.capacity() > KEEP_NODES {
+            self.nodes = Vec::new();
+        }
+        if self.open.capacity() > KEEP_NODES {
+            self.open = Vec::new();
+        }
         self.nodes.clear();
         self.open.clear();
+        self.recorded.clear();
         let end = self.scan(line)?;
         // Outside strings the grammar admits only ASCII, and each string's bytes were left to
         // this one check: the value is UTF-8 exactly when its whole text is.
@@ -145,11 +178,20 @@ impl Tape {
         ))
     }
 
+    /// Whether the value about to be read is recorded (its depth is the open containers + 1).
+    fn recording(&self) -> bool {
+        self.open.len() < self.depth
+    }
+
     fn leaf(&mut self, kind: Kind, start: usize, end: usize, escaped: bool) {
+        if !self.recording() {
+            return;
+        }
         let next = offset(self.nodes.len() + 1);
         self.nodes.push(Node {
             kind,
             escaped,
+            elided: false,
             start: offset(start),
             end: offset(end),
             next,
@@ -173,14 +215,19 @@ impl Tape {
             match first {
                 b'{' | b'[' => {
                     let object = first == b'{';
-                    self.open.push((self.nodes.len(), object));
-                    self.nodes.push(Node {
-                        kind: if object { Kind::Object } else { Kind::Array },
-                        escaped: false,
-                        start: offset(at),
-                        end: 0,
-                        next: 0,
-                    });
+                    if self.recording() {
+                        self.recorded.push(self.nodes.len());
+                        self.nodes.push(Node {
+                            kind: if object { Kind::Object } else { Kind::Array },
+                            escaped: false,
+                            // Its contents are one level deeper.
+                            elided: self.open.len() + 1 >= self.depth,
+                            start: offset(at),
+                            end: 0,
+                            next: 0,
+                        });
+                    }
+                    self.open.push(object);
                     at = skip_ws(line, at + 1);
                     let close = if object { b'}' } else { b']' };
                     if line.get(at) != Some(&close) {
@@ -217,7 +264,7 @@ impl Tape {
             }
             // After a value: close containers, or go on to the next item of the innermost one.
             loop {
-                let Some(&(node, object)) = self.open.last() else {
+                let Some(&object) = self.open.last() else {
                     return Ok(at);
                 };
                 at = skip_ws(line, at);
@@ -225,11 +272,16 @@ impl Tape {
                 match line.get(at) {
                     Some(&b) if b == close => {
                         at += 1;
-                        let next = offset(self.nodes.len());
-                        let open = &mut self.nodes[node];
-                        open.end = offset(at);
-                        open.next = next;
                         self.open.pop();
+                        if self.recording() {
+                            // The container just closed was on the tape.
+                            let next = offset(self.nodes.len());
+                            if let Some(node) = self.recorded.pop() {
+                                let open = &mut self.nodes[node];
+                                open.end = offset(at);
+                                open.next = next;
+                            }
+                        }
                     }
                     Some(b',') => {
                         at = skip_ws(line, at + 1);
@@ -412,8 +464,11 @@ impl<'a> Parsed<'a> {
     }
 
     /// The children of a container: the items of an array, keys and values in turn of an object.
+    /// (None for a container beyond the tape's depth: the loader gives the tape the depth of its
+    /// schema, and never asks for the contents of a value deeper than a column goes.)
     pub fn children(&self, node: usize) -> impl Iterator<Item = usize> + 'a {
         let nodes = self.nodes;
+        debug_assert!(!nodes.get(node).is_some_and(|n| n.elided));
         let end = nodes.get(node).map_or(0, |n| n.next as usize);
         let mut at = node + 1;
         std::iter::from_fn(move || {
@@ -648,6 +703,47 @@ mod tests {
                 assert_eq!(plain(&line, at), naive, "{line:?} from {at}");
             }
         }
+    }
+
+    /// Values deeper than the tape records are validated, not recorded: their containers keep
+    /// their text, and a line nested a million deep is read in a byte per level.
+    #[test]
+    fn values_beyond_the_depth_are_validated_not_recorded() {
+        let mut tape = Tape::with_depth(2);
+        let line = br#"{"a":[[1],{"x":[2]}],"b":{"c":"d"},"e":3}"#;
+        let (parsed, _) = tape.parse(line).unwrap();
+        let pairs: Vec<(String, Kind, &str)> = parsed
+            .pairs(0)
+            .map(|(k, v)| (parsed.str(k).into_owned(), parsed.kind(v), parsed.raw(v)))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("a".into(), Kind::Array, r#"[[1],{"x":[2]}]"#),
+                ("b".into(), Kind::Object, r#"{"c":"d"}"#),
+                ("e".into(), Kind::Number, "3"),
+            ]
+        );
+        // The root, three keys and three values: nothing of what the containers hold.
+        assert_eq!(tape.nodes.len(), 7);
+        for bad in [
+            &br#"{"a":[[1,]]}"#[..],
+            br#"{"b":{"c":}}"#,
+            br#"{"a":[{"x":"\q"}]}"#,
+        ] {
+            assert!(tape.parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        let deep = format!(
+            "{{\"a\":{}1{}}}",
+            "[".repeat(1_000_000),
+            "]".repeat(1_000_000)
+        );
+        let (parsed, end) = tape.parse(deep.as_bytes()).unwrap();
+        assert_eq!(end, deep.len());
+        assert_eq!(parsed.children(0).count(), 2);
+        assert_eq!(tape.nodes.len(), 3);
+        let unclosed = &deep.as_bytes()[..deep.len() - 2];
+        assert!(tape.parse(unclosed).is_err());
     }
 
     /// Random damage to real lines (bytes replaced, dropped, duplicated): the tape refuses and
