@@ -74,7 +74,12 @@ impl SyntaxError {
         }
     }
 
-    /// The line ended at `at` (or `what` is wrong at `at`).
+    /// The line ended where more was due.
+    fn eol(what: &'static str) -> Self {
+        Self { at: None, what }
+    }
+
+    /// `what` is wrong at `at`, or the line ended there (`ends`).
     fn ended(line: &[u8], at: usize, what: &'static str, ends: &'static str) -> Self {
         if at < line.len() {
             Self::at(line, at, what)
@@ -205,12 +210,7 @@ impl Tape {
         'value: loop {
             // A value starts at `at`.
             let Some(&first) = line.get(at) else {
-                return Err(SyntaxError::ended(
-                    line,
-                    at,
-                    "",
-                    "the line ends where a value is expected",
-                ));
+                return Err(SyntaxError::eol("the line ends where a value is expected"));
             };
             match first {
                 b'{' | b'[' => {
@@ -327,12 +327,7 @@ fn string(line: &[u8], mut at: usize) -> Result<(usize, bool), SyntaxError> {
     loop {
         at = plain(line, at);
         let Some(&b) = line.get(at) else {
-            return Err(SyntaxError::ended(
-                line,
-                at,
-                "",
-                "the line ends inside a string",
-            ));
+            return Err(SyntaxError::eol("the line ends inside a string"));
         };
         match b {
             b'"' => return Ok((at, escaped)),
