@@ -120,12 +120,11 @@ impl RowsBuilder {
             }
             let mut ctx = Ctx {
                 line: line_no,
-                path: String::new(),
                 issues: &mut issues,
                 formats: &self.formats,
                 parsed,
             };
-            self.root.append_object(0, &mut ctx);
+            self.root.append_object(0, &mut ctx, &Path::ROW);
             self.rows += 1;
             // Athena's reader stops at the end of the object and never reads what follows.
             if !line[end..].iter().all(|b| b" \t\r\n".contains(b)) {
@@ -180,11 +179,50 @@ fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// The column being read, nested path included (`state.name`, `tags[].key`): a chain of names on
+/// the stack, joined only when an issue is reported.
+#[derive(Clone, Copy)]
+struct Path<'p> {
+    name: &'p str,
+    parent: Option<&'p Path<'p>>,
+}
+
+impl<'p> Path<'p> {
+    /// The row itself.
+    const ROW: Path<'static> = Path {
+        name: "",
+        parent: None,
+    };
+
+    fn child(&'p self, name: &'p str) -> Path<'p> {
+        Path {
+            name,
+            parent: Some(self),
+        }
+    }
+
+    /// The path as shown: fields joined by `.`, list items as `[]`.
+    fn render(&self) -> String {
+        let mut names = Vec::new();
+        let mut at = Some(self);
+        while let Some(path) = at {
+            names.push(path.name);
+            at = path.parent;
+        }
+        let mut out = String::new();
+        for name in names.into_iter().rev().filter(|n| !n.is_empty()) {
+            if !out.is_empty() && !name.starts_with('[') {
+                out.push('.');
+            }
+            out.push_str(name);
+        }
+        out
+    }
+}
+
 /// Where in a line the loader is, and what it found there.
 struct Ctx<'a> {
     line: u32,
-    /// The column being read, nested path included (`state.name`, `tags[].key`).
-    path: String,
     issues: &'a mut FileIssues,
     formats: &'a TimestampFormats,
     /// The line, parsed.
@@ -192,34 +230,22 @@ struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn report(&mut self, kind: IssueKind, node: usize, why: impl Into<String>) {
+    fn report(&mut self, kind: IssueKind, node: usize, path: &Path, why: impl Into<String>) {
         self.issues.push(Issue {
             line: self.line,
             kind,
-            column: self.path.clone(),
+            column: path.render(),
             value: sample_value(self.parsed.json(node)),
             why: why.into(),
         });
     }
 
-    fn fails(&mut self, node: usize, why: impl Into<String>) {
-        self.report(IssueKind::AthenaFails, node, why);
+    fn fails(&mut self, node: usize, path: &Path, why: impl Into<String>) {
+        self.report(IssueKind::AthenaFails, node, path, why);
     }
 
-    fn reads_otherwise(&mut self, node: usize, why: impl Into<String>) {
-        self.report(IssueKind::AthenaReadsOtherwise, node, why);
-    }
-
-    /// Run `f` with `name` appended to the path.
-    fn within<R>(&mut self, name: &str, f: impl FnOnce(&mut Self) -> R) -> R {
-        let len = self.path.len();
-        if !self.path.is_empty() && !name.starts_with('[') {
-            self.path.push('.');
-        }
-        self.path.push_str(name);
-        let out = f(self);
-        self.path.truncate(len);
-        out
+    fn reads_otherwise(&mut self, node: usize, path: &Path, why: impl Into<String>) {
+        self.report(IssueKind::AthenaReadsOtherwise, node, path, why);
     }
 
     /// The value of `node`, by kind (a string unescaped).
@@ -393,7 +419,7 @@ impl StructState {
 
     /// Append the object at `node`. Keys match case-insensitively; of two keys that match the
     /// same field, the last is read (as Athena reads it) and the other is reported.
-    fn append_object(&mut self, node: usize, ctx: &mut Ctx) {
+    fn append_object(&mut self, node: usize, ctx: &mut Ctx, path: &Path) {
         let parsed = ctx.parsed;
         self.slots.iter_mut().for_each(|s| *s = None);
         for (at, (key, _)) in parsed.pairs(node).enumerate() {
@@ -407,13 +433,13 @@ impl StructState {
                     crate::text::escape(&parsed.str(earlier)),
                     crate::text::escape(&parsed.str(key))
                 );
-                ctx.within(&name, |ctx| ctx.reads_otherwise(earlier + 1, why));
+                ctx.reads_otherwise(earlier + 1, &path.child(&name), why);
             }
         }
         for (i, child) in self.children.iter_mut().enumerate() {
             match self.slots[i] {
                 // A key is a leaf: its value is the next node.
-                Some(key) => ctx.within(self.fields[i].name(), |ctx| child.append(key + 1, ctx)),
+                Some(key) => child.append(key + 1, ctx, &path.child(self.fields[i].name())),
                 None => child.append_null(),
             }
         }
@@ -585,7 +611,7 @@ impl Builder {
 
     /// Append exactly one entry for the value at `node`, as Athena reads it; report what Athena
     /// would refuse.
-    fn append(&mut self, node: usize, ctx: &mut Ctx) {
+    fn append(&mut self, node: usize, ctx: &mut Ctx, path: &Path) {
         let value = ctx.value(node);
         if matches!(value, Json::Null) {
             self.append_null();
@@ -595,6 +621,7 @@ impl Builder {
         let mismatch = |ctx: &mut Ctx, value: &Json| {
             ctx.fails(
                 node,
+                path,
                 format!("a JSON {} where the column is {type_name}", value.name()),
             );
         };
@@ -612,6 +639,7 @@ impl Builder {
                 &value,
                 node,
                 ctx,
+                path,
                 i64::MIN,
                 i64::MAX,
                 type_name,
@@ -621,21 +649,25 @@ impl Builder {
                     &value,
                     node,
                     ctx,
+                    path,
                     i32::MIN.into(),
                     i32::MAX.into(),
                     type_name,
                 )
                 .and_then(|n| i32::try_from(n).ok()),
             ),
-            Self::Double(b) => b.append_option(Self::real(&value, node, ctx, f64::MAX, type_name)),
+            Self::Double(b) => {
+                b.append_option(Self::real(&value, node, ctx, path, f64::MAX, type_name))
+            }
             Self::Float(b) => b.append_option(
-                Self::real(&value, node, ctx, f64::from(f32::MAX), type_name).map(|f| f as f32),
+                Self::real(&value, node, ctx, path, f64::from(f32::MAX), type_name)
+                    .map(|f| f as f32),
             ),
             Self::Bool(b) => match value.scalar_text() {
                 Some(text) => {
                     let truth = text.eq_ignore_ascii_case("true");
                     if !truth && !text.eq_ignore_ascii_case("false") {
-                        ctx.reads_otherwise(node, "not a boolean: Athena reads false");
+                        ctx.reads_otherwise(node, path, "not a boolean: Athena reads false");
                     }
                     b.append_value(truth);
                 }
@@ -651,7 +683,7 @@ impl Builder {
                     None => {
                         b.append_null();
                         if value.scalar_text().is_some() {
-                            ctx.fails(node, "no timestamp format of the table matches");
+                            ctx.fails(node, path, "no timestamp format of the table matches");
                         } else {
                             mismatch(ctx, &value);
                         }
@@ -663,7 +695,7 @@ impl Builder {
                     Some(days) => b.append_value(days),
                     None => {
                         b.append_null();
-                        ctx.fails(node, "not a yyyy-MM-dd date");
+                        ctx.fails(node, path, "not a yyyy-MM-dd date");
                     }
                 },
                 None => {
@@ -680,18 +712,17 @@ impl Builder {
                 let parsed = ctx.parsed;
                 let Some(end) = list.end(parsed.children(node).count()) else {
                     list.push_null();
-                    ctx.fails(node, "the column would pass 2^31 array items");
+                    ctx.fails(node, path, "the column would pass 2^31 array items");
                     return;
                 };
-                ctx.within("[]", |ctx| {
-                    for item in parsed.children(node) {
-                        child.append(item, ctx);
-                    }
-                });
+                let items = path.child("[]");
+                for item in parsed.children(node) {
+                    child.append(item, ctx, &items);
+                }
                 list.push(end, true);
             }
             Self::Struct(state) => match &value {
-                Json::Object => state.append_object(node, ctx),
+                Json::Object => state.append_object(node, ctx, path),
                 _ => {
                     state.append_null();
                     mismatch(ctx, &value);
@@ -718,20 +749,23 @@ impl Builder {
                     .collect();
                 kept.reverse();
                 if kept.len() < pairs.len() {
-                    ctx.reads_otherwise(node, "duplicate map keys: Athena keeps the last of each");
+                    ctx.reads_otherwise(
+                        node,
+                        path,
+                        "duplicate map keys: Athena keeps the last of each",
+                    );
                 }
                 let Some(end) = list.end(kept.len()) else {
                     list.push_null();
-                    ctx.fails(node, "the column would pass 2^31 map entries");
+                    ctx.fails(node, path, "the column would pass 2^31 map entries");
                     return;
                 };
-                ctx.within("[]", |ctx| {
-                    for i in kept {
-                        let (key, value) = &pairs[i];
-                        keys.append_key(key);
-                        values.append(*value, ctx);
-                    }
-                });
+                let entries = path.child("[]");
+                for i in kept {
+                    let (key, value) = &pairs[i];
+                    keys.append_key(key);
+                    values.append(*value, ctx, &entries);
+                }
                 list.push(end, true);
             }
         }
@@ -755,6 +789,7 @@ impl Builder {
         value: &Json,
         node: usize,
         ctx: &mut Ctx,
+        path: &Path,
         min: i64,
         max: i64,
         type_name: &str,
@@ -765,19 +800,21 @@ impl Builder {
                     if truncated {
                         ctx.reads_otherwise(
                             node,
+                            path,
                             format!("Athena reads {n} (the fraction dropped)"),
                         );
                     }
                     Some(n)
                 }
                 Err(why) => {
-                    ctx.fails(node, why);
+                    ctx.fails(node, path, why);
                     None
                 }
             },
             Json::Str(text) => {
                 ctx.fails(
                     node,
+                    path,
                     format!("a JSON string where the column is {type_name}"),
                 );
                 integer(text.trim(), min, max, type_name)
@@ -787,6 +824,7 @@ impl Builder {
             other => {
                 ctx.fails(
                     node,
+                    path,
                     format!("a JSON {} where the column is {type_name}", other.name()),
                 );
                 None
@@ -795,13 +833,21 @@ impl Builder {
     }
 
     /// A floating-point column's value, or None (reported). Beyond `max`, Athena reads infinity.
-    fn real(value: &Json, node: usize, ctx: &mut Ctx, max: f64, type_name: &str) -> Option<f64> {
+    fn real(
+        value: &Json,
+        node: usize,
+        ctx: &mut Ctx,
+        path: &Path,
+        max: f64,
+        type_name: &str,
+    ) -> Option<f64> {
         match value {
             Json::Number(text) => {
                 let f: f64 = text.parse().ok()?;
                 if f.abs() > max {
                     ctx.reads_otherwise(
                         node,
+                        path,
                         format!("beyond the {type_name} range: Athena reads infinity"),
                     );
                 }
@@ -810,6 +856,7 @@ impl Builder {
             Json::Str(text) => {
                 ctx.fails(
                     node,
+                    path,
                     format!("a JSON string where the column is {type_name}"),
                 );
                 text.trim().parse().ok()
@@ -817,6 +864,7 @@ impl Builder {
             other => {
                 ctx.fails(
                     node,
+                    path,
                     format!("a JSON {} where the column is {type_name}", other.name()),
                 );
                 None
@@ -1096,6 +1144,28 @@ mod tests {
         assert!(index.is_null(1));
         let codes = col("productcodes");
         assert_eq!(codes.as_list::<i32>().value_length(2), 1);
+    }
+
+    /// An issue names the nested column it is in, list items as `[]` (three issues: a file
+    /// keeps three samples).
+    #[test]
+    fn issues_name_the_nested_column() {
+        let instances = instances_table();
+        let mut rows = RowsBuilder::new(&instances.columns, formats());
+        let issues = rows.append_ndjson(
+            br#"{"BlockDeviceMappings":[{"Ebs":{"AttachTime":"nope"}}],"Tags":[{"Key":"a"},{"Key":{}}],"Monitoring":{"State":"a","state":"b"}}"#,
+        );
+        let mut columns: Vec<&str> = issues.samples.iter().map(|i| i.column.as_str()).collect();
+        columns.sort_unstable();
+        assert_eq!(
+            columns,
+            [
+                "blockdevicemappings[].ebs.attachtime",
+                "monitoring.state",
+                "tags[].key"
+            ],
+            "{issues:?}"
+        );
     }
 
     #[test]
