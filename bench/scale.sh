@@ -100,6 +100,8 @@ unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 
 declare -A FIG
 {
+  # The group runs in a subshell (it feeds `tee`): the stand-in it starts is stopped from there.
+  trap cleanup EXIT
   echo "# bench/scale.sh: $(date -u +%Y-%m-%d), $(nproc) cores, binary $BIN${BASE:+, baseline $BASE}; INSTANCES=$INSTANCES, RUNS=$RUNS (medians)"
   for size in "${SIZES[@]}"; do
     # One bucket folder per size: the tree is the bucket's `clonesquad/` prefix.
