@@ -76,9 +76,11 @@ impl RowsBuilder {
     /// refuse is returned as issues.
     pub fn append_ndjson(&mut self, bytes: &[u8]) -> FileIssues {
         let mut issues = FileIssues::default();
+        // The tape keeps offsets in 32 bits: no line of 4 GiB or more is parsed, whatever the cap.
+        let cap = self.max_line_bytes.min(u64::from(u32::MAX));
         for (index, line) in lines(bytes).enumerate() {
             let line_no = u32::try_from(index + 1).unwrap_or(u32::MAX);
-            if line.len() as u64 > self.max_line_bytes.min(u64::from(u32::MAX)) {
+            if line.len() as u64 > cap {
                 // Only its start is looked at, for the sample (more bytes than it shows).
                 let start = &line[..line.len().min(1024)];
                 issues.push(Issue {
@@ -89,7 +91,7 @@ impl RowsBuilder {
                     why: format!(
                         "line of {} bytes exceeds the cap of {} bytes (`max-line-bytes` in cs-cmdb.toml); skipped",
                         line.len(),
-                        self.max_line_bytes
+                        cap
                     ),
                 });
                 continue;
