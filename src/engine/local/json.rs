@@ -28,7 +28,7 @@ use datafusion::arrow::error::ArrowError;
 
 use crate::catalog::ddl::{ColumnDef, HiveType};
 use crate::engine::local::hive::{FileIssues, Issue, IssueKind, TimestampFormats, sample_value};
-use crate::engine::local::tape::{Kind, Parsed, Tape};
+use crate::engine::local::tape::{self, Kind, Parsed, Tape};
 
 /// The default longest line read: Athena's documented limit on the size of one row, 32 MB
 /// ("Row or column size limitation", in "Considerations and limitations for SQL queries in
@@ -129,7 +129,7 @@ impl RowsBuilder {
             self.root.append_object(0, &mut ctx, &Path::ROW);
             self.rows += 1;
             // Athena's reader stops at the end of the object and never reads what follows.
-            if !line[end..].iter().all(|b| b" \t\r\n".contains(b)) {
+            if !tape::blank(&line[end..]) {
                 issues.push(Issue {
                     line: line_no,
                     kind: IssueKind::AthenaReadsOtherwise,

@@ -133,6 +133,11 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
+/// Whether `text` is JSON whitespace only (what may follow a value without being read).
+pub fn blank(text: &[u8]) -> bool {
+    text.iter().all(|&b| is_ws(b))
+}
+
 fn skip_ws(line: &[u8], mut at: usize) -> usize {
     while line.get(at).copied().is_some_and(is_ws) {
         at += 1;
@@ -598,7 +603,7 @@ mod tests {
         match tape.parse(line) {
             Ok((parsed, end)) => {
                 assert!(valid, "we accept what serde_json refuses: {shown:?}");
-                let rest_blank = line[end..].iter().all(|&b| is_ws(b));
+                let rest_blank = blank(&line[end..]);
                 assert_eq!(rest_blank, clean_end, "trailing text of {shown:?}");
                 // Lone surrogates are valid JSON text that serde_json's own values refuse.
                 if let Ok(expected) = serde_json::from_slice::<Value>(&line[..end]) {
