@@ -357,8 +357,8 @@ struct StructState {
     hints: Vec<(Box<str>, Option<usize>)>,
 }
 
-/// Whether two keys are equal, inline for the short keys of JSON records (a call to `memcmp`
-/// per key cost more than the comparison).
+/// Whether two keys are equal, compared inline a word at a time (a call to `memcmp` per key of a
+/// JSON record cost more than the comparison).
 fn same(a: &[u8], b: &[u8]) -> bool {
     let word = |s: &[u8], at: usize| {
         let mut bytes = [0; 8];
@@ -367,10 +367,12 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     };
     match a.len() {
         n if n != b.len() => false,
-        // Two (possibly overlapping) words cover the key.
-        n @ 8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
         0..8 => a.iter().zip(b).all(|(x, y)| x == y),
-        _ => a == b,
+        // Whole words, then the last word (overlapping the one before it).
+        n => {
+            (0..n - 8).step_by(8).all(|at| word(a, at) == word(b, at))
+                && word(a, n - 8) == word(b, n - 8)
+        }
     }
 }
 
@@ -1050,9 +1052,9 @@ mod tests {
             "abcdefghijklmnop",
         ];
         let mut all: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-        // Each byte of a 9- to 20-byte key changed in turn.
-        for n in 9..=20 {
-            let key: String = ('a'..='z').take(n).collect();
+        // Each byte of a 9- to 40-byte key changed in turn.
+        for n in 9..=40 {
+            let key: String = ('a'..='z').cycle().take(n).collect();
             for at in 0..n {
                 let mut other = key.clone().into_bytes();
                 other[at] = b'_';
