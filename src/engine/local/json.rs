@@ -431,13 +431,12 @@ impl StructState {
                 continue;
             };
             if let Some(earlier) = self.slots[field].replace(key) {
-                let name = self.fields[field].name().clone();
                 let why = format!(
                     "duplicate key: `{}` and `{}` both name this column; Athena reads the last one",
                     crate::text::escape(&parsed.str(earlier)),
                     crate::text::escape(&parsed.str(key))
                 );
-                ctx.reads_otherwise(earlier + 1, &path.child(&name), why);
+                ctx.reads_otherwise(earlier + 1, &path.child(self.fields[field].name()), why);
             }
         }
         for (i, child) in self.children.iter_mut().enumerate() {

@@ -4,8 +4,8 @@
 //! characters and valid UTF-8) and records each value as a [`Node`]: its kind, where its text is
 //! in the line, and where its subtree ends on the tape. Nothing is decoded: numbers keep their
 //! text (Athena coerces the text), strings are unescaped only when a builder reads one that has
-//! escapes. Containers are walked without recursion, so a value nested 10,000 deep is one more
-//! node per level, never a stack overflow.
+//! escapes. Containers are walked without recursion (never a stack overflow), and values deeper
+//! than the tape is asked to record are validated at a byte per level without becoming nodes.
 //!
 //! It replaces a JSON library's split into keys and raw values at each nesting level, which
 //! scanned a nested value once per level above it.
@@ -45,8 +45,8 @@ impl Kind {
 
 /// One value of the line.
 #[derive(Debug, Clone, Copy)]
-pub struct Node {
-    pub kind: Kind,
+struct Node {
+    kind: Kind,
     /// A string holding at least one escape.
     escaped: bool,
     /// A container whose contents are not on the tape (deeper than the tape records).
@@ -84,10 +84,7 @@ impl SyntaxError {
         if at < line.len() {
             Self::at(line, at, what)
         } else {
-            Self {
-                at: None,
-                what: ends,
-            }
+            Self::eol(ends)
         }
     }
 }
