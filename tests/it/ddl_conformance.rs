@@ -348,7 +348,8 @@ fn strict_queries_refuse_what_athena_would_refuse() {
     assert_eq!(clean.status.code(), Some(0), "{}", stderr_of(&clean));
     assert!(stderr_of(&clean).is_empty(), "{}", stderr_of(&clean));
 
-    // One member writes an EC2 time in the `T` form and a string where a number is declared.
+    // One member writes an EC2 time in the `T` form, and a date Athena cannot read in a column
+    // `deployments` does not read.
     let discovery = tree.join("metadata/discovery");
     let part = std::fs::read_dir(&discovery)
         .unwrap()
@@ -359,6 +360,7 @@ fn strict_queries_refuse_what_athena_would_refuse() {
     let file = walk_first_file(&part);
     let mut record: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     record["InstallTime"] = Value::from("2026-11-26T08:50:59Z");
+    record["AccountJoinedTimestamp"] = Value::from("yesterday");
     std::fs::write(&file, record.to_string()).unwrap();
 
     let lenient = query(&[]);
@@ -376,6 +378,9 @@ fn strict_queries_refuse_what_athena_would_refuse() {
         "{err}"
     );
 
+    // Athena decodes only the columns a query reads: the bad date elsewhere in the line is
+    // neither reported nor refused here.
+    assert!(!err.contains("accountjoinedtimestamp"), "{err}");
     let strict = query(&["--strict"]);
     assert_eq!(strict.status.code(), Some(2), "{}", stderr_of(&strict));
     assert!(
@@ -384,6 +389,23 @@ fn strict_queries_refuse_what_athena_would_refuse() {
         stderr_of(&strict)
     );
     assert!(strict.stdout.is_empty());
+
+    // A query reading that column meets it, from the same cache (now holding the column too).
+    let reads_it = cs_cmdb(home.path())
+        .args(["query", "--source", "tree", "--strict", "--sql"])
+        .arg("SELECT count(accountjoinedtimestamp) AS n FROM clonesquad_discovery")
+        .output()
+        .unwrap();
+    assert_eq!(reads_it.status.code(), Some(2), "{}", stderr_of(&reads_it));
+    let err = stderr_of(&reads_it);
+    assert!(err.contains("column accountjoinedtimestamp"), "{err}");
+    assert!(!err.contains("column installtime"), "{err}");
+    assert!(err.contains("--strict: clonesquad_discovery (1)"), "{err}");
+    // And the narrower query, answered from that wider cache, still sees only its own columns.
+    let again = query(&[]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr_of(&again));
+    assert!(!stderr_of(&again).contains("accountjoinedtimestamp"));
+    assert!(stderr_of(&again).contains("column installtime"));
 }
 
 fn walk_first_file(dir: &Path) -> PathBuf {

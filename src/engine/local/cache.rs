@@ -23,6 +23,12 @@
 //!   over every core, and no listing. A folder whose mtime was too recent when it was listed (the
 //!   clock ticks coarsely) is not trusted, and the next run lists the tree again.
 //!
+//! A cache holds only the columns queries have read ([`Columns`]: the partition columns always):
+//! a query parses and stores only the columns it reads, as Athena's reader decodes only those,
+//! and one reading a column the cache does not hold parses every file again, for the columns
+//! held and its own; the cache never shrinks, so a run of different queries converges on the
+//! columns they read.
+//!
 //! Building is a pipeline with bounded memory: source files are cut into jobs of about
 //! [`JOB_BYTES`] in file order, parsed on every core, each job into one record batch, and the
 //! batches streamed to the IPC writer in order as they come, with at most a few jobs in flight;
@@ -46,7 +52,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 
 use crate::bucket::layout;
 use crate::bucket::manifest::{self as mirror_manifest, Stamp};
-use crate::catalog::ddl::TableDef;
+use crate::catalog::ddl::{ColumnDef, TableDef};
 use crate::codec::{Decoder, Encoder};
 use crate::engine::local::hive::{FileIssues, TimestampFormats};
 use crate::engine::local::json::RowsBuilder;
@@ -54,7 +60,7 @@ use crate::hash::fnv1a;
 use crate::reporter::Reporter;
 
 /// Bump when the cache layout or the loader's reading of values changes.
-const CACHE_FORMAT: u64 = 6;
+const CACHE_FORMAT: u64 = 7;
 const MAGIC: &[u8] = b"CSCACHE\x00";
 /// A manifest starts with [`MAGIC`], the format and the length of its head (fixed-width), and
 /// their checksum: this many bytes.
@@ -78,6 +84,62 @@ const LIST_SHARE: usize = if cfg!(test) { 2 } else { 64 };
 /// one segment holding it (two at worst: a cut file joins or splits them), never the table.
 const SEGMENT_FILES: u64 = if cfg!(test) { 4 } else { 1024 };
 
+/// Top-level columns of a table: indices in its Arrow schema ([`TableDef::arrow_schema`]: its
+/// columns, then its partition columns), sorted and distinct. A query reads some columns and only
+/// those are parsed (Athena's reader, too, decodes only the columns a query reads); a cache holds
+/// the columns of the queries that built it, and grows (rebuilt) when a query reads another one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Columns(Vec<usize>);
+
+impl Columns {
+    /// Every column of `table`.
+    pub fn all(table: &TableDef) -> Self {
+        Self((0..table.columns.len() + table.partitions.len()).collect())
+    }
+
+    /// The columns of `table` at `indices` (others are ignored), and always its partition
+    /// columns: constant per file, they cost nothing to read.
+    pub fn of(table: &TableDef, indices: impl IntoIterator<Item = usize>) -> Self {
+        let width = table.columns.len() + table.partitions.len();
+        let mut held: Vec<usize> = indices
+            .into_iter()
+            .filter(|&i| i < width)
+            .chain(table.columns.len()..width)
+            .collect();
+        held.sort_unstable();
+        held.dedup();
+        Self(held)
+    }
+
+    /// Whether every column of `other` is here.
+    pub fn covers(&self, other: &Columns) -> bool {
+        other.0.iter().all(|i| self.0.binary_search(i).is_ok())
+    }
+
+    /// The columns here or in `other`.
+    pub fn union(&self, other: &Columns) -> Self {
+        let mut held: Vec<usize> = self.0.iter().chain(&other.0).copied().collect();
+        held.sort_unstable();
+        held.dedup();
+        Self(held)
+    }
+
+    /// Where the schema's column `index` is among these, if here.
+    pub fn position(&self, index: usize) -> Option<usize> {
+        self.0.binary_search(&index).ok()
+    }
+
+    /// The schema's columns at these indices.
+    pub fn indices(&self) -> &[usize] {
+        &self.0
+    }
+
+    /// The schema of the data files holding these columns of `schema` (the table's).
+    fn project(&self, schema: &SchemaRef) -> anyhow::Result<SchemaRef> {
+        Ok(Arc::new(schema.project(&self.0)?))
+    }
+}
+
 /// One source file as the manifest remembers it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileEntry {
@@ -95,6 +157,8 @@ pub struct FileEntry {
 struct Manifest {
     /// Hash of the table's DDL: a changed schema rebuilds from scratch.
     schema: u64,
+    /// The columns the data files hold ([`Columns`]).
+    columns: Columns,
     /// The data files, in file order (names in the same directory).
     segments: Vec<Segment>,
     /// The mirror generation the data was built from, when the source is a mirror.
@@ -110,6 +174,8 @@ struct Manifest {
 struct Head {
     /// [`Manifest::schema`].
     schema: u64,
+    /// [`Manifest::columns`].
+    columns: Columns,
     segments: Vec<Segment>,
     mirror: Option<Stamp>,
     /// The rows of every file.
@@ -175,7 +241,10 @@ struct DirStamp {
 /// The state of a table after [`refresh`].
 #[derive(Debug)]
 pub struct Loaded {
+    /// The table's schema (every column).
     pub schema: SchemaRef,
+    /// The columns the data files hold, in this order.
+    pub columns: Columns,
     /// The Arrow IPC files holding the rows, in order.
     pub data: Vec<PathBuf>,
     pub rows: usize,
@@ -216,6 +285,7 @@ impl Loaded {
     ) -> Self {
         Self {
             schema,
+            columns: manifest.columns.clone(),
             data: manifest.data_paths(cache_dir),
             rows: manifest.files.iter().map(|f| f.rows).sum(),
             file_count: manifest.files.len(),
@@ -232,6 +302,7 @@ impl Loaded {
     fn from_head(schema: SchemaRef, cache_dir: &Path, head: Head) -> Self {
         Self {
             schema,
+            columns: head.columns,
             data: head
                 .segments
                 .iter()
@@ -398,10 +469,12 @@ struct Found {
 }
 
 /// Bring the cache of `table` (read from `<root>/<table folder below metadata/>`) up to date.
+/// Only the columns `wanted` are parsed, and those the cache already holds are kept.
 pub fn refresh(
     root: &Path,
     cache_dir: &Path,
     table: &TableDef,
+    wanted: &Columns,
     freshness: &Freshness,
     caps: Caps,
     reporter: &dyn Reporter,
@@ -414,6 +487,7 @@ pub fn refresh(
         folder: &folder,
         cache_dir,
         table,
+        columns: wanted,
         key: cache_key(table, caps),
         caps,
     };
@@ -426,6 +500,7 @@ pub fn refresh(
     if let Freshness::Mirror(mirror) = freshness
         && let Some(head) = read_head(&manifest_path)
         && head.schema == target.key
+        && head.columns.covers(wanted)
         && head.mirror == Some(mirror.stamp)
         && intact(&head.segments)
     {
@@ -439,6 +514,24 @@ pub fn refresh(
     let mut previous = read_manifest(&manifest_path)
         .filter(|m| m.schema == target.key)
         .filter(|m| intact(&m.segments));
+    // A query reading a column the cache does not hold: every file is parsed again, for the
+    // columns held and the new ones.
+    let columns = match previous.take() {
+        Some(p) if p.columns.covers(wanted) => {
+            let held = p.columns.clone();
+            previous = Some(p);
+            held
+        }
+        Some(p) => {
+            tracing::debug!(table = %table.name, "the cache is rebuilt with more columns");
+            p.columns.union(wanted)
+        }
+        None => wanted.clone(),
+    };
+    let target = Target {
+        columns: &columns,
+        ..target
+    };
 
     if let Freshness::Mirror(mirror) = freshness {
         let built = previous.as_ref().and_then(|p| p.mirror);
@@ -498,6 +591,8 @@ struct Target<'a> {
     folder: &'a Path,
     cache_dir: &'a Path,
     table: &'a TableDef,
+    /// The columns the data files hold.
+    columns: &'a Columns,
     /// [`cache_key`] of the table and the caps.
     key: u64,
     caps: Caps,
@@ -616,10 +711,17 @@ fn update(
     let mut partial = Partial(Vec::new());
     let formats = TimestampFormats::compile(&table.timestamp_formats())
         .with_context(|| format!("ddl/{}.sql", table.name))?;
+    let held = target.columns.project(&schema)?;
     let loader = Loader {
         folder,
         table,
-        schema: &schema,
+        columns: target
+            .columns
+            .indices()
+            .iter()
+            .filter_map(|&i| table.columns.get(i).cloned())
+            .collect(),
+        schema: &held,
         formats: &formats,
         found,
         max_line_bytes: target.caps.max_line_bytes,
@@ -699,6 +801,7 @@ fn update(
     sync_dir(&manifest_path)?;
     let manifest = Manifest {
         schema: target.key,
+        columns: target.columns.clone(),
         segments,
         files,
         dirs: source.dirs,
@@ -823,6 +926,9 @@ struct Queue {
 struct Loader<'a> {
     folder: &'a Path,
     table: &'a TableDef,
+    /// The table's columns parsed (the partition columns are always added).
+    columns: Vec<ColumnDef>,
+    /// The schema of the data files: those columns and the partition columns.
     schema: &'a SchemaRef,
     formats: &'a TimestampFormats,
     found: &'a [Found],
@@ -925,7 +1031,7 @@ impl Loader<'_> {
     /// Parse consecutive files into one batch.
     fn parse(&self, files: &[Found]) -> anyhow::Result<Parsed> {
         let table = self.table;
-        let mut rows = RowsBuilder::new(&table.columns, self.formats.clone())
+        let mut rows = RowsBuilder::new(&self.columns, self.formats.clone())
             .max_line_bytes(self.max_line_bytes);
         let mut partitions: Vec<StringBuilder> = table
             .partitions
@@ -1631,11 +1737,41 @@ pub fn forget(cache_dir: &Path) -> anyhow::Result<()> {
 }
 
 pub fn read_ipc(path: &Path, projection: Option<Vec<usize>>) -> anyhow::Result<Vec<RecordBatch>> {
+    DataFile::open(path)?.read(projection)
+}
+
+/// A data file of the cache, opened: a rebuild that unlinks it (a query of the same run reading
+/// more columns, another run) leaves it readable to whoever opened it.
+#[derive(Debug, Clone)]
+pub struct DataFile {
+    path: PathBuf,
+    file: Arc<fs::File>,
+}
+
+impl DataFile {
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let file = fs::File::open(path).with_context(|| format!("{DAMAGED}{}", path.display()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file: Arc::new(file),
+        })
+    }
+
+    /// Its record batches, only the columns at `projection` when given.
+    pub fn read(&self, projection: Option<Vec<usize>>) -> anyhow::Result<Vec<RecordBatch>> {
+        read_open(&self.path, &self.file, projection)
+    }
+}
+
+fn read_open(
+    path: &Path,
+    file: &fs::File,
+    projection: Option<Vec<usize>>,
+) -> anyhow::Result<Vec<RecordBatch>> {
     let context = || format!("{DAMAGED}{}", path.display());
-    let file = fs::File::open(path).with_context(context)?;
     // SAFETY: cache data files are written under a fresh name, renamed into place and never
     // written again; a newer generation unlinks them, which leaves existing mappings intact.
-    let map = unsafe { memmap2::Mmap::map(&file) }.with_context(context)?;
+    let map = unsafe { memmap2::Mmap::map(file) }.with_context(context)?;
     let len = map.len();
     let bytes = Bytes::from_owner(map);
     let buffer = Buffer::from(bytes);
@@ -1696,6 +1832,10 @@ pub fn read_ipc(path: &Path, projection: Option<Vec<usize>>) -> anyhow::Result<V
 fn write_manifest(path: &Path, manifest: &Manifest) -> anyhow::Result<()> {
     let mut head = Encoder::new(&[]);
     head.u64_fixed(manifest.schema);
+    head.var(manifest.columns.0.len() as u64);
+    for &c in &manifest.columns.0 {
+        head.var(c as u64);
+    }
     head.var(manifest.segments.len() as u64);
     for seg in &manifest.segments {
         head.str(&seg.data);
@@ -1791,6 +1931,16 @@ fn decode_head(bytes: &[u8]) -> Option<Head> {
     let mut d = Decoder::new(bytes, &[])?;
     let schema = d.u64_fixed()?;
     let count = d.count()?;
+    let mut columns = Vec::with_capacity(count.min(bytes.len()));
+    for _ in 0..count {
+        columns.push(d.count()?);
+    }
+    // Sorted and distinct, as written.
+    if !columns.is_sorted_by(|a, b| a < b) {
+        return None;
+    }
+    let columns = Columns(columns);
+    let count = d.count()?;
     let mut segments = Vec::with_capacity(count.min(bytes.len()));
     for _ in 0..count {
         let data = d.str()?.to_string();
@@ -1820,6 +1970,7 @@ fn decode_head(bytes: &[u8]) -> Option<Head> {
     let held: usize = segments.iter().map(|s| s.files).sum();
     (d.done() && held == files && with_issues.len() <= files).then_some(Head {
         schema,
+        columns,
         segments,
         mirror,
         rows,
@@ -1884,6 +2035,7 @@ fn decode_manifest(bytes: &[u8]) -> Option<Manifest> {
         && with_issues(&files).eq(head.with_issues.iter());
     consistent.then_some(Manifest {
         schema: head.schema,
+        columns: head.columns,
         segments: head.segments,
         mirror: head.mirror,
         files,
@@ -1937,10 +2089,12 @@ mod tests {
 
     /// The instances table of the tree at `root`, brought up to date in `cache`.
     fn build_instances(root: &Path, cache: &Path) -> Loaded {
+        let table = table("clonesquad_instances");
         refresh(
             root,
             cache,
-            &table("clonesquad_instances"),
+            &table,
+            &Columns::all(&table),
             &Freshness::Stamps,
             Caps::default(),
             &crate::reporter::Silent,
@@ -1976,6 +2130,80 @@ mod tests {
             err.contains(&format!("cannot flush the cache file {}", fifo.display()))
                 && err.contains("fsync"),
             "{err}"
+        );
+    }
+
+    /// A cache holds the columns its queries read: a query reading another column parses every
+    /// file again for both, one reading fewer parses nothing; the columns held read what a build
+    /// of every column reads.
+    #[test]
+    fn a_cache_holds_the_columns_read_and_grows_when_a_query_reads_more() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = sample_metadata(tmp.path(), 20, 5);
+        let table = table("clonesquad_instances");
+        let schema = table.arrow_schema();
+        let index = |name: &str| schema.index_of(name).unwrap();
+        let cache = tmp.path().join("cache");
+        let load = |wanted: &[&str]| {
+            let wanted = Columns::of(&table, wanted.iter().map(|n| index(n)));
+            refresh(
+                &root,
+                &cache,
+                &table,
+                &wanted,
+                &Freshness::Stamps,
+                Caps::default(),
+                &crate::reporter::Silent,
+            )
+            .unwrap()
+        };
+        let names = |loaded: &Loaded| -> Vec<String> {
+            loaded
+                .columns
+                .indices()
+                .iter()
+                .map(|&i| schema.field(i).name().clone())
+                .collect()
+        };
+        let partitions = ["accountid", "region", "groupname"];
+
+        let state = load(&["state"]);
+        assert_eq!(state.parsed, state.file_count);
+        assert_eq!(names(&state), ["state", "accountid", "region", "groupname"]);
+        let tags = load(&["tags"]);
+        assert_eq!(tags.parsed, tags.file_count, "every file parsed again");
+        assert_eq!(
+            names(&tags),
+            ["state", "tags", "accountid", "region", "groupname"]
+        );
+        let narrower = load(&["state"]);
+        assert_eq!(narrower.parsed, 0);
+        assert_eq!(names(&narrower), names(&tags));
+        let counted = load(&[]);
+        assert_eq!(counted.parsed, 0);
+        assert_eq!(counted.rows, tags.rows);
+
+        // The columns held read what a build of every column reads.
+        let full = build_instances(&root, &tmp.path().join("full"));
+        assert_eq!(full.rows, tags.rows);
+        let held: Vec<usize> = ["state", "tags"]
+            .iter()
+            .chain(&partitions)
+            .map(|n| index(n))
+            .collect();
+        let project = |loaded: &Loaded, projection: Vec<usize>| -> String {
+            let batches: Vec<RecordBatch> = loaded
+                .data
+                .iter()
+                .flat_map(|path| read_ipc(path, Some(projection.clone())).unwrap())
+                .collect();
+            datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            project(&narrower, (0..held.len()).collect()),
+            project(&full, held)
         );
     }
 
@@ -2112,6 +2340,7 @@ mod tests {
         };
         let manifest = Manifest {
             schema: 42,
+            columns: Columns(vec![0, 2, 5]),
             segments: vec![
                 Segment {
                     data: "t.1-0.arrow".into(),
@@ -2141,15 +2370,25 @@ mod tests {
 
         let read = read_manifest(&path).unwrap();
         assert_eq!(
-            (read.schema, &read.segments, read.mirror),
-            (manifest.schema, &manifest.segments, manifest.mirror)
+            (read.schema, &read.columns, &read.segments, read.mirror),
+            (
+                manifest.schema,
+                &manifest.columns,
+                &manifest.segments,
+                manifest.mirror
+            )
         );
         assert_eq!((&read.files, &read.dirs), (&manifest.files, &manifest.dirs));
 
         let head = read_head(&path).unwrap();
         assert_eq!(
-            (head.schema, &head.segments, head.mirror),
-            (manifest.schema, &manifest.segments, manifest.mirror)
+            (head.schema, &head.columns, &head.segments, head.mirror),
+            (
+                manifest.schema,
+                &manifest.columns,
+                &manifest.segments,
+                manifest.mirror
+            )
         );
         assert_eq!((head.rows, head.files), (12, 3));
         assert_eq!(head.with_issues, vec![manifest.files[1].clone()]);

@@ -18,6 +18,7 @@
 //!
 //! Values that Athena fails on are still read here as best we can, and reported ([`Issue`]).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
@@ -78,6 +79,11 @@ pub struct FileIssues {
     pub athena_reads_otherwise: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub samples: Vec<Issue>,
+    /// Per top-level column with issues, its Athena-fails and reads-otherwise counts: what a
+    /// query reading only some columns is told ([`FileIssues::within`]). Athena decodes only the
+    /// columns a query reads, so a bad value elsewhere in the line never fails it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub columns: BTreeMap<String, [u32; 2]>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -95,7 +101,8 @@ impl FileIssues {
             .saturating_add(self.athena_reads_otherwise)
     }
 
-    /// Count an issue; keep it as a sample while there is room.
+    /// Count an issue; keep it as a sample while its column has room (a few per column, so that
+    /// a query reading any of them has samples to show).
     pub fn push(&mut self, issue: Issue) {
         let count = match issue.kind {
             IssueKind::Malformed => &mut self.malformed,
@@ -103,10 +110,63 @@ impl FileIssues {
             IssueKind::AthenaReadsOtherwise => &mut self.athena_reads_otherwise,
         };
         *count = count.saturating_add(1);
-        if self.samples.len() < SAMPLES_PER_FILE {
+        let column = top_column(&issue.column);
+        if !column.is_empty() {
+            let counts = self.columns.entry(column.to_string()).or_default();
+            let at = usize::from(issue.kind == IssueKind::AthenaReadsOtherwise);
+            counts[at] = counts[at].saturating_add(1);
+        }
+        let kept = self
+            .samples
+            .iter()
+            .filter(|s| top_column(&s.column) == column)
+            .count();
+        if kept < SAMPLES_PER_FILE {
             self.samples.push(issue);
         }
     }
+
+    /// The issues a query reading only the top-level columns `read` would meet: those of the
+    /// columns read and, with `whole_lines`, those of whole lines (malformed, text after the
+    /// object), which any query meets.
+    pub fn within(&self, whole_lines: bool, read: impl Fn(&str) -> bool) -> FileIssues {
+        // The whole lines' counts: the totals less every column's.
+        let (mut fails, mut otherwise) = (self.athena_fails, self.athena_reads_otherwise);
+        for counts in self.columns.values() {
+            fails = fails.saturating_sub(counts[0]);
+            otherwise = otherwise.saturating_sub(counts[1]);
+        }
+        if !whole_lines {
+            (fails, otherwise) = (0, 0);
+        }
+        let mut columns = BTreeMap::new();
+        for (column, counts) in self.columns.iter().filter(|(c, _)| read(c)) {
+            fails = fails.saturating_add(counts[0]);
+            otherwise = otherwise.saturating_add(counts[1]);
+            columns.insert(column.clone(), *counts);
+        }
+        FileIssues {
+            malformed: if whole_lines { self.malformed } else { 0 },
+            athena_fails: fails,
+            athena_reads_otherwise: otherwise,
+            samples: self
+                .samples
+                .iter()
+                .filter(|s| match top_column(&s.column) {
+                    "" => whole_lines,
+                    column => read(column),
+                })
+                .take(SAMPLES_PER_FILE)
+                .cloned()
+                .collect(),
+            columns,
+        }
+    }
+}
+
+/// The top-level column of an issue's column path (`tags` of `tags[].key`; empty for the line).
+fn top_column(path: &str) -> &str {
+    path.find(['.', '[']).map_or(path, |end| &path[..end])
 }
 
 /// `text` cut to [`VALUE_CHARS`] characters (with `…` when cut).
@@ -514,6 +574,56 @@ mod tests {
         assert!(err.to_string().contains("XXX"), "{err}");
         let ok = TimestampFormats::compile(&["yyyy-MM-dd'T'HH:mm:ss".into()]).unwrap();
         assert!(ok.parse("2026-11-26T08:50:59").is_some());
+    }
+
+    /// A query is told the issues of the columns it reads (Athena decodes no other), and those
+    /// of whole lines; each column keeps samples of its own.
+    #[test]
+    fn issues_are_told_per_column_read() {
+        let issue = |line, kind, column: &str| Issue {
+            line,
+            kind,
+            column: column.into(),
+            value: String::new(),
+            why: "w".into(),
+        };
+        let mut issues = FileIssues::default();
+        for line in 1..=4 {
+            issues.push(issue(line, IssueKind::AthenaFails, "launchtime"));
+        }
+        issues.push(issue(5, IssueKind::AthenaReadsOtherwise, "tags[].key"));
+        issues.push(issue(6, IssueKind::Malformed, ""));
+        issues.push(issue(7, IssueKind::AthenaReadsOtherwise, ""));
+        assert_eq!((issues.athena_fails, issues.athena_reads_otherwise), (4, 2));
+        assert_eq!(issues.samples.len(), SAMPLES_PER_FILE + 3);
+
+        let tags = issues.within(true, |c| c == "tags");
+        assert_eq!(
+            (
+                tags.malformed,
+                tags.athena_fails,
+                tags.athena_reads_otherwise
+            ),
+            (1, 0, 2)
+        );
+        let lines: Vec<u32> = tags.samples.iter().map(|s| s.line).collect();
+        assert_eq!(lines, [5, 6, 7]);
+
+        let only_new = issues.within(false, |c| c == "launchtime");
+        assert_eq!(
+            (
+                only_new.malformed,
+                only_new.athena_fails,
+                only_new.athena_reads_otherwise
+            ),
+            (0, 4, 0)
+        );
+        assert_eq!(only_new.samples.len(), SAMPLES_PER_FILE);
+        assert!(only_new.samples.iter().all(|s| s.column == "launchtime"));
+
+        let none = issues.within(false, |c| c == "state");
+        assert!(none.is_empty() && none.samples.is_empty());
+        assert_eq!(issues.within(true, |_| true).total(), issues.total());
     }
 
     #[test]

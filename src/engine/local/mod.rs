@@ -13,7 +13,7 @@ pub mod sqlrewrite;
 pub mod tape;
 pub mod trino;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,10 +25,11 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::ParamValues;
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
@@ -36,6 +37,7 @@ use futures::future::BoxFuture;
 
 use crate::bucket::layout;
 use crate::catalog::ddl::{self, Base, TableDef};
+use crate::engine::local::hive::FileIssues;
 use crate::engine::{Param, QueryEngine, Unreadable};
 use crate::hash::fnv1a;
 use crate::reporter::{Reporter, Silent};
@@ -44,8 +46,25 @@ use crate::rows::{Column, ColumnType, ResultSet, Value};
 /// How many files with issues are listed per table before the rest are only counted.
 const FILES_SHOWN: usize = 10;
 
-/// A table brought up to date once per engine: its state and how many issues it reported.
-type Ready = Arc<tokio::sync::OnceCell<(Arc<cache::Loaded>, u64)>>;
+/// A table as this engine last brought it up to date, and the columns whose issues it reported.
+#[derive(Default)]
+struct TableState {
+    loaded: Option<Arc<cache::Loaded>>,
+    /// Columns whose issues were reported (with the whole lines' issues, once).
+    reported: Option<cache::Columns>,
+}
+
+/// A table's state, shared by the queries of one engine (run side by side by `report`).
+type Ready = Arc<tokio::sync::Mutex<TableState>>;
+
+/// A table ready for one query.
+struct Opened {
+    loaded: Arc<cache::Loaded>,
+    /// Its data files, opened before another query of the engine may rebuild them.
+    data: Vec<cache::DataFile>,
+    /// Malformed lines and values Athena would refuse in the columns the query reads.
+    issues: u64,
+}
 
 /// DataFusion over `<root>/<table folder>/accountid=*/region=*/groupname=*/`.
 pub struct LocalEngine {
@@ -64,8 +83,9 @@ pub struct LocalEngine {
     org_root: Option<PathBuf>,
     /// The longest line and the largest file read.
     caps: cache::Caps,
-    /// The tables already brought up to date by this engine, with their issue counts: a command
-    /// that runs several queries (`report`, `check`) refreshes and reports each table once.
+    /// The tables already brought up to date by this engine, with what was reported: a command
+    /// that runs several queries (`report`, `check`) refreshes a table again only for columns
+    /// the cache does not hold yet, and reports each issue once.
     ready: std::sync::Mutex<HashMap<String, Ready>>,
     /// Per table read so far, its files with unreadable lines (the last load of each table).
     unreadable: std::sync::Mutex<BTreeMap<String, Vec<Unreadable>>>,
@@ -195,17 +215,84 @@ impl LocalEngine {
         Some(ty)
     }
 
-    /// Bring one table up to date (on a blocking thread) and report what Athena would refuse in it.
+    /// Bring the columns `wanted` of one table up to date (once per engine, unless a later query
+    /// reads columns the cache does not hold) and report what Athena would refuse in them, each
+    /// issue once per engine.
+    async fn ready(
+        &self,
+        def: &TableDef,
+        wanted: &cache::Columns,
+        freshness: Arc<cache::Freshness>,
+        cell: Ready,
+    ) -> anyhow::Result<Opened> {
+        let mut state = cell.lock().await;
+        let loaded = match &state.loaded {
+            Some(loaded) if loaded.columns.covers(wanted) => loaded.clone(),
+            _ => {
+                let loaded = self.refresh(def, wanted, freshness).await?;
+                state.loaded = Some(loaded.clone());
+                loaded
+            }
+        };
+        let data = loaded
+            .data
+            .iter()
+            .map(|path| cache::DataFile::open(path))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let root = self.root_of(def).unwrap_or_default();
+        let names = |columns: &cache::Columns| -> Vec<String> {
+            columns
+                .indices()
+                .iter()
+                .map(|&i| loaded.schema.field(i).name().clone())
+                .collect()
+        };
+        let read = names(wanted);
+        let before = state.reported.as_ref().map(names).unwrap_or_default();
+        let new: Vec<&String> = read.iter().filter(|c| !before.contains(c)).collect();
+        let first = state.reported.is_none();
+        if first || !new.is_empty() {
+            report_issues(def, &root, &loaded, self.reporter.as_ref(), first, &|c| {
+                new.iter().any(|n| n.as_str() == c)
+            });
+            let reported = match state.reported.take() {
+                Some(before) => before.union(wanted),
+                None => wanted.clone(),
+            };
+            let names = names(&reported);
+            self.remember_unreadable(def, &root, &loaded, &|c| names.iter().any(|n| n == c));
+            state.reported = Some(reported);
+        }
+        let issues = loaded
+            .files_with_issues()
+            .map(|f| {
+                u64::from(
+                    f.issues
+                        .within(true, |c| read.iter().any(|n| n == c))
+                        .total(),
+                )
+            })
+            .sum();
+        Ok(Opened {
+            loaded,
+            data,
+            issues,
+        })
+    }
+
+    /// Bring one table up to date, with at least the columns `wanted` (on a blocking thread).
     async fn refresh(
         &self,
         def: &TableDef,
+        wanted: &cache::Columns,
         freshness: Arc<cache::Freshness>,
-    ) -> anyhow::Result<(Arc<cache::Loaded>, u64)> {
+    ) -> anyhow::Result<Arc<cache::Loaded>> {
         let root = self.root_of(def).unwrap_or_default();
-        let (tree, cache_dir, owned, reporter, caps) = (
+        let (tree, cache_dir, owned, columns, reporter, caps) = (
             root.clone(),
             self.cache_dir.clone(),
             def.clone(),
+            wanted.clone(),
             self.reporter.clone(),
             self.caps,
         );
@@ -214,6 +301,7 @@ impl LocalEngine {
                 &tree,
                 &cache_dir,
                 &owned,
+                &columns,
                 &freshness,
                 caps,
                 reporter.as_ref(),
@@ -221,8 +309,6 @@ impl LocalEngine {
         })
         .await
         .context("the loader stopped")??;
-        let issues = report_issues(def, &root, &loaded, self.reporter.as_ref());
-        self.remember_unreadable(def, &root, &loaded);
         if loaded.listed {
             let folder = layout::table_dir(&root, &def.folder);
             let skipped: Vec<String> = loaded
@@ -244,27 +330,31 @@ impl LocalEngine {
             parsed = loaded.parsed,
             listed = loaded.listed,
             folders_read = loaded.folders_read,
+            columns = loaded.columns.indices().len(),
             "table ready"
         );
-        Ok((Arc::new(loaded), issues))
+        Ok(Arc::new(loaded))
     }
 
     /// Keep the files of `def` whose lines could not be read (malformed, or a value Athena fails
-    /// on), for [`QueryEngine::unreadable`].
-    fn remember_unreadable(&self, def: &TableDef, root: &Path, loaded: &cache::Loaded) {
+    /// on in the columns `read`), for [`QueryEngine::unreadable`].
+    fn remember_unreadable(
+        &self,
+        def: &TableDef,
+        root: &Path,
+        loaded: &cache::Loaded,
+        read: &dyn Fn(&str) -> bool,
+    ) {
         let folder = layout::table_dir(root, &def.folder);
         let files = loaded
             .files_with_issues()
             .filter_map(|file| {
-                let count = file
-                    .issues
-                    .malformed
-                    .saturating_add(file.issues.athena_fails);
+                let issues = file.issues.within(true, read);
+                let count = issues.malformed.saturating_add(issues.athena_fails);
                 if count == 0 {
                     return None;
                 }
-                let first = file
-                    .issues
+                let first = issues
                     .samples
                     .iter()
                     .find(|i| i.kind != hive::IssueKind::AthenaReadsOtherwise)
@@ -342,14 +432,10 @@ impl LocalEngine {
             .set_bool("datafusion.sql_parser.collect_spans", true);
         let ctx = SessionContext::new_with_config(config);
         trino::register(&ctx, self.now)?;
-        // Bring every table the query names up to date, side by side; a table with no folder (no
-        // Organization snapshot) is empty.
-        let (defs, empty): (Vec<&TableDef>, Vec<&TableDef>) = prepared
-            .tables
-            .iter()
-            .filter_map(|name| self.table(name))
-            .partition(|def| self.root_of(def).is_some());
-        for def in empty {
+        // Every table is in the catalog, empty but with its columns: SHOW TABLES, DESCRIBE and
+        // information_schema.columns see them without loading any data, and the plan made over
+        // them says which columns the query reads.
+        for def in &self.tables {
             ctx.register_table(
                 def.name.as_str(),
                 Arc::new(datafusion::datasource::empty::EmptyTable::new(
@@ -357,6 +443,36 @@ impl LocalEngine {
                 )),
             )?;
         }
+        let same_text = prepared.sql == sql;
+        let names: Vec<String> = self.tables.iter().map(|t| t.name.clone()).collect();
+        let sql_error = |e: &DataFusionError, same_text: bool| sql_error(e, same_text, &names);
+        let text = prepared.sql.as_str();
+        let plan = |ctx: SessionContext| async move {
+            let frame = ctx.sql(text).await.map_err(|e| sql_error(&e, same_text))?;
+            if params.is_empty() {
+                Ok(frame)
+            } else {
+                frame
+                    .with_param_values(ParamValues::List(
+                        params.iter().map(|p| to_scalar(p).into()).collect(),
+                    ))
+                    .map_err(|e| sql_error(&e, same_text))
+            }
+        };
+        let read = columns_read(
+            &plan(ctx.clone())
+                .await?
+                .into_optimized_plan()
+                .map_err(|e| sql_error(&e, same_text))?,
+        )?;
+        // Bring every table the query reads up to date, side by side, only the columns it
+        // reads; a table with no folder (no Organization snapshot) stays empty.
+        let defs: Vec<&TableDef> = prepared
+            .tables
+            .iter()
+            .filter_map(|name| self.table(name))
+            .filter(|def| self.root_of(def).is_some())
+            .collect();
         // The mirror's manifest proves the CloneSquad tables of a mirror current; the
         // Organization snapshot's tables are proved by their stamps.
         let mirrored = Arc::new(
@@ -367,49 +483,50 @@ impl LocalEngine {
         );
         let stamps = Arc::new(cache::Freshness::Stamps);
         // Each table once per engine, even when queries run side by side (`report`): the first
-        // query to need it refreshes it and reports its issues, the others wait for that.
+        // query to need it refreshes it and reports its issues, the others wait for that (and
+        // refresh it again only to read columns it does not hold).
         let cells: Vec<Ready> = {
             let mut memo = self.ready.lock().unwrap_or_else(|e| e.into_inner());
             defs.iter()
                 .map(|def| memo.entry(def.name.clone()).or_default().clone())
                 .collect()
         };
-        let refreshes = defs.iter().zip(&cells).map(|(def, cell)| {
+        let refreshes = defs.iter().zip(cells).map(|(def, cell)| {
             let freshness = match def.base {
                 Base::Metadata => mirrored.clone(),
                 Base::Org => stamps.clone(),
             };
-            cell.get_or_try_init(move || self.refresh(def, freshness))
+            let wanted = match read.get(def.name.as_str()) {
+                Some(Some(indices)) => cache::Columns::of(def, indices.iter().copied()),
+                Some(None) => cache::Columns::all(def),
+                None => cache::Columns::of(def, []),
+            };
+            async move { self.ready(def, &wanted, freshness, cell).await }
         });
-        let tables: Vec<(&TableDef, &(Arc<cache::Loaded>, u64))> = defs
+        let tables: Vec<(&TableDef, Opened)> = defs
             .iter()
             .copied()
             .zip(futures::future::try_join_all(refreshes).await?)
             .collect();
         let mut refused = Vec::new();
-        for (def, (loaded, issues)) in tables {
-            if *issues > 0 {
+        for (def, opened) in tables {
+            let Opened {
+                loaded,
+                data,
+                issues,
+            } = opened;
+            if issues > 0 {
                 refused.push(format!("{} ({issues})", def.name));
             }
+            ctx.deregister_table(def.name.as_str())?;
             ctx.register_table(
                 def.name.as_str(),
                 Arc::new(CachedTable {
                     schema: loaded.schema.clone(),
-                    data: loaded.data.clone(),
+                    columns: loaded.columns.clone(),
+                    data,
                 }),
             )?;
-        }
-        // Every other table is in the catalog too, empty but with its columns, so that SHOW
-        // TABLES, DESCRIBE and information_schema.columns see them without loading any data.
-        for def in &self.tables {
-            if !ctx.table_exist(def.name.as_str())? {
-                ctx.register_table(
-                    def.name.as_str(),
-                    Arc::new(datafusion::datasource::empty::EmptyTable::new(
-                        def.arrow_schema(),
-                    )),
-                )?;
-            }
         }
         if self.strict && !refused.is_empty() {
             bail!(
@@ -417,22 +534,7 @@ impl LocalEngine {
                 refused.join(", ")
             );
         }
-        let same_text = prepared.sql == sql;
-        let names: Vec<String> = self.tables.iter().map(|t| t.name.clone()).collect();
-        let sql_error = |e: &DataFusionError, same_text: bool| sql_error(e, same_text, &names);
-        let frame = ctx
-            .sql(&prepared.sql)
-            .await
-            .map_err(|e| sql_error(&e, same_text))?;
-        let frame = if params.is_empty() {
-            frame
-        } else {
-            frame
-                .with_param_values(ParamValues::List(
-                    params.iter().map(|p| to_scalar(p).into()).collect(),
-                ))
-                .map_err(|e| sql_error(&e, same_text))?
-        };
+        let frame = plan(ctx).await?;
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         let batches = frame
             .execute_stream()
@@ -496,40 +598,49 @@ impl QueryEngine for LocalEngine {
     }
 }
 
-/// Say, once per file, what in a table Athena would refuse or read differently; returns the
-/// number of offending lines and values.
+/// Say, once per file, what Athena would refuse or read differently in the columns `read` of a
+/// table (and, with `whole_lines`, in whole lines: malformed, text after the object).
 fn report_issues(
     def: &TableDef,
     root: &Path,
     loaded: &cache::Loaded,
     reporter: &dyn Reporter,
-) -> u64 {
-    let files: Vec<_> = loaded.files_with_issues().collect();
+    whole_lines: bool,
+    read: &dyn Fn(&str) -> bool,
+) {
+    let files: Vec<(&cache::FileEntry, FileIssues)> = loaded
+        .files_with_issues()
+        .map(|f| (f, f.issues.within(whole_lines, read)))
+        .filter(|(_, issues)| !issues.is_empty())
+        .collect();
     if files.is_empty() {
-        return 0;
+        return;
     }
-    let sum = |count: fn(&cache::FileEntry) -> u32| -> u64 {
-        files.iter().map(|f| u64::from(count(f))).sum()
+    let sum = |count: fn(&FileIssues) -> u32| -> u64 {
+        files
+            .iter()
+            .map(|(_, issues)| u64::from(count(issues)))
+            .sum()
     };
-    let malformed = sum(|f| f.issues.malformed);
-    let fails = sum(|f| f.issues.athena_fails);
-    let otherwise = sum(|f| f.issues.athena_reads_otherwise);
+    let malformed = sum(|i| i.malformed);
+    let fails = sum(|i| i.athena_fails);
+    let otherwise = sum(|i| i.athena_reads_otherwise);
     let folder = layout::table_dir(root, &def.folder);
     reporter.warn(&format!(
         "{}: {} file(s) with {malformed} malformed line(s) (skipped here, they fail an Athena query), {fails} value(s) Athena fails the query on, {otherwise} value(s) Athena reads differently",
         def.name,
         files.len(),
     ));
-    for file in files.iter().take(FILES_SHOWN) {
+    for (file, issues) in files.iter().take(FILES_SHOWN) {
         let path = folder.join(&file.path);
         let path = path.to_string_lossy();
-        let more = file.issues.total().saturating_sub(1);
+        let more = issues.total().saturating_sub(1);
         let more = if more > 0 {
             format!(" (and {more} more in this file)")
         } else {
             String::new()
         };
-        if let Some(first) = file.issues.samples.first() {
+        if let Some(first) = issues.samples.first() {
             reporter.warn(&format!("  {path}:{first}{more}"));
         }
     }
@@ -539,7 +650,6 @@ fn report_issues(
             files.len() - FILES_SHOWN
         ));
     }
-    malformed + fails + otherwise
 }
 
 /// The engine's message, with the line and column when they refer to the user's own text.
@@ -594,12 +704,33 @@ fn to_scalar(param: &Param) -> ScalarValue {
     }
 }
 
+/// Per table the plan scans, the columns it reads (indices in the table's schema; `None`: all).
+fn columns_read(plan: &LogicalPlan) -> anyhow::Result<HashMap<String, Option<BTreeSet<usize>>>> {
+    let mut read: HashMap<String, Option<BTreeSet<usize>>> = HashMap::new();
+    plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let entry = read
+                .entry(scan.table_name.table().to_string())
+                .or_insert_with(|| Some(BTreeSet::new()));
+            match (entry, &scan.projection) {
+                (Some(columns), Some(projection)) => columns.extend(projection),
+                (entry, _) => *entry = None,
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(read)
+}
+
 /// A table whose rows are in Arrow IPC cache files; only the projected columns are read.
 #[derive(Debug)]
 struct CachedTable {
+    /// The table's schema (every column).
     schema: SchemaRef,
-    /// Its data files (segments), in order.
-    data: Vec<PathBuf>,
+    /// The columns the data files hold, in this order.
+    columns: cache::Columns,
+    /// Its data files (segments), in order, opened.
+    data: Vec<cache::DataFile>,
 }
 
 #[async_trait]
@@ -620,10 +751,31 @@ impl TableProvider for CachedTable {
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         let paths = self.data.clone();
-        let projection_owned = projection.cloned();
+        // The data files hold some columns of the table: the projection, in their order.
+        let all: Vec<usize>;
+        let wanted = match projection {
+            Some(p) => p,
+            None => {
+                all = (0..self.schema.fields().len()).collect();
+                &all
+            }
+        };
+        let projection_owned = Some(
+            wanted
+                .iter()
+                .map(|&i| {
+                    self.columns.position(i).ok_or_else(|| {
+                        DataFusionError::Internal(format!(
+                            "column {} is not in the cache",
+                            self.schema.field(i).name()
+                        ))
+                    })
+                })
+                .collect::<datafusion::error::Result<Vec<usize>>>()?,
+        );
         let batches = tokio::task::spawn_blocking(move || {
-            paths.iter().try_fold(Vec::new(), |mut all, path| {
-                all.extend(cache::read_ipc(path, projection_owned.clone())?);
+            paths.iter().try_fold(Vec::new(), |mut all, file| {
+                all.extend(file.read(projection_owned.clone())?);
                 anyhow::Ok(all)
             })
         })
