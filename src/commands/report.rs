@@ -85,7 +85,24 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
     let engine = &opened.engine;
     let now = crate::time::now()?;
 
-    // The page's queries side by side: one engine brings each table up to date once.
+    // The page's queries side by side: one engine brings each table up to date once, with
+    // the columns they all read.
+    let page = [
+        "deployments-by-ou",
+        "stale",
+        "versions",
+        "freshness",
+        "coverage-map",
+        "coverage",
+    ];
+    let bound: Vec<(&str, Vec<crate::engine::Param>)> = page
+        .iter()
+        .filter_map(|name| registry.get(*name))
+        .map(|q| Ok((q.sql.as_str(), q.bind_values(&[])?)))
+        .collect::<anyhow::Result<_>>()?;
+    let statements: Vec<(&str, &[crate::engine::Param])> =
+        bound.iter().map(|(sql, p)| (*sql, p.as_slice())).collect();
+    engine.expect(&statements).await;
     let (mut deployments, mut stale, versions, freshness, coverage_map, coverage) = tokio::try_join!(
         canned(engine, &registry, "deployments-by-ou"),
         canned(engine, &registry, "stale"),

@@ -115,8 +115,18 @@ pub struct OpenOptions {
 
 /// One of the engines, opened.
 pub enum Engine {
-    Local(LocalEngine),
+    Local(Box<LocalEngine>),
     Athena(AthenaEngine),
+}
+
+impl Engine {
+    /// Say which statements are about to run side by side, so that each table is loaded once
+    /// with the columns they all read (the embedded engine; Athena reads its own way).
+    pub async fn expect(&self, statements: &[(&str, &[Param])]) {
+        if let Engine::Local(engine) = self {
+            engine.expect(statements).await;
+        }
+    }
 }
 
 impl QueryEngine for Engine {
@@ -230,7 +240,7 @@ pub async fn open(
         })
         .reporter(reporter);
     Ok(Opened {
-        engine: Engine::Local(engine),
+        engine: Engine::Local(Box::new(engine)),
         mirror_incomplete,
         mirror_skipped,
         tree,

@@ -57,6 +57,20 @@ struct TableState {
 /// A table's state, shared by the queries of one engine (run side by side by `report`).
 type Ready = Arc<tokio::sync::Mutex<TableState>>;
 
+/// Per table, the columns read (indices in its schema; `None`: every column).
+type ColumnsRead = HashMap<String, Option<BTreeSet<usize>>>;
+
+/// A statement planned over empty tables ([`LocalEngine::plan`]).
+struct Planned {
+    ctx: SessionContext,
+    /// The statement as rewritten for DataFusion, and whether that is the text as written.
+    sql: String,
+    same_text: bool,
+    /// The tables it names.
+    tables: BTreeSet<String>,
+    read: ColumnsRead,
+}
+
 /// A table ready for one query.
 struct Opened {
     loaded: Arc<cache::Loaded>,
@@ -87,6 +101,8 @@ pub struct LocalEngine {
     /// that runs several queries (`report`, `check`) refreshes a table again only for columns
     /// the cache does not hold yet, and reports each issue once.
     ready: std::sync::Mutex<HashMap<String, Ready>>,
+    /// Per table, the columns the statements said to come read ([`LocalEngine::expect`]).
+    expected: std::sync::Mutex<ColumnsRead>,
     /// Per table read so far, its files with unreadable lines (the last load of each table).
     unreadable: std::sync::Mutex<BTreeMap<String, Vec<Unreadable>>>,
     /// Per table read so far, what its listing left out (the last load of each table).
@@ -153,6 +169,7 @@ impl LocalEngine {
             org_root: None,
             caps: cache::Caps::default(),
             ready: std::sync::Mutex::default(),
+            expected: std::sync::Mutex::default(),
             unreadable: Default::default(),
             skipped: Default::default(),
         })
@@ -218,18 +235,26 @@ impl LocalEngine {
     /// Bring the columns `wanted` of one table up to date (once per engine, unless a later query
     /// reads columns the cache does not hold) and report what Athena would refuse in them, each
     /// issue once per engine.
+    /// The first load reads the columns `expected` too; a second one (a query of the same engine
+    /// reading a column neither loaded nor expected) reads them all, so that no run parses a
+    /// table more than twice.
     async fn ready(
         &self,
         def: &TableDef,
         wanted: &cache::Columns,
+        expected: &cache::Columns,
         freshness: Arc<cache::Freshness>,
         cell: Ready,
     ) -> anyhow::Result<Opened> {
         let mut state = cell.lock().await;
         let loaded = match &state.loaded {
             Some(loaded) if loaded.columns.covers(wanted) => loaded.clone(),
-            _ => {
-                let loaded = self.refresh(def, wanted, freshness).await?;
+            before => {
+                let load = match before {
+                    None => wanted.union(expected),
+                    Some(_) => cache::Columns::all(def),
+                };
+                let loaded = self.refresh(def, &load, freshness).await?;
                 state.loaded = Some(loaded.clone());
                 loaded
             }
@@ -415,7 +440,10 @@ impl LocalEngine {
         }
     }
 
-    async fn answer_once(&self, sql: &str, params: &[Param]) -> anyhow::Result<Answer> {
+    /// The statement `sql` planned over empty tables: its session (every table in the catalog,
+    /// empty but with its columns, so that SHOW TABLES, DESCRIBE and information_schema.columns
+    /// see them without loading any data), and the columns of each table it reads.
+    async fn plan(&self, sql: &str, params: &[Param]) -> anyhow::Result<Planned> {
         crate::engine::readonly::ensure_read_only(sql)?;
         crate::engine::readonly::ensure_finite(params)?;
         let prepared = sqlrewrite::prepare(sql, &|t, p| self.column_type(t, p))
@@ -432,9 +460,6 @@ impl LocalEngine {
             .set_bool("datafusion.sql_parser.collect_spans", true);
         let ctx = SessionContext::new_with_config(config);
         trino::register(&ctx, self.now)?;
-        // Every table is in the catalog, empty but with its columns: SHOW TABLES, DESCRIBE and
-        // information_schema.columns see them without loading any data, and the plan made over
-        // them says which columns the query reads.
         for def in &self.tables {
             ctx.register_table(
                 def.name.as_str(),
@@ -443,31 +468,85 @@ impl LocalEngine {
                 )),
             )?;
         }
-        let same_text = prepared.sql == sql;
-        let names: Vec<String> = self.tables.iter().map(|t| t.name.clone()).collect();
-        let sql_error = |e: &DataFusionError, same_text: bool| sql_error(e, same_text, &names);
-        let text = prepared.sql.as_str();
-        let plan = |ctx: SessionContext| async move {
-            let frame = ctx.sql(text).await.map_err(|e| sql_error(&e, same_text))?;
-            if params.is_empty() {
-                Ok(frame)
-            } else {
-                frame
-                    .with_param_values(ParamValues::List(
-                        params.iter().map(|p| to_scalar(p).into()).collect(),
-                    ))
-                    .map_err(|e| sql_error(&e, same_text))
-            }
+        let planned = Planned {
+            ctx,
+            same_text: prepared.sql == sql,
+            sql: prepared.sql,
+            tables: prepared.tables,
+            read: HashMap::new(),
         };
         let read = columns_read(
-            &plan(ctx.clone())
+            &self
+                .frame(&planned, params)
                 .await?
                 .into_optimized_plan()
-                .map_err(|e| sql_error(&e, same_text))?,
+                .map_err(|e| self.sql_error(&e, planned.same_text))?,
         )?;
+        Ok(Planned { read, ..planned })
+    }
+
+    /// The statement of `planned` over the tables registered in its session now.
+    async fn frame(
+        &self,
+        planned: &Planned,
+        params: &[Param],
+    ) -> anyhow::Result<datafusion::dataframe::DataFrame> {
+        let same_text = planned.same_text;
+        let frame = planned
+            .ctx
+            .sql(&planned.sql)
+            .await
+            .map_err(|e| self.sql_error(&e, same_text))?;
+        if params.is_empty() {
+            return Ok(frame);
+        }
+        frame
+            .with_param_values(ParamValues::List(
+                params.iter().map(|p| to_scalar(p).into()).collect(),
+            ))
+            .map_err(|e| self.sql_error(&e, same_text))
+    }
+
+    fn sql_error(&self, err: &DataFusionError, same_text: bool) -> anyhow::Error {
+        let names: Vec<String> = self.tables.iter().map(|t| t.name.clone()).collect();
+        sql_error(err, same_text, &names)
+    }
+
+    /// Say which statements are about to run (a command running several side by side, such as
+    /// `report`): the first to load a table loads the columns all of them read, so that the
+    /// table is parsed once, not once more for each query reading a column not loaded yet.
+    /// A statement that does not plan is left to fail when it runs.
+    pub async fn expect(&self, statements: &[(&str, &[Param])]) {
+        for (sql, params) in statements {
+            match self.plan(sql, params).await {
+                Ok(planned) => {
+                    let mut expected = self.expected.lock().unwrap_or_else(|e| e.into_inner());
+                    for (table, read) in planned.read {
+                        let entry = expected
+                            .entry(table)
+                            .or_insert_with(|| Some(BTreeSet::new()));
+                        match (entry, read) {
+                            (Some(columns), Some(read)) => columns.extend(read),
+                            (entry, _) => *entry = None,
+                        }
+                    }
+                }
+                Err(err) => tracing::debug!(error = %format!("{err:#}"), "not planned ahead"),
+            }
+        }
+    }
+
+    async fn answer_once(&self, sql: &str, params: &[Param]) -> anyhow::Result<Answer> {
+        let planned = self.plan(sql, params).await?;
+        let (ctx, same_text, read) = (&planned.ctx, planned.same_text, &planned.read);
+        let expected = self
+            .expected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         // Bring every table the query reads up to date, side by side, only the columns it
         // reads; a table with no folder (no Organization snapshot) stays empty.
-        let defs: Vec<&TableDef> = prepared
+        let defs: Vec<&TableDef> = planned
             .tables
             .iter()
             .filter_map(|name| self.table(name))
@@ -496,12 +575,14 @@ impl LocalEngine {
                 Base::Metadata => mirrored.clone(),
                 Base::Org => stamps.clone(),
             };
-            let wanted = match read.get(def.name.as_str()) {
+            let columns = |read: Option<&Option<BTreeSet<usize>>>| match read {
                 Some(Some(indices)) => cache::Columns::of(def, indices.iter().copied()),
                 Some(None) => cache::Columns::all(def),
                 None => cache::Columns::of(def, []),
             };
-            async move { self.ready(def, &wanted, freshness, cell).await }
+            let wanted = columns(read.get(def.name.as_str()));
+            let expected = columns(expected.get(def.name.as_str()));
+            async move { self.ready(def, &wanted, &expected, freshness, cell).await }
         });
         let tables: Vec<(&TableDef, Opened)> = defs
             .iter()
@@ -534,17 +615,17 @@ impl LocalEngine {
                 refused.join(", ")
             );
         }
-        let frame = plan(ctx).await?;
+        let frame = self.frame(&planned, params).await?;
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         let batches = frame
             .execute_stream()
             .await
-            .map_err(|e| sql_error(&e, same_text))?;
+            .map_err(|e| self.sql_error(&e, same_text))?;
         Ok(Answer {
             columns: columns_of(&schema),
             batches,
             same_text,
-            tables: names,
+            tables: self.tables.iter().map(|t| t.name.clone()).collect(),
         })
     }
 }
@@ -705,8 +786,8 @@ fn to_scalar(param: &Param) -> ScalarValue {
 }
 
 /// Per table the plan scans, the columns it reads (indices in the table's schema; `None`: all).
-fn columns_read(plan: &LogicalPlan) -> anyhow::Result<HashMap<String, Option<BTreeSet<usize>>>> {
-    let mut read: HashMap<String, Option<BTreeSet<usize>>> = HashMap::new();
+fn columns_read(plan: &LogicalPlan) -> anyhow::Result<ColumnsRead> {
+    let mut read = ColumnsRead::new();
     plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
             let entry = read
@@ -1008,6 +1089,71 @@ mod tests {
         });
         assert!(sorted, "batches out of order");
         assert_eq!(engine.execute(sql, &[]).await.unwrap().rows, streamed);
+    }
+
+    /// The columns of `table` this engine's cache holds now, by name.
+    async fn held(engine: &LocalEngine, table: &str) -> Vec<String> {
+        let cell = engine.ready.lock().unwrap().get(table).cloned().unwrap();
+        let state = cell.lock().await;
+        let loaded = state.loaded.as_ref().unwrap();
+        loaded
+            .columns
+            .indices()
+            .iter()
+            .map(|&i| loaded.schema.field(i).name().clone())
+            .collect()
+    }
+
+    /// A query loads only the columns it reads; statements said ahead (`report`) load the
+    /// columns they all read at once; without that, a second query reading a column not loaded
+    /// loads every column, so that no run parses a table more than twice.
+    #[tokio::test]
+    async fn a_query_loads_the_columns_it_reads_or_those_said_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z").unwrap();
+        let spec = crate::sample::SampleSpec {
+            deployments: 20,
+            instances: 4,
+            seed: 3,
+            now: now.naive_utc(),
+        };
+        crate::sample::generate(&tree, &spec).unwrap();
+        let now = now.with_timezone(&Utc);
+        let (state, tags) = (
+            "SELECT count(*) FROM clonesquad_instances WHERE state.name = 'running'",
+            "SELECT count(*) FROM clonesquad_instances CROSS JOIN UNNEST(tags) AS t(k, v)",
+        );
+        let partitions = ["accountid", "region", "groupname"];
+
+        let alone = LocalEngine::new(&tree, &dir.path().join("a"), now).unwrap();
+        alone.execute(state, &[]).await.unwrap();
+        let mut expect: Vec<&str> = vec!["state"];
+        expect.extend(partitions);
+        assert_eq!(held(&alone, "clonesquad_instances").await, expect);
+        alone.execute(tags, &[]).await.unwrap();
+        assert_eq!(held(&alone, "clonesquad_instances").await.len(), 51 + 3);
+
+        let ahead = LocalEngine::new(&tree, &dir.path().join("b"), now).unwrap();
+        ahead.expect(&[(state, &[]), (tags, &[])]).await;
+        let counted = ahead.execute(state, &[]).await.unwrap();
+        let mut expect: Vec<&str> = vec!["state", "tags"];
+        expect.extend(partitions);
+        assert_eq!(held(&ahead, "clonesquad_instances").await, expect);
+        let data = |cache: &str| {
+            let mut names: Vec<String> = std::fs::read_dir(dir.path().join(cache).join("local"))
+                .unwrap()
+                .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+                .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let before = data("b");
+        let unnested = ahead.execute(tags, &[]).await.unwrap();
+        assert_eq!(data("b"), before, "nothing rebuilt");
+        assert_eq!(counted.rows, alone.execute(state, &[]).await.unwrap().rows);
+        assert_eq!(unnested.rows, alone.execute(tags, &[]).await.unwrap().rows);
     }
 
     #[test]
