@@ -522,13 +522,7 @@ impl LocalEngine {
                 Ok(planned) => {
                     let mut expected = self.expected.lock().unwrap_or_else(|e| e.into_inner());
                     for (table, read) in planned.read {
-                        let entry = expected
-                            .entry(table)
-                            .or_insert_with(|| Some(BTreeSet::new()));
-                        match (entry, read) {
-                            (Some(columns), Some(read)) => columns.extend(read),
-                            (entry, _) => *entry = None,
-                        }
+                        add_read(&mut expected, &table, read);
                     }
                 }
                 Err(err) => tracing::debug!(error = %format!("{err:#}"), "not planned ahead"),
@@ -790,17 +784,30 @@ fn columns_read(plan: &LogicalPlan) -> anyhow::Result<ColumnsRead> {
     let mut read = ColumnsRead::new();
     plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
-            let entry = read
-                .entry(scan.table_name.table().to_string())
-                .or_insert_with(|| Some(BTreeSet::new()));
-            match (entry, &scan.projection) {
-                (Some(columns), Some(projection)) => columns.extend(projection),
-                (entry, _) => *entry = None,
-            }
+            add_read(
+                &mut read,
+                scan.table_name.table(),
+                scan.projection.as_ref().map(|p| p.iter().copied()),
+            );
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
     Ok(read)
+}
+
+/// Add to `read` that `table` is read: the columns at `indices` (`None`: every column).
+fn add_read<I: IntoIterator<Item = usize>>(
+    read: &mut ColumnsRead,
+    table: &str,
+    indices: Option<I>,
+) {
+    let entry = read
+        .entry(table.to_string())
+        .or_insert_with(|| Some(BTreeSet::new()));
+    match (entry, indices) {
+        (Some(columns), Some(indices)) => columns.extend(indices),
+        (entry, _) => *entry = None,
+    }
 }
 
 /// A table whose rows are in Arrow IPC cache files; only the projected columns are read.
