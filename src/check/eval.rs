@@ -151,6 +151,20 @@ fn text(row: &[Value], index: Option<usize>) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// The statements evaluating `rules` runs on the engine (the deployments' facts first), with
+/// their parameters: said ahead ([`QueryEngine::expect`]), each table is loaded once.
+pub fn statements(rules: &[Rule]) -> Vec<(String, Vec<Param>)> {
+    let mut statements = vec![(FACTS_SQL.to_string(), Vec::new())];
+    for rule in rules {
+        match &rule.spec {
+            Spec::RequiredUserMetadata(keys) => statements.push(user_metadata_statement(keys)),
+            Spec::Sql(sql) => statements.push((sql.clone(), Vec::new())),
+            _ => {}
+        }
+    }
+    statements
+}
+
 /// Every deployment in the discovery table.
 pub async fn deployments(engine: &dyn QueryEngine) -> anyhow::Result<Vec<Deployment>> {
     let rs = engine.run(FACTS_SQL, &[]).await.with_context(|| {
@@ -398,10 +412,18 @@ pub fn user_metadata_sql(n: usize) -> String {
     sql
 }
 
+/// The statement reading the user metadata keys `keys`, and its parameters.
+fn user_metadata_statement(keys: &[String]) -> (String, Vec<Param>) {
+    (
+        user_metadata_sql(keys.len()),
+        keys.iter().map(|k| Param::Str(k.clone())).collect(),
+    )
+}
+
 async fn user_metadata(engine: &dyn QueryEngine, keys: &[String]) -> anyhow::Result<Vec<Finding>> {
-    let params: Vec<Param> = keys.iter().map(|k| Param::Str(k.clone())).collect();
+    let (sql, params) = user_metadata_statement(keys);
     let rs = engine
-        .run(&user_metadata_sql(keys.len()), &params)
+        .run(&sql, &params)
         .await
         .context("reading UserSuppliedJSONMetadata from clonesquad_discovery failed")?;
     let (a, r, g, s) = (

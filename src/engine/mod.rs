@@ -88,6 +88,13 @@ pub trait QueryEngine: Send + Sync {
         sql: &'a str,
         params: &'a [Param],
     ) -> BoxFuture<'a, anyhow::Result<ResultSet>>;
+
+    /// Say which statements are about to run (a command running several), so that an engine
+    /// loading only the columns a query reads loads each table once with the columns they all
+    /// read. Athena reads its own way: nothing to do.
+    fn expect<'a>(&'a self, _statements: &'a [(&'a str, &'a [Param])]) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// Where the metadata is and which engine reads it, resolved from flags and settings.
@@ -117,16 +124,6 @@ pub struct OpenOptions {
 pub enum Engine {
     Local(Box<LocalEngine>),
     Athena(AthenaEngine),
-}
-
-impl Engine {
-    /// Say which statements are about to run side by side, so that each table is loaded once
-    /// with the columns they all read (the embedded engine; Athena reads its own way).
-    pub async fn expect(&self, statements: &[(&str, &[Param])]) {
-        if let Engine::Local(engine) = self {
-            engine.expect(statements).await;
-        }
-    }
 }
 
 impl QueryEngine for Engine {
@@ -159,6 +156,13 @@ impl QueryEngine for Engine {
         match self {
             Engine::Local(e) => e.run(sql, params),
             Engine::Athena(e) => e.run(sql, params),
+        }
+    }
+
+    fn expect<'a>(&'a self, statements: &'a [(&'a str, &'a [Param])]) -> BoxFuture<'a, ()> {
+        match self {
+            Engine::Local(e) => QueryEngine::expect(e.as_ref(), statements),
+            Engine::Athena(e) => e.expect(statements),
         }
     }
 }

@@ -252,6 +252,26 @@ fn every_deployment_rule_kind_has_known_answers() {
     assert!(stdout_of(&md).starts_with("| rule | severity | account | region | group | detail |"));
 }
 
+/// The policy's statements are said to the engine ahead: the discovery table, read by the
+/// deployments' facts, the ownership rule (UserSuppliedJSONMetadata) and the SQL rule, each
+/// reading other columns, is parsed once, with the columns they all read.
+#[test]
+fn the_rules_statements_load_each_table_once() {
+    let env = Env::new(ALL_KINDS);
+    let out = env
+        .cmd(&[])
+        .env("CS_CMDB_LOG", "cs_cmdb=debug")
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let builds = err
+        .lines()
+        .filter(|l| l.contains("cache rebuilt") && l.contains("table=clonesquad_discovery"))
+        .count();
+    assert_eq!(builds, 1, "{err}");
+}
+
 #[test]
 fn exemptions_apply_until_they_expire_and_expired_ones_are_reported() {
     let env = Env::new(

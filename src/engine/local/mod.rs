@@ -101,7 +101,7 @@ pub struct LocalEngine {
     /// that runs several queries (`report`, `check`) refreshes a table again only for columns
     /// the cache does not hold yet, and reports each issue once.
     ready: std::sync::Mutex<HashMap<String, Ready>>,
-    /// Per table, the columns the statements said to come read ([`LocalEngine::expect`]).
+    /// Per table, the columns the statements said to come read ([`QueryEngine::expect`]).
     expected: std::sync::Mutex<ColumnsRead>,
     /// Per table read so far, its files with unreadable lines (the last load of each table).
     unreadable: std::sync::Mutex<BTreeMap<String, Vec<Unreadable>>>,
@@ -516,7 +516,7 @@ impl LocalEngine {
     /// `report`): the first to load a table loads the columns all of them read, so that the
     /// table is parsed once, not once more for each query reading a column not loaded yet.
     /// A statement that does not plan is left to fail when it runs.
-    pub async fn expect(&self, statements: &[(&str, &[Param])]) {
+    async fn plan_ahead(&self, statements: &[(&str, &[Param])]) {
         for (sql, params) in statements {
             match self.plan(sql, params).await {
                 Ok(planned) => {
@@ -670,6 +670,10 @@ impl QueryEngine for LocalEngine {
         params: &'a [Param],
     ) -> BoxFuture<'a, anyhow::Result<ResultSet>> {
         Box::pin(self.execute(sql, params))
+    }
+
+    fn expect<'a>(&'a self, statements: &'a [(&'a str, &'a [Param])]) -> BoxFuture<'a, ()> {
+        Box::pin(self.plan_ahead(statements))
     }
 }
 
@@ -1142,7 +1146,7 @@ mod tests {
         assert_eq!(held(&alone, "clonesquad_instances").await.len(), 51 + 3);
 
         let ahead = LocalEngine::new(&tree, &dir.path().join("b"), now).unwrap();
-        ahead.expect(&[(state, &[]), (tags, &[])]).await;
+        ahead.plan_ahead(&[(state, &[]), (tags, &[])]).await;
         let counted = ahead.execute(state, &[]).await.unwrap();
         let mut expect: Vec<&str> = vec!["state", "tags"];
         expect.extend(partitions);
