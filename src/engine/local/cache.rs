@@ -101,14 +101,19 @@ impl Columns {
     /// columns: constant per file, they cost nothing to read.
     pub fn of(table: &TableDef, indices: impl IntoIterator<Item = usize>) -> Self {
         let width = table.columns.len() + table.partitions.len();
-        let mut held: Vec<usize> = indices
-            .into_iter()
-            .filter(|&i| i < width)
-            .chain(table.columns.len()..width)
-            .collect();
-        held.sort_unstable();
-        held.dedup();
-        Self(held)
+        Self::sorted(
+            indices
+                .into_iter()
+                .filter(|&i| i < width)
+                .chain(table.columns.len()..width)
+                .collect(),
+        )
+    }
+
+    fn sorted(mut indices: Vec<usize>) -> Self {
+        indices.sort_unstable();
+        indices.dedup();
+        Self(indices)
     }
 
     /// Whether every column of `other` is here.
@@ -118,10 +123,7 @@ impl Columns {
 
     /// The columns here or in `other`.
     pub fn union(&self, other: &Columns) -> Self {
-        let mut held: Vec<usize> = self.0.iter().chain(&other.0).copied().collect();
-        held.sort_unstable();
-        held.dedup();
-        Self(held)
+        Self::sorted(self.0.iter().chain(&other.0).copied().collect())
     }
 
     /// Where the schema's column `index` is among these, if here.
@@ -483,14 +485,7 @@ pub fn refresh(
     let schema = table.arrow_schema();
     let folder = layout::table_dir(root, &table.folder);
     let manifest_path = cache_dir.join(format!("{}.manifest", table.name));
-    let target = Target {
-        folder: &folder,
-        cache_dir,
-        table,
-        columns: wanted,
-        key: cache_key(table, caps),
-        caps,
-    };
+    let key = cache_key(table, caps);
     let intact = |segments: &[Segment]| {
         segments
             .iter()
@@ -499,7 +494,7 @@ pub fn refresh(
     // Built from the mirror's generation of now: current, and the head says all that is needed.
     if let Freshness::Mirror(mirror) = freshness
         && let Some(head) = read_head(&manifest_path)
-        && head.schema == target.key
+        && head.schema == key
         && head.columns.covers(wanted)
         && head.mirror == Some(mirror.stamp)
         && intact(&head.segments)
@@ -512,7 +507,7 @@ pub fn refresh(
         return Ok(Loaded::from_head(schema, cache_dir, head));
     }
     let mut previous = read_manifest(&manifest_path)
-        .filter(|m| m.schema == target.key)
+        .filter(|m| m.schema == key)
         .filter(|m| intact(&m.segments));
     // A query reading a column the cache does not hold: every file is parsed again, for the
     // columns held and the new ones.
@@ -529,8 +524,12 @@ pub fn refresh(
         None => wanted.clone(),
     };
     let target = Target {
+        folder: &folder,
+        cache_dir,
+        table,
         columns: &columns,
-        ..target
+        key,
+        caps,
     };
 
     if let Freshness::Mirror(mirror) = freshness {
