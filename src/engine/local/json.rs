@@ -320,23 +320,21 @@ fn integer(text: &str, min: i64, max: i64, type_name: &str) -> Result<(i64, bool
     Ok((value.trunc() as i64, value.fract() != 0.0))
 }
 
-/// FNV-1a for the short keys of the field index.
-#[derive(Default)]
+/// FNV-1a ([`crate::hash`]) for the short keys of the field index.
 struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(crate::hash::FNV1A_START)
+    }
+}
 
 impl Hasher for Fnv {
     fn finish(&self) -> u64 {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let start = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        self.0 = bytes.iter().fold(start, |hash, &b| {
-            (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+        self.0 = crate::hash::fnv1a_update(self.0, bytes);
     }
 }
 
