@@ -13,7 +13,7 @@ use crate::bucket::S3Path;
 use crate::bucket::layout::{self, BackupKind, Partition};
 use crate::bucket::lifecycle::{self, Verdict};
 use crate::check::policy::{Age, Rule, Spec, UnknownVersion, Version};
-use crate::engine::{Param, QueryEngine};
+use crate::engine::{Param, QueryEngine, Statement};
 use crate::org::accounts::{self, AccountFilter, AccountsError};
 use crate::rows::{ResultSet, Value};
 
@@ -153,7 +153,7 @@ fn text(row: &[Value], index: Option<usize>) -> Option<String> {
 
 /// The statements evaluating `rules` runs on the engine (the deployments' facts first), with
 /// their parameters: said ahead ([`QueryEngine::expect`]), each table is loaded once.
-pub fn statements(rules: &[Rule]) -> Vec<(String, Vec<Param>)> {
+pub fn statements(rules: &[Rule]) -> Vec<Statement> {
     let mut statements = vec![(FACTS_SQL.to_string(), Vec::new())];
     for rule in rules {
         match &rule.spec {
@@ -413,7 +413,7 @@ pub fn user_metadata_sql(n: usize) -> String {
 }
 
 /// The statement reading the user metadata keys `keys`, and its parameters.
-fn user_metadata_statement(keys: &[String]) -> (String, Vec<Param>) {
+fn user_metadata_statement(keys: &[String]) -> Statement {
     (
         user_metadata_sql(keys.len()),
         keys.iter().map(|k| Param::Str(k.clone())).collect(),

@@ -280,12 +280,7 @@ pub async fn evaluate<'p>(
 ) -> anyhow::Result<Evaluated<'p>> {
     let settings = inputs.settings;
     let now = crate::time::now()?;
-    let statements = eval::statements(&policy.rules);
-    let said: Vec<(&str, &[crate::engine::Param])> = statements
-        .iter()
-        .map(|(sql, params)| (sql.as_str(), params.as_slice()))
-        .collect();
-    engine.expect(&said).await;
+    engine.expect(&eval::statements(&policy.rules)).await;
     let mut deployments = eval::deployments(engine).await?;
     if let Some(scope) = inputs.scope {
         deployments.retain(|d| scope.accounts.contains(&d.account));

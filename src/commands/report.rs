@@ -95,13 +95,11 @@ pub async fn run(args: Args, settings: &Settings, printer: &Printer) -> anyhow::
         "coverage-map",
         "coverage",
     ];
-    let bound: Vec<(&str, Vec<crate::engine::Param>)> = page
+    let statements: Vec<crate::engine::Statement> = page
         .iter()
         .filter_map(|name| registry.get(*name))
-        .map(|q| Ok((q.sql.as_str(), q.bind_values(&[])?)))
+        .map(|q| Ok((q.sql.clone(), q.bind_values(&[])?)))
         .collect::<anyhow::Result<_>>()?;
-    let statements: Vec<(&str, &[crate::engine::Param])> =
-        bound.iter().map(|(sql, p)| (*sql, p.as_slice())).collect();
     engine.expect(&statements).await;
     let (mut deployments, mut stale, versions, freshness, coverage_map, coverage) = tokio::try_join!(
         canned(engine, &registry, "deployments-by-ou"),

@@ -48,6 +48,9 @@ impl fmt::Display for Param {
     }
 }
 
+/// A statement and the values bound to its `?` placeholders, in order.
+pub type Statement = (String, Vec<Param>);
+
 /// A source file some of whose lines could not be read (the embedded engine skips a malformed
 /// line, and reads NULL for a value Athena fails the query on): the gate must not lose the
 /// deployment they describe.
@@ -92,7 +95,7 @@ pub trait QueryEngine: Send + Sync {
     /// Say which statements are about to run (a command running several), so that an engine
     /// loading only the columns a query reads loads each table once with the columns they all
     /// read. Athena reads its own way: nothing to do.
-    fn expect<'a>(&'a self, _statements: &'a [(&'a str, &'a [Param])]) -> BoxFuture<'a, ()> {
+    fn expect<'a>(&'a self, _statements: &'a [Statement]) -> BoxFuture<'a, ()> {
         Box::pin(async {})
     }
 }
@@ -159,7 +162,7 @@ impl QueryEngine for Engine {
         }
     }
 
-    fn expect<'a>(&'a self, statements: &'a [(&'a str, &'a [Param])]) -> BoxFuture<'a, ()> {
+    fn expect<'a>(&'a self, statements: &'a [Statement]) -> BoxFuture<'a, ()> {
         match self {
             Engine::Local(e) => QueryEngine::expect(e.as_ref(), statements),
             Engine::Athena(e) => e.expect(statements),

@@ -516,7 +516,7 @@ impl LocalEngine {
     /// `report`): the first to load a table loads the columns all of them read, so that the
     /// table is parsed once, not once more for each query reading a column not loaded yet.
     /// A statement that does not plan is left to fail when it runs.
-    async fn plan_ahead(&self, statements: &[(&str, &[Param])]) {
+    async fn plan_ahead(&self, statements: &[crate::engine::Statement]) {
         for (sql, params) in statements {
             match self.plan(sql, params).await {
                 Ok(planned) => {
@@ -672,7 +672,7 @@ impl QueryEngine for LocalEngine {
         Box::pin(self.execute(sql, params))
     }
 
-    fn expect<'a>(&'a self, statements: &'a [(&'a str, &'a [Param])]) -> BoxFuture<'a, ()> {
+    fn expect<'a>(&'a self, statements: &'a [crate::engine::Statement]) -> BoxFuture<'a, ()> {
         Box::pin(self.plan_ahead(statements))
     }
 }
@@ -1146,7 +1146,12 @@ mod tests {
         assert_eq!(held(&alone, "clonesquad_instances").await.len(), 51 + 3);
 
         let ahead = LocalEngine::new(&tree, &dir.path().join("b"), now).unwrap();
-        ahead.plan_ahead(&[(state, &[]), (tags, &[])]).await;
+        ahead
+            .plan_ahead(&[
+                (state.to_string(), Vec::new()),
+                (tags.to_string(), Vec::new()),
+            ])
+            .await;
         let counted = ahead.execute(state, &[]).await.unwrap();
         let mut expect: Vec<&str> = vec!["state", "tags"];
         expect.extend(partitions);
