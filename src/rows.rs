@@ -62,9 +62,7 @@ impl Value {
             Value::Null => return false,
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             // Writing to a String cannot fail.
-            Value::Int(i) => {
-                let _ = write!(out, "{i}");
-            }
+            Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
             Value::Float(f) => write_float(out, *f),
             Value::Str(s) => out.push_str(s),
             Value::Timestamp(t) => write_timestamp(out, t),
@@ -149,7 +147,10 @@ fn push_digits(out: &mut String, mut v: u32, width: usize) {
         digits[at] = b'0' + (v % 10) as u8;
         v /= 10;
     }
-    out.extend(digits[at..].iter().map(|&b| char::from(b)));
+    // ASCII digits: always UTF-8.
+    if let Ok(text) = std::str::from_utf8(&digits[at..]) {
+        out.push_str(text);
+    }
 }
 
 fn format_float(f: f64) -> String {

@@ -276,6 +276,7 @@ async fn stream_local(
         }
         stream.rows(&rows)?;
     }
+    tracing::debug!("all rows written");
     Ok(stream.finish()?)
 }
 

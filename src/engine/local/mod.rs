@@ -63,11 +63,14 @@ type ColumnsRead = HashMap<String, Option<BTreeSet<usize>>>;
 /// A statement planned over empty tables ([`LocalEngine::plan`]).
 struct Planned {
     ctx: SessionContext,
-    /// The statement as rewritten for DataFusion, and whether that is the text as written.
-    sql: String,
+    /// Whether the statement runs as written (not rewritten for DataFusion).
     same_text: bool,
     /// The tables it names.
     tables: BTreeSet<String>,
+    /// Its optimised plan, over the empty tables.
+    plan: LogicalPlan,
+    /// The empty table standing for each table in that plan.
+    empty: Vec<(String, Arc<dyn TableProvider>)>,
     read: ColumnsRead,
 }
 
@@ -415,7 +418,7 @@ impl LocalEngine {
             rows.append(&mut more);
         }
         Ok(ResultSet {
-            columns: answer.columns,
+            columns: std::mem::take(&mut answer.columns),
             rows,
         })
     }
@@ -460,51 +463,93 @@ impl LocalEngine {
             .set_bool("datafusion.sql_parser.collect_spans", true);
         let ctx = SessionContext::new_with_config(config);
         trino::register(&ctx, self.now)?;
+        let mut empty = Vec::with_capacity(self.tables.len());
         for def in &self.tables {
-            ctx.register_table(
-                def.name.as_str(),
-                Arc::new(datafusion::datasource::empty::EmptyTable::new(
-                    def.arrow_schema(),
-                )),
-            )?;
+            let table: Arc<dyn TableProvider> = Arc::new(
+                datafusion::datasource::empty::EmptyTable::new(def.arrow_schema()),
+            );
+            ctx.register_table(def.name.as_str(), table.clone())?;
+            empty.push((def.name.clone(), table));
         }
-        let planned = Planned {
+        let same_text = prepared.sql == sql;
+        let sql_error = |e: DataFusionError| self.sql_error(&e, same_text);
+        let mut frame = ctx.sql(&prepared.sql).await.map_err(sql_error)?;
+        if !params.is_empty() {
+            frame = frame
+                .with_param_values(ParamValues::List(
+                    params.iter().map(|p| to_scalar(p).into()).collect(),
+                ))
+                .map_err(sql_error)?;
+        }
+        let plan = frame.into_optimized_plan().map_err(sql_error)?;
+        Ok(Planned {
+            read: columns_read(&plan)?,
             ctx,
-            same_text: prepared.sql == sql,
-            sql: prepared.sql,
+            same_text,
             tables: prepared.tables,
-            read: HashMap::new(),
-        };
-        let read = columns_read(
-            &self
-                .frame(&planned, params)
-                .await?
-                .into_optimized_plan()
-                .map_err(|e| self.sql_error(&e, planned.same_text))?,
-        )?;
-        Ok(Planned { read, ..planned })
+            plan,
+            empty,
+        })
     }
 
-    /// The statement of `planned` over the tables registered in its session now.
-    async fn frame(
+    /// The plan of `planned` reading `tables` (name, provider) instead of the empty tables it
+    /// was made over, ready to run. The optimised plan is kept as it is: no provider of ours
+    /// takes filters or holds constraints, so optimising it over the real tables would give the
+    /// same plan again.
+    async fn physical_plan(
         &self,
         planned: &Planned,
-        params: &[Param],
-    ) -> anyhow::Result<datafusion::dataframe::DataFrame> {
-        let same_text = planned.same_text;
-        let frame = planned
-            .ctx
-            .sql(&planned.sql)
-            .await
-            .map_err(|e| self.sql_error(&e, same_text))?;
-        if params.is_empty() {
-            return Ok(frame);
+        tables: &[(String, Arc<dyn TableProvider>)],
+    ) -> anyhow::Result<Arc<dyn ExecutionPlan>> {
+        use datafusion::common::tree_node::Transformed;
+        use datafusion::datasource::{provider_as_source, source_as_provider};
+        let plan = planned
+            .plan
+            .clone()
+            .transform_up_with_subqueries(|node| {
+                let LogicalPlan::TableScan(mut scan) = node else {
+                    return Ok(Transformed::no(node));
+                };
+                let provider = source_as_provider(&scan.source)?;
+                let name = planned
+                    .empty
+                    .iter()
+                    .find(|(_, empty)| Arc::ptr_eq(empty, &provider))
+                    .map(|(name, _)| name);
+                match tables.iter().find(|(table, _)| Some(table) == name) {
+                    Some((_, table)) => {
+                        scan.source = provider_as_source(table.clone());
+                        Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+                    }
+                    None => Ok(Transformed::no(LogicalPlan::TableScan(scan))),
+                }
+            })
+            .map_err(|e| self.sql_error(&e, planned.same_text))?
+            .data;
+        // Every scan of a table made ready must now read it: one left on its empty stand-in
+        // would answer as if the table had no rows.
+        let mut left = None;
+        plan.apply_with_subqueries(|node| {
+            if let LogicalPlan::TableScan(scan) = node {
+                let provider = source_as_provider(&scan.source)?;
+                if let Some((name, _)) = planned.empty.iter().find(|(name, empty)| {
+                    Arc::ptr_eq(empty, &provider) && tables.iter().any(|(t, _)| t == name)
+                }) {
+                    left = Some(name.clone());
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        if let Some(name) = left {
+            bail!("internal error: a scan of {name} was left on an empty table");
         }
-        frame
-            .with_param_values(ParamValues::List(
-                params.iter().map(|p| to_scalar(p).into()).collect(),
-            ))
-            .map_err(|e| self.sql_error(&e, same_text))
+        let state = planned.ctx.state();
+        state
+            .query_planner()
+            .create_physical_plan(&plan, &state)
+            .await
+            .map_err(|e| self.sql_error(&e, planned.same_text))
     }
 
     fn sql_error(&self, err: &DataFusionError, same_text: bool) -> anyhow::Error {
@@ -531,7 +576,9 @@ impl LocalEngine {
     }
 
     async fn answer_once(&self, sql: &str, params: &[Param]) -> anyhow::Result<Answer> {
+        let started = std::time::Instant::now();
         let planned = self.plan(sql, params).await?;
+        let planned_us = started.elapsed().as_micros();
         let (ctx, same_text, read) = (&planned.ctx, planned.same_text, &planned.read);
         let expected = self
             .expected
@@ -584,6 +631,7 @@ impl LocalEngine {
             .zip(futures::future::try_join_all(refreshes).await?)
             .collect();
         let mut refused = Vec::new();
+        let mut providers: Vec<(String, Arc<dyn TableProvider>)> = Vec::new();
         for (def, opened) in tables {
             let Opened {
                 loaded,
@@ -593,15 +641,16 @@ impl LocalEngine {
             if issues > 0 {
                 refused.push(format!("{} ({issues})", def.name));
             }
+            let table: Arc<dyn TableProvider> = Arc::new(CachedTable {
+                schema: loaded.schema.clone(),
+                columns: loaded.columns.clone(),
+                data,
+            });
+            // In the session too, for what reads the catalog as the plan runs
+            // (information_schema).
             ctx.deregister_table(def.name.as_str())?;
-            ctx.register_table(
-                def.name.as_str(),
-                Arc::new(CachedTable {
-                    schema: loaded.schema.clone(),
-                    columns: loaded.columns.clone(),
-                    data,
-                }),
-            )?;
+            ctx.register_table(def.name.as_str(), table.clone())?;
+            providers.push((def.name.clone(), table));
         }
         if self.strict && !refused.is_empty() {
             bail!(
@@ -609,38 +658,97 @@ impl LocalEngine {
                 refused.join(", ")
             );
         }
-        let frame = self.frame(&planned, params).await?;
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame
-            .execute_stream()
-            .await
+        let ready_us = started.elapsed().as_micros();
+        let plan = self.physical_plan(&planned, &providers).await?;
+        let schema = plan.schema();
+        let batches = datafusion::physical_plan::execute_stream(plan, ctx.task_ctx())
             .map_err(|e| self.sql_error(&e, same_text))?;
-        Ok(Answer {
-            columns: columns_of(&schema),
+        tracing::debug!(
+            planned_us,
+            ready_us,
+            executing_us = started.elapsed().as_micros(),
+            "statement under way"
+        );
+        Ok(Answer::new(
+            columns_of(&schema),
             batches,
             same_text,
-            tables: self.tables.iter().map(|t| t.name.clone()).collect(),
-        })
+            self.tables.iter().map(|t| t.name.clone()).collect(),
+        ))
     }
 }
 
 /// See [`LocalEngine::answer`].
 pub struct Answer {
     pub columns: Vec<Column>,
-    batches: datafusion::physical_plan::SendableRecordBatchStream,
-    /// For error messages: whether the SQL ran as written, and the tables there are.
-    same_text: bool,
-    tables: Vec<String>,
+    /// Rows made from the plan's batches by a task of their own, a slice at a time, so that the
+    /// next slice is made while the caller writes this one.
+    rows: tokio::sync::mpsc::Receiver<anyhow::Result<Vec<Vec<Value>>>>,
+    /// That task: awaited at the end, so that its failure is not taken for the end of the rows.
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// Rows per slice handed from the task making rows to the caller.
+const ROWS_PER_SLICE: usize = 1024;
+
 impl Answer {
-    /// The rows of the next batch; `None` at the end.
-    pub async fn next_rows(&mut self) -> anyhow::Result<Option<Vec<Vec<Value>>>> {
+    /// The answer of a plan under way. `same_text` and `tables` are for error messages: whether
+    /// the SQL ran as written, and the tables there are.
+    fn new(
+        columns: Vec<Column>,
+        mut batches: datafusion::physical_plan::SendableRecordBatchStream,
+        same_text: bool,
+        tables: Vec<String>,
+    ) -> Self {
         use futures::StreamExt;
-        match self.batches.next().await {
-            None => Ok(None),
-            Some(Err(e)) => Err(sql_error(&e, self.same_text, &self.tables)),
-            Some(Ok(batch)) => rows_of(&batch).map(Some),
+        // Two slices ahead at most: memory stays bounded whatever the size of the answer.
+        let (sender, rows) = tokio::sync::mpsc::channel(2);
+        let task = tokio::spawn(async move {
+            while let Some(batch) = batches.next().await {
+                let batch = match batch {
+                    Ok(batch) => batch,
+                    Err(e) => {
+                        let _ = sender.send(Err(sql_error(&e, same_text, &tables))).await;
+                        return;
+                    }
+                };
+                for at in (0..batch.num_rows()).step_by(ROWS_PER_SLICE) {
+                    let len = ROWS_PER_SLICE.min(batch.num_rows() - at);
+                    let slice = rows_of(&batch.slice(at, len));
+                    let failed = slice.is_err();
+                    // The caller gone (an error, or output closed) or a slice failed: stop, and
+                    // dropping the plan's stream stops the plan.
+                    if sender.send(slice).await.is_err() || failed {
+                        return;
+                    }
+                }
+            }
+        });
+        Self {
+            columns,
+            rows,
+            task: Some(task),
+        }
+    }
+
+    /// The next rows, in order; `None` at the end.
+    pub async fn next_rows(&mut self) -> anyhow::Result<Option<Vec<Vec<Value>>>> {
+        if let Some(rows) = self.rows.recv().await {
+            return rows.map(Some);
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .map_err(|e| anyhow::anyhow!("internal error: the rows of the answer: {e}"))?;
+        }
+        Ok(None)
+    }
+}
+
+impl Drop for Answer {
+    /// An answer dropped before its end (an error, `--limit`) stops its plan.
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
         }
     }
 }
@@ -904,16 +1012,22 @@ fn columns_of(schema: &SchemaRef) -> Vec<Column> {
         .collect()
 }
 
-/// The typed rows of an Arrow batch.
+/// The typed rows of an Arrow batch, made column by column: each column's type is looked at
+/// once, not once per cell.
 fn rows_of(batch: &RecordBatch) -> anyhow::Result<Vec<Vec<Value>>> {
-    let arrays = batch.columns();
-    let mut rows = Vec::with_capacity(batch.num_rows());
-    for row in 0..batch.num_rows() {
-        let mut values = Vec::with_capacity(arrays.len());
-        for array in arrays {
-            values.push(cell(array, row)?);
+    let mut rows: Vec<Vec<Value>> = (0..batch.num_rows())
+        .map(|_| Vec::with_capacity(batch.num_columns()))
+        .collect();
+    for array in batch.columns() {
+        let read = reader(array)?;
+        let nulls = array.nulls();
+        for (row, values) in rows.iter_mut().enumerate() {
+            values.push(if nulls.is_some_and(|n| n.is_null(row)) {
+                Value::Null
+            } else {
+                read(row)?
+            });
         }
-        rows.push(values);
     }
     Ok(rows)
 }
@@ -943,75 +1057,118 @@ fn cell(array: &ArrayRef, row: usize) -> anyhow::Result<Value> {
     if array.is_null(row) {
         return Ok(Value::Null);
     }
+    reader(array)?(row)
+}
+
+/// Reads the value at a row of one column (a row that is not NULL).
+type Reader<'a> = Box<dyn Fn(usize) -> anyhow::Result<Value> + 'a>;
+
+/// How to read the values of `array`, its type looked at once.
+fn reader(array: &ArrayRef) -> anyhow::Result<Reader<'_>> {
     use datafusion::arrow::datatypes as t;
+    fn int<T>(array: &ArrayRef) -> Reader<'_>
+    where
+        T: datafusion::arrow::datatypes::ArrowPrimitiveType,
+        T::Native: Into<i64>,
+    {
+        let a = array.as_primitive::<T>();
+        Box::new(move |row| Ok(Value::Int(a.value(row).into())))
+    }
     Ok(match array.data_type() {
-        DataType::Boolean => Value::Bool(array.as_boolean().value(row)),
-        DataType::Int8 => Value::Int(array.as_primitive::<t::Int8Type>().value(row).into()),
-        DataType::Int16 => Value::Int(array.as_primitive::<t::Int16Type>().value(row).into()),
-        DataType::Int32 => Value::Int(array.as_primitive::<t::Int32Type>().value(row).into()),
-        DataType::Int64 => Value::Int(array.as_primitive::<t::Int64Type>().value(row)),
-        DataType::UInt8 => Value::Int(array.as_primitive::<t::UInt8Type>().value(row).into()),
-        DataType::UInt16 => Value::Int(array.as_primitive::<t::UInt16Type>().value(row).into()),
-        DataType::UInt32 => Value::Int(array.as_primitive::<t::UInt32Type>().value(row).into()),
-        DataType::UInt64 => {
-            let v = array.as_primitive::<t::UInt64Type>().value(row);
-            i64::try_from(v).map_or(Value::Float(v as f64), Value::Int)
+        DataType::Boolean => {
+            let a = array.as_boolean();
+            Box::new(move |row| Ok(Value::Bool(a.value(row))))
         }
-        DataType::Float32 => Value::Float(array.as_primitive::<t::Float32Type>().value(row).into()),
-        DataType::Float64 => Value::Float(array.as_primitive::<t::Float64Type>().value(row)),
+        DataType::Int8 => int::<t::Int8Type>(array),
+        DataType::Int16 => int::<t::Int16Type>(array),
+        DataType::Int32 => int::<t::Int32Type>(array),
+        DataType::Int64 => int::<t::Int64Type>(array),
+        DataType::UInt8 => int::<t::UInt8Type>(array),
+        DataType::UInt16 => int::<t::UInt16Type>(array),
+        DataType::UInt32 => int::<t::UInt32Type>(array),
+        DataType::UInt64 => {
+            let a = array.as_primitive::<t::UInt64Type>();
+            Box::new(move |row| {
+                let v = a.value(row);
+                Ok(i64::try_from(v).map_or(Value::Float(v as f64), Value::Int))
+            })
+        }
+        DataType::Float32 => {
+            let a = array.as_primitive::<t::Float32Type>();
+            Box::new(move |row| Ok(Value::Float(a.value(row).into())))
+        }
+        DataType::Float64 => {
+            let a = array.as_primitive::<t::Float64Type>();
+            Box::new(move |row| Ok(Value::Float(a.value(row))))
+        }
         DataType::Decimal128(_, scale) => {
             // Integer arithmetic on unsigned counts (cardinality) widens to decimals.
-            let raw = array.as_primitive::<t::Decimal128Type>().value(row);
-            match (*scale, i64::try_from(raw)) {
-                (0, Ok(i)) => Value::Int(i),
-                _ => Value::Float(raw as f64 / 10f64.powi(i32::from(*scale))),
-            }
+            let (a, scale) = (array.as_primitive::<t::Decimal128Type>(), *scale);
+            Box::new(move |row| {
+                let raw = a.value(row);
+                Ok(match (scale, i64::try_from(raw)) {
+                    (0, Ok(i)) => Value::Int(i),
+                    _ => Value::Float(raw as f64 / 10f64.powi(i32::from(scale))),
+                })
+            })
         }
-        DataType::Utf8 => Value::Str(array.as_string::<i32>().value(row).to_string()),
-        DataType::LargeUtf8 => Value::Str(array.as_string::<i64>().value(row).to_string()),
-        DataType::Utf8View => Value::Str(array.as_string_view().value(row).to_string()),
+        DataType::Utf8 => {
+            let a = array.as_string::<i32>();
+            Box::new(move |row| Ok(Value::Str(a.value(row).to_owned())))
+        }
+        DataType::LargeUtf8 => {
+            let a = array.as_string::<i64>();
+            Box::new(move |row| Ok(Value::Str(a.value(row).to_owned())))
+        }
+        DataType::Utf8View => {
+            let a = array.as_string_view();
+            Box::new(move |row| Ok(Value::Str(a.value(row).to_owned())))
+        }
         DataType::Timestamp(unit, _) => {
-            let raw = match unit {
-                TimeUnit::Second => array.as_primitive::<t::TimestampSecondType>().value(row),
-                TimeUnit::Millisecond => array
-                    .as_primitive::<t::TimestampMillisecondType>()
-                    .value(row),
-                TimeUnit::Microsecond => array
-                    .as_primitive::<t::TimestampMicrosecondType>()
-                    .value(row),
-                TimeUnit::Nanosecond => array
-                    .as_primitive::<t::TimestampNanosecondType>()
-                    .value(row),
+            let (raw, nanos_per): (&[i64], i128) = match unit {
+                TimeUnit::Second => (
+                    array.as_primitive::<t::TimestampSecondType>().values(),
+                    1_000_000_000,
+                ),
+                TimeUnit::Millisecond => (
+                    array.as_primitive::<t::TimestampMillisecondType>().values(),
+                    1_000_000,
+                ),
+                TimeUnit::Microsecond => (
+                    array.as_primitive::<t::TimestampMicrosecondType>().values(),
+                    1_000,
+                ),
+                TimeUnit::Nanosecond => (
+                    array.as_primitive::<t::TimestampNanosecondType>().values(),
+                    1,
+                ),
             };
-            let nanos = match unit {
-                TimeUnit::Second => i128::from(raw) * 1_000_000_000,
-                TimeUnit::Millisecond => i128::from(raw) * 1_000_000,
-                TimeUnit::Microsecond => i128::from(raw) * 1_000,
-                TimeUnit::Nanosecond => i128::from(raw),
-            };
-            let secs = i64::try_from(nanos.div_euclid(1_000_000_000)).unwrap_or(i64::MAX);
-            let sub = u32::try_from(nanos.rem_euclid(1_000_000_000)).unwrap_or(0);
-            DateTime::from_timestamp(secs, sub)
-                .map_or(Value::Null, |d| Value::Timestamp(d.naive_utc()))
+            Box::new(move |row| {
+                let nanos = i128::from(raw[row]) * nanos_per;
+                let secs = i64::try_from(nanos.div_euclid(1_000_000_000)).unwrap_or(i64::MAX);
+                let sub = u32::try_from(nanos.rem_euclid(1_000_000_000)).unwrap_or(0);
+                Ok(DateTime::from_timestamp(secs, sub)
+                    .map_or(Value::Null, |d| Value::Timestamp(d.naive_utc())))
+            })
         }
         DataType::Date32 => {
-            let days = array.as_primitive::<t::Date32Type>().value(row);
-            chrono::NaiveDate::default()
-                .checked_add_signed(chrono::Duration::days(days.into()))
-                .map_or(Value::Null, Value::Date)
+            let a = array.as_primitive::<t::Date32Type>();
+            Box::new(move |row| {
+                Ok(chrono::NaiveDate::default()
+                    .checked_add_signed(chrono::Duration::days(a.value(row).into()))
+                    .map_or(Value::Null, Value::Date))
+            })
         }
         DataType::List(_)
         | DataType::LargeList(_)
         | DataType::FixedSizeList(..)
         | DataType::Struct(_)
-        | DataType::Map(..) => Value::Json(nested_json(array, row)?),
-        _ => Value::Str(display(array, row)?),
+        | DataType::Map(..) => Box::new(move |row| Ok(Value::Json(nested_json(array, row)?))),
+        _ => {
+            let formatter = ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())?;
+            Box::new(move |row| Ok(Value::Str(formatter.value(row).to_string())))
+        }
     })
-}
-
-fn display(array: &ArrayRef, row: usize) -> anyhow::Result<String> {
-    let formatter = ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())?;
-    Ok(formatter.value(row).to_string())
 }
 
 /// A nested value as JSON: lists as arrays, structs as objects, maps as objects (keys as text).
@@ -1100,6 +1257,198 @@ mod tests {
         });
         assert!(sorted, "batches out of order");
         assert_eq!(engine.execute(sql, &[]).await.unwrap().rows, streamed);
+    }
+
+    /// Subqueries, correlated or not, read the tables as a join does: the plan made over empty
+    /// tables reads the real ones once they are ready, wherever a scan sits in it.
+    #[tokio::test]
+    async fn subqueries_read_the_tables_made_ready() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z").unwrap();
+        let spec = crate::sample::SampleSpec {
+            deployments: 30,
+            instances: 4,
+            seed: 5,
+            now: now.naive_utc(),
+        };
+        crate::sample::generate(&tree, &spec).unwrap();
+        let engine =
+            LocalEngine::new(&tree, &dir.path().join("cache"), now.with_timezone(&Utc)).unwrap();
+        let one = |sql: &'static str| {
+            let engine = &engine;
+            async move {
+                let rows = engine.execute(sql, &[]).await.unwrap().rows;
+                assert_eq!(rows.len(), 1, "{sql}");
+                match rows[0][..] {
+                    [Value::Int(n)] => n,
+                    ref other => panic!("{sql}: {other:?}"),
+                }
+            }
+        };
+        let instances = one("SELECT count(*) FROM clonesquad_instances").await;
+        let deployments = one("SELECT count(*) FROM clonesquad_discovery").await;
+        assert!(instances > deployments && deployments == 30);
+        for (sql, expected) in [
+            (
+                "SELECT (SELECT count(*) FROM clonesquad_instances)",
+                instances,
+            ),
+            (
+                "SELECT count(*) FROM clonesquad_discovery WHERE groupname IN \
+                 (SELECT groupname FROM clonesquad_instances)",
+                deployments,
+            ),
+            (
+                "SELECT count(*) FROM clonesquad_discovery d WHERE EXISTS (SELECT 1 FROM \
+                 clonesquad_instances i WHERE i.accountid = d.accountid)",
+                deployments,
+            ),
+            (
+                "SELECT sum(n) FROM (SELECT (SELECT count(*) FROM clonesquad_instances i \
+                 WHERE i.accountid = d.accountid AND i.region = d.region \
+                 AND i.groupname = d.groupname) AS n FROM clonesquad_discovery d)",
+                instances,
+            ),
+        ] {
+            assert_eq!(one(sql).await, expected, "{sql}");
+        }
+    }
+
+    /// Each column's values are read with their types, NULLs where the column has them.
+    #[test]
+    fn rows_are_read_column_by_column_with_their_types() {
+        use datafusion::arrow::array::*;
+        use datafusion::arrow::datatypes::{Field, Fields, Int32Type};
+        let strings = StringArray::from(vec![Some("a"), None, Some("ü")]);
+        let list = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
+            Some(vec![Some(1), None]),
+            None,
+            Some(vec![]),
+        ]);
+        let structs = StructArray::new(
+            Fields::from(vec![Field::new("k", DataType::Utf8, true)]),
+            vec![Arc::new(strings.clone()) as ArrayRef],
+            Some(vec![true, true, false].into()),
+        );
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(BooleanArray::from(vec![Some(true), Some(false), None])),
+            Arc::new(Int8Array::from(vec![Some(-8), None, Some(8)])),
+            Arc::new(Int32Array::from(vec![Some(i32::MIN), Some(0), None])),
+            Arc::new(UInt64Array::from(vec![Some(u64::MAX), Some(7), None])),
+            Arc::new(Float32Array::from(vec![Some(0.5), None, Some(-1.0)])),
+            Arc::new(
+                Decimal128Array::from(vec![Some(12), None, Some(-3)])
+                    .with_precision_and_scale(10, 0)
+                    .unwrap(),
+            ),
+            Arc::new(
+                Decimal128Array::from(vec![Some(1250), Some(5), None])
+                    .with_precision_and_scale(10, 2)
+                    .unwrap(),
+            ),
+            Arc::new(strings),
+            Arc::new(LargeStringArray::from(vec![None, Some("large"), Some("")])),
+            Arc::new(StringViewArray::from(vec![
+                Some("a view longer than twelve"),
+                None,
+                Some("v"),
+            ])),
+            Arc::new(TimestampMillisecondArray::from(vec![
+                Some(1_500),
+                None,
+                Some(-1),
+            ])),
+            Arc::new(TimestampSecondArray::from(vec![
+                None,
+                Some(86_400),
+                Some(0),
+            ])),
+            Arc::new(Date32Array::from(vec![Some(0), Some(-1), None])),
+            Arc::new(list),
+            Arc::new(structs),
+            Arc::new(DurationSecondArray::from(vec![Some(90), None, Some(0)])),
+        ];
+        let names: Vec<String> = (0..columns.len()).map(|i| format!("c{i}")).collect();
+        let batch = RecordBatch::try_from_iter(names.iter().zip(columns)).unwrap();
+        let ts = |s: &str| {
+            Value::Timestamp(
+                chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap(),
+            )
+        };
+        let date = |s: &str| Value::Date(s.parse().unwrap());
+        let text = |s: &str| Value::Str(s.to_string());
+        let json = |s: &str| Value::Json(serde_json::from_str(s).unwrap());
+        use Value::{Bool, Float, Int, Null};
+        let expected = vec![
+            vec![
+                Bool(true),
+                Int(-8),
+                Int(i32::MIN.into()),
+                Float(u64::MAX as f64),
+                Float(0.5),
+                Int(12),
+                Float(12.5),
+                text("a"),
+                Null,
+                text("a view longer than twelve"),
+                ts("1970-01-01 00:00:01.5"),
+                Null,
+                date("1970-01-01"),
+                json("[1, null]"),
+                json(r#"{"k": "a"}"#),
+                text("PT90S"),
+            ],
+            vec![
+                Bool(false),
+                Null,
+                Int(0),
+                Int(7),
+                Null,
+                Null,
+                Float(0.05),
+                Null,
+                text("large"),
+                Null,
+                Null,
+                ts("1970-01-02 00:00:00"),
+                date("1969-12-31"),
+                Null,
+                json(r#"{"k": null}"#),
+                Null,
+            ],
+            vec![
+                Null,
+                Int(8),
+                Null,
+                Null,
+                Float(-1.0),
+                Int(-3),
+                Null,
+                text("ü"),
+                text(""),
+                text("v"),
+                ts("1969-12-31 23:59:59.999"),
+                ts("1970-01-01 00:00:00"),
+                Null,
+                json("[]"),
+                Null,
+                text("P0D"),
+            ],
+        ];
+        let rows = rows_of(&batch).unwrap();
+        for (row, (got, want)) in rows.iter().zip(&expected).enumerate() {
+            for (column, (got, want)) in got.iter().zip(want).enumerate() {
+                assert_eq!(got, want, "row {row}, column c{column}");
+            }
+        }
+        assert_eq!(rows, expected);
+        // One cell read alone reads as in its row.
+        for (row, values) in expected.iter().enumerate() {
+            for (column, value) in values.iter().enumerate() {
+                assert_eq!(&cell(batch.column(column), row).unwrap(), value);
+            }
+        }
     }
 
     /// The columns of `table` this engine's cache holds now, by name.
