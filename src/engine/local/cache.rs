@@ -509,6 +509,7 @@ pub fn refresh(
     let mut previous = read_manifest(&manifest_path)
         .filter(|m| m.schema == key)
         .filter(|m| intact(&m.segments));
+    let read_us = started.elapsed().as_micros() as u64;
     // A query reading a column the cache does not hold: every file is parsed again, for the
     // columns held and the new ones.
     let columns = match previous.take() {
@@ -552,6 +553,7 @@ pub fn refresh(
         tracing::debug!(
             table = %table.name,
             files = current.files.len(),
+            manifest_read_us = read_us,
             elapsed_us = started.elapsed().as_micros() as u64,
             "cache is current (stamps)"
         );
@@ -1530,48 +1532,67 @@ fn stamps_hold(folder: &Path, manifest: &Manifest) -> bool {
     if manifest.dirs.is_empty() || manifest.dirs.iter().any(|d| d.mtime == 0) {
         return false;
     }
-    let Some(stamps) = Stamper::open(folder) else {
-        return false;
-    };
-    let dir_holds = |d: &DirStamp| {
-        stamps
-            .stat(&d.path)
-            .is_some_and(|(is_dir, _, mtime)| is_dir && mtime == d.mtime)
-    };
-    let file_holds = |f: &FileEntry| {
-        stamps
-            .stat(&f.path)
-            .is_some_and(|(_, size, mtime)| size == f.size && mtime == f.mtime)
-    };
     let (dirs, files) = (&manifest.dirs, &manifest.files);
-    let threads = workers(dirs.len() + files.len(), 2048);
-    if threads == 1 {
-        return dirs.iter().all(dir_holds) && files.iter().all(file_holds);
+    // Folders and files in path order, each folder just before what it holds: the kernel then
+    // finds each path's parents in its caches while they are still warm.
+    let mut stamps = Vec::with_capacity(dirs.len() + files.len());
+    let (mut d, mut f) = (0, 0);
+    while d < dirs.len() || f < files.len() {
+        let dir_first = match (dirs.get(d), files.get(f)) {
+            (Some(dir), Some(file)) => dir.path <= file.path,
+            (dir, _) => dir.is_some(),
+        };
+        if dir_first {
+            stamps.push(Proof::Dir(&dirs[d]));
+            d += 1;
+        } else {
+            stamps.push(Proof::File(&files[f]));
+            f += 1;
+        }
     }
-    // Each thread takes a share of the folders and a share of the files; the first failure stops
-    // them all.
+    let holds = |share: &[Proof]| {
+        let Some(stamper) = Stamper::open(folder) else {
+            return false;
+        };
+        share.iter().all(|stamp| match stamp {
+            Proof::Dir(d) => stamper
+                .stat(&d.path)
+                .is_some_and(|(is_dir, _, mtime)| is_dir && mtime == d.mtime),
+            Proof::File(f) => stamper
+                .stat(&f.path)
+                .is_some_and(|(_, size, mtime)| size == f.size && mtime == f.mtime),
+        })
+    };
+    let threads = workers(stamps.len(), 2048);
+    if threads <= 1 {
+        return holds(&stamps);
+    }
+    // Each thread takes a share, with a folder handle of its own (threads sharing one would
+    // contend on it in the kernel), and the first failure stops them all.
     let failed = std::sync::atomic::AtomicBool::new(false);
-    let share = |n: usize, t: usize| (n * t / threads)..(n * (t + 1) / threads);
-    let check = |t: usize| {
-        let stop = || failed.load(std::sync::atomic::Ordering::Relaxed);
-        let ok = dirs[share(dirs.len(), t)]
-            .chunks(256)
-            .all(|c| !stop() && c.iter().all(dir_holds))
-            && files[share(files.len(), t)]
-                .chunks(256)
-                .all(|c| !stop() && c.iter().all(file_holds));
-        if !ok {
+    let stop = || failed.load(std::sync::atomic::Ordering::Relaxed);
+    let check = |share: &[Proof]| {
+        if !share.chunks(256).all(|c| !stop() && holds(c)) {
             failed.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     };
+    let per = stamps.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        for t in 1..threads {
+        let mut shares = stamps.chunks(per);
+        let first = shares.next().unwrap_or_default();
+        for share in shares {
             let check = &check;
-            scope.spawn(move || check(t));
+            scope.spawn(move || check(share));
         }
-        check(0);
+        check(first);
     });
     !failed.into_inner()
+}
+
+/// A folder or a file whose stamp is checked.
+enum Proof<'a> {
+    Dir(&'a DirStamp),
+    File(&'a FileEntry),
 }
 
 /// `stat` of paths relative to an open table folder: the kernel resolves a few path components
@@ -2319,6 +2340,79 @@ mod tests {
         let rows_now = rows(&second);
         assert!(rows_now.contains("i-rewritten") && rows_now.contains("i-beside"));
         assert_eq!(rows_now, rows(&build("scratch")));
+    }
+
+    /// Stamps prove a tree current on several threads, each folder and file checked once
+    /// whichever share it falls in: a file rewritten in place (its folder's mtime kept) or a
+    /// file added in any folder, first or last in path order, is a change.
+    #[test]
+    fn stamps_on_several_threads_see_every_change() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = sample_metadata(tmp.path(), 800, 11);
+        let folder = root.join("instances");
+        age_folders(&folder);
+        let built = build_instances(&root, &tmp.path().join("cache"));
+        let manifest =
+            read_manifest(&tmp.path().join("cache/clonesquad_instances.manifest")).unwrap();
+        let stamps = manifest.dirs.len() + manifest.files.len();
+        assert!(
+            workers(stamps, 2048) > 1
+                || std::thread::available_parallelism().map_or(1, |n| n.get()) == 1,
+            "{stamps} stamps: one thread"
+        );
+        assert!(
+            stamps_hold(&folder, &manifest),
+            "an unchanged tree is current"
+        );
+        let mut paths: Vec<&String> = built.files.iter().map(|f| &f.path).collect();
+        paths.sort();
+        for path in [paths[0], paths[paths.len() / 2], paths[paths.len() - 1]] {
+            let file = folder.join(path);
+            let before = fs::read(&file).unwrap();
+            let mtime = fs::metadata(&file).unwrap().modified().unwrap();
+            // Same size and mtime, other bytes: not seen (the stamp is size and mtime).
+            let mut swapped = before.clone();
+            swapped.reverse();
+            fs::write(&file, &swapped).unwrap();
+            fs::File::options()
+                .write(true)
+                .open(&file)
+                .unwrap()
+                .set_modified(mtime)
+                .unwrap();
+            assert!(stamps_hold(&folder, &manifest), "{path}: same stamp");
+            // One more byte: seen.
+            let mut longer = before.clone();
+            longer.push(b'\n');
+            fs::write(&file, &longer).unwrap();
+            assert!(
+                !stamps_hold(&folder, &manifest),
+                "{path}: rewritten in place"
+            );
+            fs::write(&file, &before).unwrap();
+            fs::File::options()
+                .write(true)
+                .open(&file)
+                .unwrap()
+                .set_modified(mtime)
+                .unwrap();
+            assert!(stamps_hold(&folder, &manifest), "{path}: restored");
+            // A file beside it: its folder's mtime moves.
+            let dir = file.parent().unwrap();
+            let dir_mtime = fs::metadata(dir).unwrap().modified().unwrap();
+            let beside = dir.join("beside.json");
+            fs::write(&beside, "{}").unwrap();
+            assert!(
+                !stamps_hold(&folder, &manifest),
+                "{path}: a file added beside"
+            );
+            fs::remove_file(&beside).unwrap();
+            fs::File::open(dir)
+                .unwrap()
+                .set_modified(dir_mtime)
+                .unwrap();
+            assert!(stamps_hold(&folder, &manifest), "{path}: folder restored");
+        }
     }
 
     /// A manifest reads back as written; its head alone says what a current cache needs, and
