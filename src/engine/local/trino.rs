@@ -46,7 +46,112 @@ pub fn register(ctx: &SessionContext, now: DateTime<Utc>) -> Result<()> {
     ] {
         ctx.register_udf(ScalarUDF::from(Trino::new(func)));
     }
+    ctx.register_udf(ScalarUDF::from(RegexpLike::default()));
     Ok(())
+}
+
+/// `regexp_like(text, pattern)` with each pattern compiled once per statement. DataFusion's
+/// own compiles the pattern again for every batch, which costs more than the matching on
+/// small batches (`deployments` checks a version against a pattern on each row). Same regex
+/// engine, same answers.
+#[derive(Debug)]
+struct RegexpLike {
+    signature: Signature,
+    /// Patterns compiled so far (a few: they come from the statement).
+    compiled: std::sync::Mutex<std::collections::HashMap<String, regex::Regex>>,
+}
+
+impl Default for RegexpLike {
+    fn default() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+            compiled: Default::default(),
+        }
+    }
+}
+
+impl PartialEq for RegexpLike {
+    fn eq(&self, other: &Self) -> bool {
+        self.signature == other.signature
+    }
+}
+
+impl Eq for RegexpLike {}
+
+impl std::hash::Hash for RegexpLike {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.signature.hash(state);
+    }
+}
+
+/// More patterns than this in one statement (a column of patterns): start the cache afresh.
+const REGEX_CACHE: usize = 64;
+
+impl RegexpLike {
+    fn regex(&self, pattern: &str) -> Result<regex::Regex> {
+        let mut compiled = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(regex) = compiled.get(pattern) {
+            return Ok(regex.clone());
+        }
+        let regex = regex::Regex::new(pattern).map_err(|e| {
+            exec_datafusion_err!(
+                "regexp_like: the pattern {pattern:?} is not a valid regular expression: {e}"
+            )
+        })?;
+        if compiled.len() >= REGEX_CACHE {
+            compiled.clear();
+        }
+        compiled.insert(pattern.to_string(), regex.clone());
+        Ok(regex)
+    }
+}
+
+impl ScalarUDFImpl for RegexpLike {
+    fn name(&self) -> &str {
+        "regexp_like"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, types: &[DataType]) -> Result<Vec<DataType>> {
+        match types {
+            [text, pattern] => Ok(vec![
+                string(self.name(), text)?,
+                string(self.name(), pattern)?,
+            ]),
+            _ => plan_err!("regexp_like takes two arguments (text, pattern), not {types:?}"),
+        }
+    }
+
+    fn return_type(&self, _types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        columnar(&args.args, |a| {
+            let [text, pattern] = a else {
+                return exec_err!("regexp_like takes two arguments");
+            };
+            let (text, pattern) = (text.as_string::<i32>(), pattern.as_string::<i32>());
+            let mut last: Option<(&str, regex::Regex)> = None;
+            let mut out = datafusion::arrow::array::BooleanBuilder::with_capacity(text.len());
+            for row in 0..text.len() {
+                if text.is_null(row) || pattern.is_null(row) {
+                    out.append_null();
+                    continue;
+                }
+                let p = pattern.value(row);
+                let regex = match &last {
+                    Some((q, regex)) if *q == p => regex,
+                    _ => &last.insert((p, self.regex(p)?)).1,
+                };
+                out.append_value(regex.is_match(text.value(row)));
+            }
+            Ok(Arc::new(out.finish()))
+        })
+    }
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -1418,8 +1523,31 @@ mod tests {
                 ("regexp_like('abc', 'B')", "false"),
                 ("regexp_like('abc', '(?i)B')", "true"),
                 ("regexp_like(NULL, 'a')", "NULL"),
+                ("regexp_like('a', NULL)", "NULL"),
+                (
+                    "regexp_like('v1.2.3-rc1', '^[vV]?[0-9]+\\.[0-9]+(\\.[0-9]+)?([-+].*)?$')",
+                    "true",
+                ),
+                ("regexp_like('é', '^.$')", "true"),
             ],
         )
         .await;
+        // Patterns that change from row to row, each compiled once.
+        let rows = rows(
+            &ctx(),
+            "SELECT regexp_like(t, p) FROM (VALUES ('v1.2', '^v'), ('x', '^v'), ('abc', 'b$'), \
+             ('abc', 'c$'), (NULL, 'a'), ('a', CAST(NULL AS VARCHAR)), ('v9', '^v')) AS x(t, p)",
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            rows,
+            ["true", "false", "false", "true", "NULL", "NULL", "true"]
+        );
+        let bad = error("regexp_like('a', '(')").await;
+        assert!(
+            bad.contains("regexp_like") && bad.contains("not a valid regular expression"),
+            "{bad}"
+        );
     }
 }
