@@ -2370,16 +2370,16 @@ mod tests {
             let file = folder.join(path);
             let before = fs::read(&file).unwrap();
             let mtime = fs::metadata(&file).unwrap().modified().unwrap();
+            // Write `bytes` over the file, its mtime put back.
+            let write_back = |bytes: &[u8]| {
+                fs::write(&file, bytes).unwrap();
+                let f = fs::File::options().write(true).open(&file).unwrap();
+                f.set_modified(mtime).unwrap();
+            };
             // Same size and mtime, other bytes: not seen (the stamp is size and mtime).
             let mut swapped = before.clone();
             swapped.reverse();
-            fs::write(&file, &swapped).unwrap();
-            fs::File::options()
-                .write(true)
-                .open(&file)
-                .unwrap()
-                .set_modified(mtime)
-                .unwrap();
+            write_back(&swapped);
             assert!(stamps_hold(&folder, &manifest), "{path}: same stamp");
             // One more byte: seen.
             let mut longer = before.clone();
@@ -2389,13 +2389,7 @@ mod tests {
                 !stamps_hold(&folder, &manifest),
                 "{path}: rewritten in place"
             );
-            fs::write(&file, &before).unwrap();
-            fs::File::options()
-                .write(true)
-                .open(&file)
-                .unwrap()
-                .set_modified(mtime)
-                .unwrap();
+            write_back(&before);
             assert!(stamps_hold(&folder, &manifest), "{path}: restored");
             // A file beside it: its folder's mtime moves.
             let dir = file.parent().unwrap();

@@ -1212,24 +1212,34 @@ fn list_json(values: &ArrayRef) -> anyhow::Result<serde_json::Value> {
 mod tests {
     use super::*;
 
+    /// A generated tree of `deployments` (about `instances` instances each) in `dir/tree`, and
+    /// the time it was generated at.
+    fn sample_tree(
+        dir: &Path,
+        deployments: usize,
+        instances: usize,
+        seed: u64,
+    ) -> (PathBuf, DateTime<Utc>) {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let tree = dir.join("tree");
+        let spec = crate::sample::SampleSpec {
+            deployments,
+            instances,
+            seed,
+            now: now.naive_utc(),
+        };
+        crate::sample::generate(&tree, &spec).unwrap();
+        (tree, now)
+    }
+
     /// A result larger than a batch comes batch by batch (`query --format csv|json` writes each
     /// as it comes), and the batches together are the whole answer, in order.
     #[tokio::test]
     async fn a_large_answer_comes_batch_by_batch() {
         let dir = tempfile::tempdir().unwrap();
-        let tree = dir.path().join("tree");
-        let spec = crate::sample::SampleSpec {
-            deployments: 700,
-            instances: 16,
-            seed: 7,
-            now: chrono::DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
-                .unwrap()
-                .naive_utc(),
-        };
-        crate::sample::generate(&tree, &spec).unwrap();
-        let now = chrono::DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
+        let (tree, now) = sample_tree(dir.path(), 700, 16, 7);
         let engine = LocalEngine::new(&tree, &dir.path().join("cache"), now).unwrap();
         let sql =
             "SELECT instanceid, accountid FROM clonesquad_instances ORDER BY instanceid, accountid";
@@ -1264,17 +1274,8 @@ mod tests {
     #[tokio::test]
     async fn subqueries_read_the_tables_made_ready() {
         let dir = tempfile::tempdir().unwrap();
-        let tree = dir.path().join("tree");
-        let now = chrono::DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z").unwrap();
-        let spec = crate::sample::SampleSpec {
-            deployments: 30,
-            instances: 4,
-            seed: 5,
-            now: now.naive_utc(),
-        };
-        crate::sample::generate(&tree, &spec).unwrap();
-        let engine =
-            LocalEngine::new(&tree, &dir.path().join("cache"), now.with_timezone(&Utc)).unwrap();
+        let (tree, now) = sample_tree(dir.path(), 30, 4, 5);
+        let engine = LocalEngine::new(&tree, &dir.path().join("cache"), now).unwrap();
         let one = |sql: &'static str| {
             let engine = &engine;
             async move {
@@ -1470,16 +1471,7 @@ mod tests {
     #[tokio::test]
     async fn a_query_loads_the_columns_it_reads_or_those_said_ahead() {
         let dir = tempfile::tempdir().unwrap();
-        let tree = dir.path().join("tree");
-        let now = chrono::DateTime::parse_from_rfc3339("2026-11-26T09:00:00Z").unwrap();
-        let spec = crate::sample::SampleSpec {
-            deployments: 20,
-            instances: 4,
-            seed: 3,
-            now: now.naive_utc(),
-        };
-        crate::sample::generate(&tree, &spec).unwrap();
-        let now = now.with_timezone(&Utc);
+        let (tree, now) = sample_tree(dir.path(), 20, 4, 3);
         let (state, tags) = (
             "SELECT count(*) FROM clonesquad_instances WHERE state.name = 'running'",
             "SELECT count(*) FROM clonesquad_instances CROSS JOIN UNNEST(tags) AS t(k, v)",
