@@ -1550,29 +1550,33 @@ fn stamps_hold(folder: &Path, manifest: &Manifest) -> bool {
             f += 1;
         }
     }
-    let holds = |share: &[Proof]| {
+    // A share of the proofs, through a folder handle of its own (threads sharing one would
+    // contend on it in the kernel); `stop` is asked every 256 proofs.
+    let holds = |share: &[Proof], stop: &dyn Fn() -> bool| {
         let Some(stamper) = Stamper::open(folder) else {
             return false;
         };
-        share.iter().all(|stamp| match stamp {
-            Proof::Dir(d) => stamper
-                .stat(&d.path)
-                .is_some_and(|(is_dir, _, mtime)| is_dir && mtime == d.mtime),
-            Proof::File(f) => stamper
-                .stat(&f.path)
-                .is_some_and(|(_, size, mtime)| size == f.size && mtime == f.mtime),
+        share.chunks(256).all(|chunk| {
+            !stop()
+                && chunk.iter().all(|proof| match proof {
+                    Proof::Dir(d) => stamper
+                        .stat(&d.path)
+                        .is_some_and(|(is_dir, _, mtime)| is_dir && mtime == d.mtime),
+                    Proof::File(f) => stamper
+                        .stat(&f.path)
+                        .is_some_and(|(_, size, mtime)| size == f.size && mtime == f.mtime),
+                })
         })
     };
     let threads = workers(stamps.len(), 2048);
     if threads <= 1 {
-        return holds(&stamps);
+        return holds(&stamps, &|| false);
     }
-    // Each thread takes a share, with a folder handle of its own (threads sharing one would
-    // contend on it in the kernel), and the first failure stops them all.
+    // Each thread takes a share; the first failure stops them all.
     let failed = std::sync::atomic::AtomicBool::new(false);
     let stop = || failed.load(std::sync::atomic::Ordering::Relaxed);
     let check = |share: &[Proof]| {
-        if !share.chunks(256).all(|c| !stop() && holds(c)) {
+        if !holds(share, &stop) {
             failed.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     };

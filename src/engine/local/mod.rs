@@ -74,6 +74,21 @@ struct Planned {
     read: ColumnsRead,
 }
 
+impl Planned {
+    /// The table whose empty stand-in `scan` reads, if it reads one.
+    fn stand_in(
+        &self,
+        scan: &datafusion::logical_expr::TableScan,
+    ) -> datafusion::error::Result<Option<&str>> {
+        let provider = datafusion::datasource::source_as_provider(&scan.source)?;
+        Ok(self
+            .empty
+            .iter()
+            .find(|(_, empty)| Arc::ptr_eq(empty, &provider))
+            .map(|(name, _)| name.as_str()))
+    }
+}
+
 /// A table ready for one query.
 struct Opened {
     loaded: Arc<cache::Loaded>,
@@ -502,7 +517,7 @@ impl LocalEngine {
         tables: &[(String, Arc<dyn TableProvider>)],
     ) -> anyhow::Result<Arc<dyn ExecutionPlan>> {
         use datafusion::common::tree_node::Transformed;
-        use datafusion::datasource::{provider_as_source, source_as_provider};
+        use datafusion::datasource::provider_as_source;
         let plan = planned
             .plan
             .clone()
@@ -510,13 +525,11 @@ impl LocalEngine {
                 let LogicalPlan::TableScan(mut scan) = node else {
                     return Ok(Transformed::no(node));
                 };
-                let provider = source_as_provider(&scan.source)?;
-                let name = planned
-                    .empty
+                let name = planned.stand_in(&scan)?;
+                match tables
                     .iter()
-                    .find(|(_, empty)| Arc::ptr_eq(empty, &provider))
-                    .map(|(name, _)| name);
-                match tables.iter().find(|(table, _)| Some(table) == name) {
+                    .find(|(table, _)| Some(table.as_str()) == name)
+                {
                     Some((_, table)) => {
                         scan.source = provider_as_source(table.clone());
                         Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
@@ -530,14 +543,12 @@ impl LocalEngine {
         // would answer as if the table had no rows.
         let mut left = None;
         plan.apply_with_subqueries(|node| {
-            if let LogicalPlan::TableScan(scan) = node {
-                let provider = source_as_provider(&scan.source)?;
-                if let Some((name, _)) = planned.empty.iter().find(|(name, empty)| {
-                    Arc::ptr_eq(empty, &provider) && tables.iter().any(|(t, _)| t == name)
-                }) {
-                    left = Some(name.clone());
-                    return Ok(TreeNodeRecursion::Stop);
-                }
+            if let LogicalPlan::TableScan(scan) = node
+                && let Some(name) = planned.stand_in(scan)?
+                && tables.iter().any(|(t, _)| t == name)
+            {
+                left = Some(name.to_string());
+                return Ok(TreeNodeRecursion::Stop);
             }
             Ok(TreeNodeRecursion::Continue)
         })?;
