@@ -26,12 +26,18 @@ pub fn init(verbose: u8, quiet: bool, no_color: bool) {
     };
     let filter = EnvFilter::try_from_env("CS_CMDB_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let color = crate::printer::stderr_color(no_color);
-    // A second init (tests calling run twice) is harmless: keep the first subscriber.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(color)
-        .with_target(false)
-        .without_time()
-        .try_init();
+        .with_target(false);
+    // A second init (tests calling run twice) is harmless: keep the first subscriber. At -vv
+    // and beyond each line says when it happened since start (where a run's time goes).
+    let _ = if verbose >= 2 && !quiet {
+        builder
+            .with_timer(tracing_subscriber::fmt::time::uptime())
+            .try_init()
+    } else {
+        builder.without_time().try_init()
+    };
 }

@@ -155,6 +155,31 @@ fn warnings_are_coloured_on_a_terminal_unless_no_color() {
 /// (stderr, no terminal). Warnings and summaries are the quiet rule's business (`-q`), not the
 /// log level's.
 fn log(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Vec<String> {
+    log_lines(home, env, args)
+        .iter()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace().peekable();
+            if words.peek().is_some_and(|w| uptime(w)) {
+                words.next();
+            }
+            let level = words.next()?;
+            ["INFO", "DEBUG", "TRACE"]
+                .contains(&level)
+                .then(|| level.to_string())
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// A log line's time since start (`0.012345678s`), written at -vv and beyond.
+fn uptime(word: &str) -> bool {
+    word.strip_suffix('s')
+        .is_some_and(|t| t.contains('.') && t.parse::<f64>().is_ok())
+}
+
+/// The diagnostics (stderr lines) of a query run with `env` and `args`.
+fn log_lines(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Vec<String> {
     let mut cmd = cs_cmdb(home);
     for (k, v) in env {
         cmd.env(k, v);
@@ -177,17 +202,7 @@ fn log(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Vec<String> {
         stdout_of(&out).contains(",2 minutes,"),
         "data on stdout whatever the level"
     );
-    stderr_of(&out)
-        .lines()
-        .filter_map(|l| {
-            let level = l.split_whitespace().next()?;
-            ["INFO", "DEBUG", "TRACE"]
-                .contains(&level)
-                .then(|| level.to_string())
-        })
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect()
+    stderr_of(&out).lines().map(str::to_string).collect()
 }
 
 #[test]
@@ -198,6 +213,22 @@ fn verbosity_and_cs_cmdb_log_choose_the_log_lines() {
     assert!(levels(&[], &[]).is_empty(), "no diagnostics by default");
     assert_eq!(levels(&[], &["-v"]), ["INFO"]);
     assert_eq!(levels(&[], &["-vv"]), ["DEBUG", "INFO"]);
+    // At -vv each log line says when it happened (where a run's time goes); at -v none does.
+    // (The other lines are the user's warnings, untimed at any level.)
+    let timed = |args: &[&str]| -> Vec<bool> {
+        log_lines(home, &[], args)
+            .iter()
+            .filter(|l| {
+                l.split_whitespace()
+                    .take(2)
+                    .any(|w| ["INFO", "DEBUG"].contains(&w))
+            })
+            .map(|l| l.split_whitespace().next().is_some_and(uptime))
+            .collect()
+    };
+    let (vv, v) = (timed(&["-vv"]), timed(&["-v"]));
+    assert!(!vv.is_empty() && vv.iter().all(|&t| t), "{vv:?}");
+    assert!(!v.is_empty() && v.iter().all(|&t| !t), "{v:?}");
     // CS_CMDB_LOG (an EnvFilter directive) overrides -v and -q.
     assert_eq!(
         levels(&[("CS_CMDB_LOG", "cs_cmdb=debug")], &[]),
