@@ -11,7 +11,7 @@ use std::io::{self, Write};
 
 use unicode_width::UnicodeWidthStr;
 
-use crate::rows::{Column, ColumnType, ResultSet, Value};
+use crate::rows::{Column, ColumnType, Page, ResultSet, Value};
 use crate::text::escape;
 
 /// How data on stdout is formatted.
@@ -107,7 +107,7 @@ pub fn write(
         }
         _ => {
             let mut stream = Stream::start(out, options.clone(), columns, selection)?;
-            stream.write_rows(rows)?;
+            stream.write_rows(rows, rows.len())?;
             stream.finish()?;
             Ok(Layout::default())
         }
@@ -321,7 +321,7 @@ fn write_table(
         columns.to_vec(),
         selection.to_vec(),
     )?;
-    stream.write_rows(rows)?;
+    stream.write_rows(rows, rows.len())?;
     stream.finish()?;
     Ok(layout(Vec::new(), true))
 }
@@ -486,28 +486,26 @@ impl<W: Write> Stream<W> {
     }
 
     /// Write some rows (rows beyond `--limit` are dropped).
-    pub fn rows(&mut self, rows: &[Vec<Value>]) -> io::Result<()> {
+    pub fn rows<P: Page + ?Sized>(&mut self, rows: &P) -> io::Result<()> {
         let room = self
             .options
             .limit
             .unwrap_or(usize::MAX)
             .saturating_sub(self.rows);
-        self.write_rows(&rows[..rows.len().min(room)])
+        self.write_rows(rows, rows.len().min(room))
     }
 
-    /// Write the chosen columns of `rows` (the limit already applied).
-    fn write_rows(&mut self, rows: &[Vec<Value>]) -> io::Result<()> {
+    /// Write the chosen columns of the first `count` rows of `page` (the limit applied).
+    fn write_rows<P: Page + ?Sized>(&mut self, page: &P, count: usize) -> io::Result<()> {
         // One buffer for the text of every cell, rather than a string each.
         let mut text = String::new();
         match self.options.format {
             Format::Json | Format::Jsonl => {
-                for row in rows {
-                    let object: serde_json::Map<String, serde_json::Value> = self
-                        .columns
-                        .iter()
-                        .zip(chosen(row, &self.selection))
-                        .map(|(c, v)| (c.name.clone(), v.to_json()))
-                        .collect();
+                for row in 0..count {
+                    let mut object = serde_json::Map::with_capacity(self.columns.len());
+                    for (c, &i) in self.columns.iter().zip(&self.selection) {
+                        object.insert(c.name.clone(), page.value(row, i)?.to_json());
+                    }
                     let object = serde_json::Value::Object(object);
                     if self.options.format == Format::Jsonl {
                         writeln!(self.out, "{}", serde_json::to_string(&object)?)?;
@@ -522,17 +520,15 @@ impl<W: Write> Stream<W> {
             Format::Csv => {
                 let safe = self.options.csv_safe;
                 let mut writer = csv::Writer::from_writer(&mut self.out);
-                for row in rows {
-                    for value in chosen(row, &self.selection) {
+                for row in 0..count {
+                    for &i in &self.selection {
+                        let value = page.value(row, i)?;
                         text.clear();
                         if !value.write_display(&mut text) {
                             writer.write_field(&self.options.null_marker)?;
                             continue;
                         }
-                        if safe
-                            && matches!(value, Value::Str(_) | Value::Json(_))
-                            && formula_start(&text)
-                        {
+                        if safe && value.is_text() && formula_start(&text) {
                             text.insert(0, '\'');
                         }
                         writer.write_field(&text)?;
@@ -541,20 +537,19 @@ impl<W: Write> Stream<W> {
                     writer.write_record(None::<&[u8]>)?;
                 }
                 writer.flush()?;
-                self.rows += rows.len();
+                self.rows += count;
             }
             Format::Markdown => {
-                for row in rows {
-                    let cells: Vec<String> = chosen(row, &self.selection)
-                        .map(|v| {
-                            text.clear();
-                            v.write_display(&mut text);
-                            markdown(&text)
-                        })
-                        .collect();
+                for row in 0..count {
+                    let mut cells = Vec::with_capacity(self.selection.len());
+                    for &i in &self.selection {
+                        text.clear();
+                        page.value(row, i)?.write_display(&mut text);
+                        cells.push(markdown(&text));
+                    }
                     writeln!(self.out, "| {} |", cells.join(" | "))?;
                 }
-                self.rows += rows.len();
+                self.rows += count;
             }
             Format::Line => {
                 let name_width = self
@@ -563,15 +558,15 @@ impl<W: Write> Stream<W> {
                     .map(|c| width_of(&escape(&c.name)))
                     .max()
                     .unwrap_or(0);
-                for row in rows {
+                for row in 0..count {
                     if self.rows > 0 {
                         writeln!(self.out)?;
                     }
-                    for (column, value) in self.columns.iter().zip(chosen(row, &self.selection)) {
+                    for (column, &i) in self.columns.iter().zip(&self.selection) {
                         let name = escape(&column.name);
                         let fill = " ".repeat(name_width.saturating_sub(width_of(&name)));
                         text.clear();
-                        if value.write_display(&mut text) {
+                        if page.value(row, i)?.write_display(&mut text) {
                             writeln!(self.out, "{name}{fill} | {}", escape(&text))?;
                         } else {
                             let null = paint("NULL", "90", self.options.color);
@@ -651,6 +646,29 @@ mod tests {
 
     fn render(format: Format) -> String {
         render_with(&sample(), &Options::new(format))
+    }
+
+    /// A streamed page writes only the rows picked from it, in order, and the limit counts
+    /// the rows written, not the rows of the page.
+    #[test]
+    fn a_stream_writes_the_picked_rows_of_a_page() {
+        let rows: Vec<Vec<Value>> = (0..6)
+            .map(|i| vec![Value::Int(i), Value::Str(format!("=r{i}"))])
+            .collect();
+        let columns = [
+            Column::new("n", ColumnType::Integer),
+            Column::new("s", ColumnType::String),
+        ];
+        let mut options = Options::new(Format::Csv);
+        options.csv_safe = true;
+        options.limit = Some(2);
+        let mut out = Vec::new();
+        let mut stream = Stream::new(&mut out, options, &columns).unwrap();
+        let odd = crate::rows::Picked::new(rows.as_slice(), |row| Ok(row % 2 == 1)).unwrap();
+        assert_eq!(odd.len(), 3);
+        stream.rows(&odd).unwrap();
+        assert_eq!(stream.finish().unwrap(), 2);
+        assert_eq!(String::from_utf8(out).unwrap(), "n,s\n1,'=r1\n3,'=r3\n");
     }
 
     #[test]

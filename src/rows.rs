@@ -1,6 +1,7 @@
 //! The shape of rows every layer shares: named, typed columns and their values. Engines produce
 //! them, commands build them from AWS answers, `render` writes them; none needs the others.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
@@ -50,24 +51,84 @@ pub enum Value {
 }
 
 impl Value {
+    /// The value read in place, its text borrowed.
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Bool(b) => ValueRef::Bool(*b),
+            Value::Int(i) => ValueRef::Int(*i),
+            Value::Float(f) => ValueRef::Float(*f),
+            Value::Str(s) => ValueRef::Str(Cow::Borrowed(s)),
+            Value::Timestamp(t) => ValueRef::Timestamp(*t),
+            Value::Date(d) => ValueRef::Date(*d),
+            Value::Json(v) => ValueRef::Json(Cow::Borrowed(v)),
+        }
+    }
+
+    /// The text a person reads (tables, CSV, Markdown); `None` for NULL.
+    pub fn display(&self) -> Option<String> {
+        self.as_ref().display()
+    }
+
+    /// Append the text of [`Value::display`] to `out`; false (nothing written) for NULL.
+    pub fn write_display(&self, out: &mut String) -> bool {
+        self.as_ref().write_display(out)
+    }
+
+    /// The typed JSON value (`--format json`).
+    pub fn to_json(&self) -> serde_json::Value {
+        self.as_ref().to_json()
+    }
+}
+
+/// One cell read where it lies (an engine's column, a row of values): a [`Value`] whose text
+/// is borrowed, so that writing a result copies no cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueRef<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Cow<'a, str>),
+    Timestamp(NaiveDateTime),
+    Date(chrono::NaiveDate),
+    /// Arrays, structs and maps (made when read from columns).
+    Json(Cow<'a, serde_json::Value>),
+}
+
+impl ValueRef<'_> {
+    /// The value owned.
+    pub fn to_value(&self) -> Value {
+        match self {
+            ValueRef::Null => Value::Null,
+            ValueRef::Bool(b) => Value::Bool(*b),
+            ValueRef::Int(i) => Value::Int(*i),
+            ValueRef::Float(f) => Value::Float(*f),
+            ValueRef::Str(s) => Value::Str(s.clone().into_owned()),
+            ValueRef::Timestamp(t) => Value::Timestamp(*t),
+            ValueRef::Date(d) => Value::Date(*d),
+            ValueRef::Json(v) => Value::Json(v.clone().into_owned()),
+        }
+    }
+
     /// The text a person reads (tables, CSV, Markdown); `None` for NULL.
     pub fn display(&self) -> Option<String> {
         let mut text = String::new();
         self.write_display(&mut text).then_some(text)
     }
 
-    /// Append the text of [`Value::display`] to `out`; false (nothing written) for NULL.
+    /// Append the text of [`ValueRef::display`] to `out`; false (nothing written) for NULL.
     pub fn write_display(&self, out: &mut String) -> bool {
         match self {
-            Value::Null => return false,
-            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            ValueRef::Null => return false,
+            ValueRef::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             // Writing to a String cannot fail.
-            Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
-            Value::Float(f) => write_float(out, *f),
-            Value::Str(s) => out.push_str(s),
-            Value::Timestamp(t) => write_timestamp(out, t),
-            Value::Date(d) => write_date(out, d),
-            Value::Json(v) => {
+            ValueRef::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
+            ValueRef::Float(f) => write_float(out, *f),
+            ValueRef::Str(s) => out.push_str(s),
+            ValueRef::Timestamp(t) => write_timestamp(out, t),
+            ValueRef::Date(d) => write_date(out, d),
+            ValueRef::Json(v) => {
                 let _ = write!(out, "{v}");
             }
         }
@@ -77,18 +138,79 @@ impl Value {
     /// The typed JSON value (`--format json`).
     pub fn to_json(&self) -> serde_json::Value {
         match self {
-            Value::Null => serde_json::Value::Null,
-            Value::Bool(b) => (*b).into(),
-            Value::Int(i) => (*i).into(),
-            Value::Float(f) => serde_json::Number::from_f64(*f)
+            ValueRef::Null => serde_json::Value::Null,
+            ValueRef::Bool(b) => (*b).into(),
+            ValueRef::Int(i) => (*i).into(),
+            ValueRef::Float(f) => serde_json::Number::from_f64(*f)
                 .map(serde_json::Value::Number)
                 .unwrap_or_else(|| serde_json::Value::String(format_float(*f))),
-            Value::Json(v) => v.clone(),
+            ValueRef::Json(v) => v.clone().into_owned(),
             other => other
                 .display()
                 .map(serde_json::Value::String)
                 .unwrap_or(serde_json::Value::Null),
         }
+    }
+
+    /// Text a spreadsheet could take for a formula (strings and nested values, not numbers).
+    pub fn is_text(&self) -> bool {
+        matches!(self, ValueRef::Str(_) | ValueRef::Json(_))
+    }
+}
+
+/// Rows to write, read cell by cell: rows of values, or an engine's columns read in place
+/// (no row is made to be written).
+pub trait Page {
+    /// The number of rows.
+    fn len(&self) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The cell of `row` in `column` (NULL past the end of a short row).
+    fn value(&self, row: usize, column: usize) -> std::io::Result<ValueRef<'_>>;
+}
+
+impl Page for [Vec<Value>] {
+    fn len(&self) -> usize {
+        <[Vec<Value>]>::len(self)
+    }
+
+    fn value(&self, row: usize, column: usize) -> std::io::Result<ValueRef<'_>> {
+        Ok(self[row].get(column).map_or(ValueRef::Null, Value::as_ref))
+    }
+}
+
+/// Some rows of a page, in order (rows in an `--ou` scope).
+pub struct Picked<'p, P: Page + ?Sized> {
+    page: &'p P,
+    rows: Vec<usize>,
+}
+
+impl<'p, P: Page + ?Sized> Picked<'p, P> {
+    /// The rows of `page` for which `keep` holds.
+    pub fn new(
+        page: &'p P,
+        mut keep: impl FnMut(usize) -> std::io::Result<bool>,
+    ) -> std::io::Result<Self> {
+        let mut rows = Vec::new();
+        for row in 0..page.len() {
+            if keep(row)? {
+                rows.push(row);
+            }
+        }
+        Ok(Self { page, rows })
+    }
+}
+
+impl<P: Page + ?Sized> Page for Picked<'_, P> {
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn value(&self, row: usize, column: usize) -> std::io::Result<ValueRef<'_>> {
+        self.page.value(self.rows[row], column)
     }
 }
 

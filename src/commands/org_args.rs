@@ -17,6 +17,7 @@ use crate::bucket::{S3Path, layout};
 use crate::engine::{EngineKind, OpenOptions};
 use crate::org::snapshot::{self, SnapshotInfo};
 use crate::printer::Printer;
+use crate::rows::{Page, Picked, ValueRef};
 use crate::settings::Settings;
 
 /// How long checking for credentials may take before a run goes on with the last snapshot.
@@ -92,13 +93,29 @@ impl Scope {
             })
     }
 
-    /// Keep the rows of accounts in scope.
+    /// Keep the rows of accounts in scope (`at`: the account column).
     pub fn retain(&self, at: usize, rows: &mut Vec<Vec<crate::rows::Value>>) {
+        let mut id = String::new();
         rows.retain(|row| {
             row.get(at)
-                .and_then(|v| v.display())
-                .is_some_and(|id| self.accounts.contains(&id))
+                .is_some_and(|v| self.keeps(&v.as_ref(), &mut id))
         });
+    }
+
+    /// The rows of `page` whose account (in column `at`) is in scope, as they are streamed.
+    pub fn pick<'p, P: Page + ?Sized>(
+        &self,
+        page: &'p P,
+        at: usize,
+    ) -> std::io::Result<Picked<'p, P>> {
+        let mut id = String::new();
+        Picked::new(page, |row| Ok(self.keeps(&page.value(row, at)?, &mut id)))
+    }
+
+    /// Whether an account id is in scope (`id`: a buffer for its text).
+    fn keeps(&self, account: &ValueRef, id: &mut String) -> bool {
+        id.clear();
+        account.write_display(id) && self.accounts.contains(id.as_str())
     }
 }
 

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use crate::commands::org_args::{OrgArgs, Scope};
 use crate::commands::source_args::SourceArgs;
 use crate::engine::athena::AthenaEngine;
-use crate::engine::local::LocalEngine;
+use crate::engine::local::{BatchPage, LocalEngine};
 use crate::engine::{Engine, Param, QueryEngine};
 use crate::exit::Outcome;
 use crate::printer::Printer;
@@ -229,18 +229,19 @@ async fn stream_athena(
         .with_context(|| format!("query `{}` failed on the athena engine", query.name))?;
     let mut stream = None;
     let columns = athena
-        .fetch(&finished, |columns, mut rows| {
-            if let Some(scope) = scope {
-                let at = scope
-                    .account_column(columns)
-                    .map_err(|e| std::io::Error::other(e.to_string()))?;
-                scope.retain(at, &mut rows);
-            }
+        .fetch(&finished, |columns, rows| {
             if stream.is_none() {
                 stream = Some(printer.stream(columns)?);
             }
-            if let Some(stream) = stream.as_mut() {
-                stream.rows(&rows)?;
+            let Some(stream) = stream.as_mut() else {
+                return Ok(());
+            };
+            match scope {
+                Some(scope) => {
+                    let at = scope.account_column(columns)?;
+                    stream.rows(&scope.pick(rows.as_slice(), at)?)?;
+                }
+                None => stream.rows(rows.as_slice())?,
             }
             Ok(())
         })
@@ -270,11 +271,13 @@ async fn stream_local(
         .map(|scope| scope.account_column(&answer.columns))
         .transpose()?;
     let mut stream = printer.stream(&answer.columns)?;
-    while let Some(mut rows) = answer.next_rows().await.with_context(failed)? {
-        if let (Some(scope), Some(at)) = (scope, at) {
-            scope.retain(at, &mut rows);
+    while let Some(batch) = answer.next_batch().await.with_context(failed)? {
+        tracing::trace!(rows = batch.num_rows(), "batch answered");
+        let page = BatchPage::new(&batch).with_context(failed)?;
+        match (scope, at) {
+            (Some(scope), Some(at)) => stream.rows(&scope.pick(&page, at)?)?,
+            _ => stream.rows(&page)?,
         }
-        stream.rows(&rows)?;
     }
     tracing::debug!("all rows written");
     Ok(stream.finish()?)

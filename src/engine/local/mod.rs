@@ -13,6 +13,7 @@ pub mod sqlrewrite;
 pub mod tape;
 pub mod trino;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,7 +42,7 @@ use crate::engine::local::hive::FileIssues;
 use crate::engine::{Param, QueryEngine, Unreadable};
 use crate::hash::fnv1a;
 use crate::reporter::{Reporter, Silent};
-use crate::rows::{Column, ColumnType, ResultSet, Value};
+use crate::rows::{Column, ColumnType, Page, ResultSet, Value, ValueRef};
 
 /// How many files with issues are listed per table before the rest are only counted.
 const FILES_SHOWN: usize = 10;
@@ -699,15 +700,22 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// The rows of the next batch; `None` at the end. They are made on the caller's thread:
-    /// made on another, each value would be freed across threads when written, which costs
-    /// glibc's allocator more than the overlap gains (nested columns took 1.5x the time).
+    /// The rows of the next batch, made (for a result gathered whole); `None` at the end.
     pub async fn next_rows(&mut self) -> anyhow::Result<Option<Vec<Vec<Value>>>> {
+        match self.next_batch().await? {
+            None => Ok(None),
+            Some(batch) => rows_of(&batch).map(Some),
+        }
+    }
+
+    /// The next batch of the answer, to write through a [`BatchPage`] (no row is made);
+    /// `None` at the end.
+    pub async fn next_batch(&mut self) -> anyhow::Result<Option<RecordBatch>> {
         use futures::StreamExt;
         match self.batches.next().await {
             None => Ok(None),
             Some(Err(e)) => Err(sql_error(&e, self.same_text, &self.tables)),
-            Some(Ok(batch)) => rows_of(&batch).map(Some),
+            Some(Ok(batch)) => Ok(Some(batch)),
         }
     }
 }
@@ -909,7 +917,6 @@ impl TableProvider for CachedTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let paths = self.data.clone();
         // The data files hold some columns of the table: the projection, in their order.
         let all: Vec<usize>;
         let wanted = match projection {
@@ -932,6 +939,7 @@ impl TableProvider for CachedTable {
                 })
                 .collect::<datafusion::error::Result<Vec<usize>>>()?,
         );
+        let paths = self.data.clone();
         let batches = tokio::task::spawn_blocking(move || {
             paths.iter().try_fold(Vec::new(), |mut all, file| {
                 all.extend(file.read(projection_owned.clone())?);
@@ -971,24 +979,71 @@ fn columns_of(schema: &SchemaRef) -> Vec<Column> {
         .collect()
 }
 
-/// The typed rows of an Arrow batch, made column by column: each column's type is looked at
-/// once, not once per cell.
+/// The typed rows of an Arrow batch (a result gathered whole).
 fn rows_of(batch: &RecordBatch) -> anyhow::Result<Vec<Vec<Value>>> {
-    let mut rows: Vec<Vec<Value>> = (0..batch.num_rows())
-        .map(|_| Vec::with_capacity(batch.num_columns()))
-        .collect();
-    for array in batch.columns() {
-        let read = reader(array)?;
-        let nulls = array.nulls();
-        for (row, values) in rows.iter_mut().enumerate() {
-            values.push(if nulls.is_some_and(|n| n.is_null(row)) {
-                Value::Null
-            } else {
-                read(row)?
-            });
+    let page = BatchPage::new(batch)?;
+    (0..page.len)
+        .map(|row| {
+            page.columns
+                .iter()
+                .map(|column| Ok(column.get(row)?.to_value()))
+                .collect()
+        })
+        .collect()
+}
+
+/// A batch's rows read in place, each column's type looked at once: what is written is read
+/// from the columns, no row is made.
+pub struct BatchPage<'a> {
+    len: usize,
+    columns: Vec<ColumnReader<'a>>,
+}
+
+struct ColumnReader<'a> {
+    nulls: Option<&'a datafusion::arrow::buffer::NullBuffer>,
+    read: Reader<'a>,
+}
+
+impl ColumnReader<'_> {
+    fn get(&self, row: usize) -> anyhow::Result<ValueRef<'_>> {
+        if self.nulls.is_some_and(|n| n.is_null(row)) {
+            return Ok(ValueRef::Null);
+        }
+        (self.read)(row)
+    }
+}
+
+impl<'a> BatchPage<'a> {
+    pub fn new(batch: &'a RecordBatch) -> anyhow::Result<Self> {
+        Ok(Self {
+            len: batch.num_rows(),
+            columns: batch
+                .columns()
+                .iter()
+                .map(|array| {
+                    Ok(ColumnReader {
+                        nulls: array.nulls(),
+                        read: reader(array)?,
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?,
+        })
+    }
+}
+
+impl Page for BatchPage<'_> {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn value(&self, row: usize, column: usize) -> std::io::Result<ValueRef<'_>> {
+        match self.columns.get(column) {
+            Some(reader) => reader
+                .get(row)
+                .map_err(|e| std::io::Error::other(format!("{e:#}"))),
+            None => Ok(ValueRef::Null),
         }
     }
-    Ok(rows)
 }
 
 fn column_type(ty: &DataType) -> ColumnType {
@@ -1016,11 +1071,11 @@ fn cell(array: &ArrayRef, row: usize) -> anyhow::Result<Value> {
     if array.is_null(row) {
         return Ok(Value::Null);
     }
-    reader(array)?(row)
+    Ok(reader(array)?(row)?.to_value())
 }
 
 /// Reads the value at a row of one column (a row that is not NULL).
-type Reader<'a> = Box<dyn Fn(usize) -> anyhow::Result<Value> + 'a>;
+type Reader<'a> = Box<dyn Fn(usize) -> anyhow::Result<ValueRef<'a>> + 'a>;
 
 /// How to read the values of `array`, its type looked at once.
 fn reader(array: &ArrayRef) -> anyhow::Result<Reader<'_>> {
@@ -1031,12 +1086,12 @@ fn reader(array: &ArrayRef) -> anyhow::Result<Reader<'_>> {
         T::Native: Into<i64>,
     {
         let a = array.as_primitive::<T>();
-        Box::new(move |row| Ok(Value::Int(a.value(row).into())))
+        Box::new(move |row| Ok(ValueRef::Int(a.value(row).into())))
     }
     Ok(match array.data_type() {
         DataType::Boolean => {
             let a = array.as_boolean();
-            Box::new(move |row| Ok(Value::Bool(a.value(row))))
+            Box::new(move |row| Ok(ValueRef::Bool(a.value(row))))
         }
         DataType::Int8 => int::<t::Int8Type>(array),
         DataType::Int16 => int::<t::Int16Type>(array),
@@ -1049,16 +1104,16 @@ fn reader(array: &ArrayRef) -> anyhow::Result<Reader<'_>> {
             let a = array.as_primitive::<t::UInt64Type>();
             Box::new(move |row| {
                 let v = a.value(row);
-                Ok(i64::try_from(v).map_or(Value::Float(v as f64), Value::Int))
+                Ok(i64::try_from(v).map_or(ValueRef::Float(v as f64), ValueRef::Int))
             })
         }
         DataType::Float32 => {
             let a = array.as_primitive::<t::Float32Type>();
-            Box::new(move |row| Ok(Value::Float(a.value(row).into())))
+            Box::new(move |row| Ok(ValueRef::Float(a.value(row).into())))
         }
         DataType::Float64 => {
             let a = array.as_primitive::<t::Float64Type>();
-            Box::new(move |row| Ok(Value::Float(a.value(row))))
+            Box::new(move |row| Ok(ValueRef::Float(a.value(row))))
         }
         DataType::Decimal128(_, scale) => {
             // Integer arithmetic on unsigned counts (cardinality) widens to decimals.
@@ -1066,22 +1121,22 @@ fn reader(array: &ArrayRef) -> anyhow::Result<Reader<'_>> {
             Box::new(move |row| {
                 let raw = a.value(row);
                 Ok(match (scale, i64::try_from(raw)) {
-                    (0, Ok(i)) => Value::Int(i),
-                    _ => Value::Float(raw as f64 / 10f64.powi(i32::from(scale))),
+                    (0, Ok(i)) => ValueRef::Int(i),
+                    _ => ValueRef::Float(raw as f64 / 10f64.powi(i32::from(scale))),
                 })
             })
         }
         DataType::Utf8 => {
             let a = array.as_string::<i32>();
-            Box::new(move |row| Ok(Value::Str(a.value(row).to_owned())))
+            Box::new(move |row| Ok(ValueRef::Str(Cow::Borrowed(a.value(row)))))
         }
         DataType::LargeUtf8 => {
             let a = array.as_string::<i64>();
-            Box::new(move |row| Ok(Value::Str(a.value(row).to_owned())))
+            Box::new(move |row| Ok(ValueRef::Str(Cow::Borrowed(a.value(row)))))
         }
         DataType::Utf8View => {
             let a = array.as_string_view();
-            Box::new(move |row| Ok(Value::Str(a.value(row).to_owned())))
+            Box::new(move |row| Ok(ValueRef::Str(Cow::Borrowed(a.value(row)))))
         }
         DataType::Timestamp(unit, _) => {
             let (raw, nanos_per): (&[i64], i128) = match unit {
@@ -1107,7 +1162,7 @@ fn reader(array: &ArrayRef) -> anyhow::Result<Reader<'_>> {
                 let secs = i64::try_from(nanos.div_euclid(1_000_000_000)).unwrap_or(i64::MAX);
                 let sub = u32::try_from(nanos.rem_euclid(1_000_000_000)).unwrap_or(0);
                 Ok(DateTime::from_timestamp(secs, sub)
-                    .map_or(Value::Null, |d| Value::Timestamp(d.naive_utc())))
+                    .map_or(ValueRef::Null, |d| ValueRef::Timestamp(d.naive_utc())))
             })
         }
         DataType::Date32 => {
@@ -1115,17 +1170,19 @@ fn reader(array: &ArrayRef) -> anyhow::Result<Reader<'_>> {
             Box::new(move |row| {
                 Ok(chrono::NaiveDate::default()
                     .checked_add_signed(chrono::Duration::days(a.value(row).into()))
-                    .map_or(Value::Null, Value::Date))
+                    .map_or(ValueRef::Null, ValueRef::Date))
             })
         }
         DataType::List(_)
         | DataType::LargeList(_)
         | DataType::FixedSizeList(..)
         | DataType::Struct(_)
-        | DataType::Map(..) => Box::new(move |row| Ok(Value::Json(nested_json(array, row)?))),
+        | DataType::Map(..) => {
+            Box::new(move |row| Ok(ValueRef::Json(Cow::Owned(nested_json(array, row)?))))
+        }
         _ => {
             let formatter = ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())?;
-            Box::new(move |row| Ok(Value::Str(formatter.value(row).to_string())))
+            Box::new(move |row| Ok(ValueRef::Str(Cow::Owned(formatter.value(row).to_string()))))
         }
     })
 }
