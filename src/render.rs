@@ -11,7 +11,7 @@ use std::io::{self, Write};
 
 use unicode_width::UnicodeWidthStr;
 
-use crate::rows::{Column, ColumnType, Page, ResultSet, Value};
+use crate::rows::{Column, ColumnType, Page, ResultSet, Value, ValueRef};
 use crate::text::escape;
 
 /// How data on stdout is formatted.
@@ -523,6 +523,13 @@ impl<W: Write> Stream<W> {
                 for row in 0..count {
                     for &i in &self.selection {
                         let value = page.value(row, i)?;
+                        // Text is written as it lies, unless a leading `'` defuses it.
+                        if let ValueRef::Str(s) = &value
+                            && !(safe && formula_start(s))
+                        {
+                            writer.write_field(s.as_bytes())?;
+                            continue;
+                        }
                         text.clear();
                         if !value.write_display(&mut text) {
                             writer.write_field(&self.options.null_marker)?;

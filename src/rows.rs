@@ -61,7 +61,7 @@ impl Value {
             Value::Str(s) => ValueRef::Str(Cow::Borrowed(s)),
             Value::Timestamp(t) => ValueRef::Timestamp(*t),
             Value::Date(d) => ValueRef::Date(*d),
-            Value::Json(v) => ValueRef::Json(Cow::Borrowed(v)),
+            Value::Json(v) => ValueRef::Json(Nested::Borrowed(v)),
         }
     }
 
@@ -93,7 +93,25 @@ pub enum ValueRef<'a> {
     Timestamp(NaiveDateTime),
     Date(chrono::NaiveDate),
     /// Arrays, structs and maps (made when read from columns).
-    Json(Cow<'a, serde_json::Value>),
+    Json(Nested<'a>),
+}
+
+/// A nested value, borrowed or made (boxed: a cell stays four words wide).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Nested<'a> {
+    Borrowed(&'a serde_json::Value),
+    Made(Box<serde_json::Value>),
+}
+
+impl std::ops::Deref for Nested<'_> {
+    type Target = serde_json::Value;
+
+    fn deref(&self) -> &serde_json::Value {
+        match self {
+            Nested::Borrowed(v) => v,
+            Nested::Made(v) => v,
+        }
+    }
 }
 
 impl ValueRef<'_> {
@@ -107,7 +125,7 @@ impl ValueRef<'_> {
             ValueRef::Str(s) => Value::Str(s.clone().into_owned()),
             ValueRef::Timestamp(t) => Value::Timestamp(*t),
             ValueRef::Date(d) => Value::Date(*d),
-            ValueRef::Json(v) => Value::Json(v.clone().into_owned()),
+            ValueRef::Json(v) => Value::Json((**v).clone()),
         }
     }
 
@@ -129,7 +147,7 @@ impl ValueRef<'_> {
             ValueRef::Timestamp(t) => write_timestamp(out, t),
             ValueRef::Date(d) => write_date(out, d),
             ValueRef::Json(v) => {
-                let _ = write!(out, "{v}");
+                let _ = write!(out, "{}", **v);
             }
         }
         true
@@ -144,7 +162,7 @@ impl ValueRef<'_> {
             ValueRef::Float(f) => serde_json::Number::from_f64(*f)
                 .map(serde_json::Value::Number)
                 .unwrap_or_else(|| serde_json::Value::String(format_float(*f))),
-            ValueRef::Json(v) => v.clone().into_owned(),
+            ValueRef::Json(v) => (**v).clone(),
             other => other
                 .display()
                 .map(serde_json::Value::String)
@@ -299,6 +317,15 @@ pub struct ResultSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A cell read in place is four words: it is returned once per cell written.
+    #[test]
+    fn a_cell_read_in_place_is_four_words() {
+        assert!(std::mem::size_of::<ValueRef>() <= 4 * std::mem::size_of::<usize>());
+        let nested = Value::Json(serde_json::json!({"k": [1, "x"]}));
+        assert_eq!(nested.as_ref().to_value(), nested);
+        assert_eq!(nested.as_ref().display().as_deref(), Some(r#"{"k":[1,"x"]}"#));
+    }
 
     /// chrono's own text for `t`, the reference the hand-written formatter must match.
     fn chrono_text(t: &NaiveDateTime) -> String {

@@ -42,7 +42,7 @@ use crate::engine::local::hive::FileIssues;
 use crate::engine::{Param, QueryEngine, Unreadable};
 use crate::hash::fnv1a;
 use crate::reporter::{Reporter, Silent};
-use crate::rows::{Column, ColumnType, Page, ResultSet, Value, ValueRef};
+use crate::rows::{Column, ColumnType, Nested, Page, ResultSet, Value, ValueRef};
 
 /// How many files with issues are listed per table before the rest are only counted.
 const FILES_SHOWN: usize = 10;
@@ -1194,9 +1194,11 @@ fn reader(array: &ArrayRef) -> anyhow::Result<Reader<'_>> {
         | DataType::LargeList(_)
         | DataType::FixedSizeList(..)
         | DataType::Struct(_)
-        | DataType::Map(..) => {
-            Box::new(move |row| Ok(ValueRef::Json(Cow::Owned(nested_json(array, row)?))))
-        }
+        | DataType::Map(..) => Box::new(move |row| {
+            Ok(ValueRef::Json(Nested::Made(Box::new(nested_json(
+                array, row,
+            )?))))
+        }),
         _ => {
             let formatter = ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())?;
             Box::new(move |row| Ok(ValueRef::Str(Cow::Owned(formatter.value(row).to_string()))))
