@@ -501,18 +501,18 @@ impl<W: Write> Stream<W> {
         let mut text = String::new();
         match self.options.format {
             Format::Json | Format::Jsonl => {
+                let pretty = self.options.format == Format::Json;
+                let members = self.json_members()?;
+                let mut object = Vec::new();
                 for row in 0..count {
-                    let mut object = serde_json::Map::with_capacity(self.columns.len());
-                    for (c, &i) in self.columns.iter().zip(&self.selection) {
-                        object.insert(c.name.clone(), page.value(row, i)?.to_json());
-                    }
-                    let object = serde_json::Value::Object(object);
-                    if self.options.format == Format::Jsonl {
-                        writeln!(self.out, "{}", serde_json::to_string(&object)?)?;
-                    } else {
-                        let text = serde_json::to_string_pretty(&object)?;
+                    json_object(page, row, &members, pretty, &mut object)?;
+                    if pretty {
                         let sep = if self.rows == 0 { "" } else { "," };
-                        write!(self.out, "{sep}\n  {}", text.replace('\n', "\n  "))?;
+                        write!(self.out, "{sep}\n  ")?;
+                        self.out.write_all(&object)?;
+                    } else {
+                        object.push(b'\n');
+                        self.out.write_all(&object)?;
                     }
                     self.rows += 1;
                 }
@@ -588,6 +588,21 @@ impl<W: Write> Stream<W> {
         Ok(())
     }
 
+    /// The members of a JSON row: each name once, where it first comes, with the value of its
+    /// last column of that name (as an object built member by member keeps them), each name
+    /// already written as JSON.
+    fn json_members(&self) -> io::Result<Vec<(String, usize)>> {
+        let mut members: Vec<(String, usize)> = Vec::with_capacity(self.columns.len());
+        for (column, &i) in self.columns.iter().zip(&self.selection) {
+            let key = serde_json::to_string(&column.name)?;
+            match members.iter_mut().find(|(k, _)| *k == key) {
+                Some(member) => member.1 = i,
+                None => members.push((key, i)),
+            }
+        }
+        Ok(members)
+    }
+
     /// Close the output (the JSON array's bracket); the number of rows written.
     pub fn finish(mut self) -> io::Result<usize> {
         if self.options.format == Format::Json {
@@ -600,6 +615,48 @@ impl<W: Write> Stream<W> {
         self.out.flush()?;
         Ok(self.rows)
     }
+}
+
+/// Write `row` of `page` into `out` as one JSON object of `members` (see
+/// [`Stream::json_members`]): compact, or pretty as an element of the top-level array (members
+/// indented by four spaces, the closing brace by two), the text serde_json gives that object.
+fn json_object<P: Page + ?Sized>(
+    page: &P,
+    row: usize,
+    members: &[(String, usize)],
+    pretty: bool,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    out.clear();
+    if members.is_empty() {
+        out.extend_from_slice(b"{}");
+        return Ok(());
+    }
+    out.push(b'{');
+    for (n, (key, i)) in members.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        if pretty {
+            out.extend_from_slice(b"\n    ");
+        }
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(if pretty { b": " } else { b":" });
+        match page.value(row, *i)? {
+            ValueRef::Str(text) => serde_json::to_writer(&mut *out, text.as_ref())?,
+            ValueRef::Json(nested) if pretty => {
+                let text = serde_json::to_string_pretty(&*nested)?;
+                out.extend_from_slice(text.replace('\n', "\n    ").as_bytes());
+            }
+            ValueRef::Json(nested) => serde_json::to_writer(&mut *out, &*nested)?,
+            other => serde_json::to_writer(&mut *out, &other.to_json())?,
+        }
+    }
+    if pretty {
+        out.extend_from_slice(b"\n  ");
+    }
+    out.push(b'}');
+    Ok(())
 }
 
 /// A CSV cell's text: with `safe`, a cell a spreadsheet would read as a formula (`=`, `+`, `-`,
@@ -653,6 +710,87 @@ mod tests {
 
     fn render(format: Format) -> String {
         render_with(&sample(), &Options::new(format))
+    }
+
+    /// JSON rows are written member by member: the same text serde_json gives the object built
+    /// from the row (pretty inside the array, or compact per line), for every kind of value,
+    /// NULLs, nested values empty or not, and a name that comes twice (its first place, its
+    /// last value).
+    #[test]
+    fn json_rows_are_the_text_serde_json_gives_their_object() {
+        use serde_json::json;
+        let t = chrono::NaiveDate::from_ymd_opt(2026, 11, 26)
+            .unwrap()
+            .and_hms_micro_opt(9, 0, 1, 250)
+            .unwrap();
+        let columns: Vec<Column> = ["s", "n", "x", "b", "t", "d", "nested", "s", "none"]
+            .iter()
+            .map(|name| Column::new(*name, ColumnType::String))
+            .collect();
+        let texts = [
+            "",
+            "a\"b\\c",
+            "line\nnext\ttab\u{1b}[31m",
+            "é 中 😀",
+            "\u{7f}\u{0}",
+        ];
+        let floats = [0.0, 1.0, -2.5, 1e300, f64::NAN, f64::INFINITY, 0.1 + 0.2];
+        let nested = [
+            json!([]),
+            json!({}),
+            json!([1, "x", null, [[]], {"k": {"deep": [true, 1.5]}}]),
+            json!({"b": 2, "a": [{"z": {}}], "s": "q\"\n"}),
+        ];
+        let rows: Vec<Vec<Value>> = (0..20)
+            .map(|i| {
+                vec![
+                    Value::Str(texts[i % texts.len()].to_string()),
+                    if i % 7 == 3 {
+                        Value::Null
+                    } else {
+                        Value::Int(i as i64 * 1_000_000_007 - 9)
+                    },
+                    Value::Float(floats[i % floats.len()]),
+                    Value::Bool(i % 2 == 0),
+                    Value::Timestamp(t + chrono::Duration::seconds(i as i64)),
+                    Value::Date(t.date()),
+                    Value::Json(nested[i % nested.len()].clone()),
+                    Value::Str(format!("second s {i}")),
+                    Value::Null,
+                ]
+            })
+            .collect();
+        for format in [Format::Json, Format::Jsonl] {
+            let mut expected = String::new();
+            for (i, row) in rows.iter().enumerate() {
+                let object: serde_json::Map<String, serde_json::Value> = columns
+                    .iter()
+                    .zip(row)
+                    .map(|(c, v)| (c.name.clone(), v.to_json()))
+                    .collect();
+                let object = serde_json::Value::Object(object);
+                if format == Format::Jsonl {
+                    expected.push_str(&serde_json::to_string(&object).unwrap());
+                    expected.push('\n');
+                } else {
+                    let text = serde_json::to_string_pretty(&object).unwrap();
+                    let sep = if i == 0 { "[" } else { "," };
+                    expected.push_str(&format!("{sep}\n  {}", text.replace('\n', "\n  ")));
+                }
+            }
+            if format == Format::Json {
+                expected.push_str("\n]\n");
+            }
+            let rs = ResultSet {
+                columns: columns.clone(),
+                rows: rows.clone(),
+            };
+            assert_eq!(
+                render_with(&rs, &Options::new(format)),
+                expected,
+                "{format:?}"
+            );
+        }
     }
 
     /// A streamed page writes only the rows picked from it, in order, and the limit counts

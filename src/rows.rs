@@ -324,7 +324,10 @@ mod tests {
         assert!(std::mem::size_of::<ValueRef>() <= 4 * std::mem::size_of::<usize>());
         let nested = Value::Json(serde_json::json!({"k": [1, "x"]}));
         assert_eq!(nested.as_ref().to_value(), nested);
-        assert_eq!(nested.as_ref().display().as_deref(), Some(r#"{"k":[1,"x"]}"#));
+        assert_eq!(
+            nested.as_ref().display().as_deref(),
+            Some(r#"{"k":[1,"x"]}"#)
+        );
     }
 
     /// chrono's own text for `t`, the reference the hand-written formatter must match.
