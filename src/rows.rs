@@ -1,5 +1,7 @@
 //! The shape of rows every layer shares: named, typed columns and their values. Engines produce
 //! them, commands build them from AWS answers, `render` writes them; none needs the others.
+//! A [`Page`] is rows to write read cell by cell where they lie ([`ValueRef`]): rows of values,
+//! or an engine's columns, so that a streamed answer is written without making its rows.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -122,7 +124,7 @@ impl ValueRef<'_> {
             ValueRef::Bool(b) => Value::Bool(*b),
             ValueRef::Int(i) => Value::Int(*i),
             ValueRef::Float(f) => Value::Float(*f),
-            ValueRef::Str(s) => Value::Str(s.clone().into_owned()),
+            ValueRef::Str(s) => Value::Str(s.as_ref().to_owned()),
             ValueRef::Timestamp(t) => Value::Timestamp(*t),
             ValueRef::Date(d) => Value::Date(*d),
             ValueRef::Json(v) => Value::Json((**v).clone()),

@@ -654,6 +654,7 @@ impl LocalEngine {
                 refused.push(format!("{} ({issues})", def.name));
             }
             let table: Arc<dyn TableProvider> = Arc::new(CachedTable {
+                name: def.name.clone(),
                 schema: loaded.schema.clone(),
                 columns: loaded.columns.clone(),
                 data,
@@ -892,6 +893,8 @@ fn add_read<I: IntoIterator<Item = usize>>(
 /// A table whose rows are in Arrow IPC cache files; only the projected columns are read.
 #[derive(Debug)]
 struct CachedTable {
+    /// The table's name (for diagnostics).
+    name: String,
     /// The table's schema (every column).
     schema: SchemaRef,
     /// The columns the data files hold, in this order.
@@ -961,6 +964,7 @@ impl TableProvider for CachedTable {
             );
         }
         tracing::debug!(
+            table = %self.name,
             files = self.data.len(),
             batches = batches.len(),
             read_us = started.elapsed().as_micros(),
