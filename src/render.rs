@@ -429,6 +429,8 @@ pub struct Stream<W: Write> {
     columns: Vec<Column>,
     /// The source columns written, in order (`--columns`).
     selection: Vec<usize>,
+    /// The members of a JSON row (see [`json_members`]); empty in the other formats.
+    members: Vec<(String, usize)>,
     rows: usize,
 }
 
@@ -447,11 +449,16 @@ impl<W: Write> Stream<W> {
         columns: Vec<Column>,
         selection: Vec<usize>,
     ) -> io::Result<Self> {
+        let members = match options.format {
+            Format::Json | Format::Jsonl => json_members(&columns, &selection)?,
+            _ => Vec::new(),
+        };
         let mut stream = Self {
             out,
             options,
             columns,
             selection,
+            members,
             rows: 0,
         };
         stream.begin()?;
@@ -502,10 +509,9 @@ impl<W: Write> Stream<W> {
         match self.options.format {
             Format::Json | Format::Jsonl => {
                 let pretty = self.options.format == Format::Json;
-                let members = self.json_members()?;
                 let mut object = Vec::new();
                 for row in 0..count {
-                    json_object(page, row, &members, pretty, &mut object)?;
+                    json_object(page, row, &self.members, pretty, &mut object)?;
                     if pretty {
                         let sep = if self.rows == 0 { "" } else { "," };
                         write!(self.out, "{sep}\n  ")?;
@@ -588,21 +594,6 @@ impl<W: Write> Stream<W> {
         Ok(())
     }
 
-    /// The members of a JSON row: each name once, where it first comes, with the value of its
-    /// last column of that name (as an object built member by member keeps them), each name
-    /// already written as JSON.
-    fn json_members(&self) -> io::Result<Vec<(String, usize)>> {
-        let mut members: Vec<(String, usize)> = Vec::with_capacity(self.columns.len());
-        for (column, &i) in self.columns.iter().zip(&self.selection) {
-            let key = serde_json::to_string(&column.name)?;
-            match members.iter_mut().find(|(k, _)| *k == key) {
-                Some(member) => member.1 = i,
-                None => members.push((key, i)),
-            }
-        }
-        Ok(members)
-    }
-
     /// Close the output (the JSON array's bracket); the number of rows written.
     pub fn finish(mut self) -> io::Result<usize> {
         if self.options.format == Format::Json {
@@ -617,8 +608,22 @@ impl<W: Write> Stream<W> {
     }
 }
 
-/// Write `row` of `page` into `out` as one JSON object of `members` (see
-/// [`Stream::json_members`]): compact, or pretty as an element of the top-level array (members
+/// The members of a JSON row of `columns` (the source columns `selection`): each name once,
+/// where it first comes, with the value of its last column of that name (as an object built
+/// member by member keeps them), each name already written as JSON.
+fn json_members(columns: &[Column], selection: &[usize]) -> io::Result<Vec<(String, usize)>> {
+    let mut members: Vec<(String, usize)> = Vec::with_capacity(columns.len());
+    for (column, &i) in columns.iter().zip(selection) {
+        let key = serde_json::to_string(&column.name)?;
+        match members.iter_mut().find(|(k, _)| *k == key) {
+            Some(member) => member.1 = i,
+            None => members.push((key, i)),
+        }
+    }
+    Ok(members)
+}
+
+/// Write `row` of `page` into `out` as one JSON object of `members` (see [`json_members`]): compact, or pretty as an element of the top-level array (members
 /// indented by four spaces, the closing brace by two), the text serde_json gives that object.
 fn json_object<P: Page + ?Sized>(
     page: &P,
