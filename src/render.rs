@@ -155,8 +155,14 @@ fn numeric(ty: ColumnType) -> bool {
     matches!(ty, ColumnType::Integer | ColumnType::Float)
 }
 
+/// The display columns of `text`: one per character of printable ASCII (most cells, counted
+/// without looking their characters up), Unicode's widths otherwise.
 fn width_of(text: &str) -> usize {
-    UnicodeWidthStr::width(text)
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        text.len()
+    } else {
+        UnicodeWidthStr::width(text)
+    }
 }
 
 /// `text` cut to `width` display columns, with an ellipsis when something was cut.
@@ -715,6 +721,26 @@ mod tests {
 
     fn render(format: Format) -> String {
         render_with(&sample(), &Options::new(format))
+    }
+
+    /// Printable ASCII is counted by length, anything else by Unicode's widths: the same
+    /// columns either way.
+    #[test]
+    fn widths_of_ascii_are_counted_as_unicode_counts_them() {
+        let printable: String = (0x20u8..0x7f).map(char::from).collect();
+        for text in [
+            "",
+            "account_id",
+            printable.as_str(),
+            "tab\there",
+            "\u{7f}del",
+            "\u{1b}[31m",
+            "é 中 😀",
+            "e\u{301}",
+            "full\u{ff21}width",
+        ] {
+            assert_eq!(width_of(text), UnicodeWidthStr::width(text), "{text:?}");
+        }
     }
 
     /// JSON rows are written member by member: the same text serde_json gives the object built
