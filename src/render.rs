@@ -342,17 +342,34 @@ fn paint(text: &str, code: &str, color: bool) -> String {
 
 /// One cell padded to `width` (numbers to the right), NULL in grey.
 fn pad(text: Option<&str>, width: usize, right: bool, color: bool) -> String {
-    let shown = truncate(text.unwrap_or("NULL"), width);
-    let fill = " ".repeat(width.saturating_sub(width_of(&shown)));
-    let shown = if text.is_none() {
-        paint(&shown, "90", color)
+    let mut cell = String::new();
+    pad_into(&mut cell, text, width, right, color);
+    cell
+}
+
+/// Append [`pad`]'s cell to `line` (a table's rows are written a line buffer at a time, not a
+/// string per cell).
+fn pad_into(line: &mut String, text: Option<&str>, width: usize, right: bool, color: bool) {
+    let raw = text.unwrap_or("NULL");
+    let cut;
+    let shown = if width_of(raw) <= width {
+        raw
     } else {
-        shown
+        cut = truncate(raw, width);
+        cut.as_str()
     };
+    let fill = width.saturating_sub(width_of(shown));
+    let grey = text.is_none() && color;
     if right {
-        format!("{fill}{shown}")
+        line.extend(std::iter::repeat_n(' ', fill));
+    }
+    if grey {
+        line.push_str(&paint(shown, "90", color));
     } else {
-        format!("{shown}{fill}")
+        line.push_str(shown);
+    }
+    if !right {
+        line.extend(std::iter::repeat_n(' ', fill));
     }
 }
 
@@ -371,14 +388,18 @@ fn bordered(out: &mut dyn Write, grid: &Grid, widths: &[usize], color: bool) -> 
         .collect();
     writeln!(out, "│ {} │", header.join(" ┆ "))?;
     writeln!(out, "{}", rule("╞", "═", "╪", "╡"))?;
+    let mut line = String::new();
     for row in &grid.cells {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .zip(grid.columns)
-            .map(|((cell, &w), c)| pad(cell.as_deref(), w, numeric(c.ty), color))
-            .collect();
-        writeln!(out, "│ {} │", cells.join(" ┆ "))?;
+        line.clear();
+        line.push_str("│ ");
+        for (at, ((cell, &w), c)) in row.iter().zip(widths).zip(grid.columns).enumerate() {
+            if at > 0 {
+                line.push_str(" ┆ ");
+            }
+            pad_into(&mut line, cell.as_deref(), w, numeric(c.ty), color);
+        }
+        line.push_str(" │");
+        writeln!(out, "{line}")?;
     }
     writeln!(out, "{}", rule("└", "─", "┴", "┘"))
 }
@@ -406,22 +427,26 @@ fn compact(
         "{}",
         line(widths.iter().map(|w| "─".repeat(*w)).collect())
     )?;
+    let mut cells = String::new();
     for row in &grid.cells {
-        let cells: Vec<String> = keep
-            .iter()
-            .zip(widths)
-            .enumerate()
-            .map(|(at, (&i, &w))| {
-                let text = row[i].as_deref();
-                let guarded = if at == 0 {
-                    text.map(crate::text::guard_line_start)
-                } else {
-                    text.map(std::borrow::Cow::Borrowed)
-                };
-                pad(guarded.as_deref(), w, numeric(grid.columns[i].ty), color)
-            })
-            .collect();
-        writeln!(out, "{}", line(cells))?;
+        cells.clear();
+        for (at, (&i, &w)) in keep.iter().zip(widths).enumerate() {
+            let text = row[i].as_deref();
+            let guarded = if at == 0 {
+                text.map(crate::text::guard_line_start)
+            } else {
+                cells.push_str(GAP);
+                text.map(std::borrow::Cow::Borrowed)
+            };
+            pad_into(
+                &mut cells,
+                guarded.as_deref(),
+                w,
+                numeric(grid.columns[i].ty),
+                color,
+            );
+        }
+        writeln!(out, "{}", cells.trim_end())?;
     }
     Ok(())
 }
