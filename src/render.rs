@@ -188,48 +188,46 @@ fn truncate(text: &str, width: usize) -> String {
 struct Grid<'a> {
     columns: &'a [Column],
     header: Vec<String>,
-    /// `None`: NULL.
-    cells: Vec<Vec<Option<String>>>,
+    /// Each cell's text and its display width, measured once; `None`: NULL.
+    cells: Vec<Vec<Option<(String, usize)>>>,
+    /// Each column's widest text: its header or a cell (NULL counts 4).
+    widest: Vec<usize>,
 }
 
 impl<'a> Grid<'a> {
     /// The grid of the `selection` columns of `rows` (`columns` are those columns).
     fn new(columns: &'a [Column], rows: &[Vec<Value>], selection: &[usize]) -> Self {
+        let header: Vec<String> = columns
+            .iter()
+            .map(|c| escape(&c.name).into_owned())
+            .collect();
+        let mut widest: Vec<usize> = header.iter().map(|h| width_of(h)).collect();
         let mut text = String::new();
         let mut cells = Vec::with_capacity(rows.len());
         for row in rows {
             let mut line = Vec::with_capacity(selection.len());
-            for value in chosen(row, selection) {
+            for (value, widest) in chosen(row, selection).zip(widest.iter_mut()) {
                 text.clear();
-                line.push(
-                    value
-                        .write_display(&mut text)
-                        .then(|| escape(&text).into_owned()),
-                );
+                let cell = value.write_display(&mut text).then(|| {
+                    let shown = escape(&text).into_owned();
+                    let width = width_of(&shown);
+                    (shown, width)
+                });
+                *widest = (*widest).max(cell.as_ref().map_or(4, |(_, w)| *w));
+                line.push(cell);
             }
             cells.push(line);
         }
         Self {
             columns,
-            header: columns
-                .iter()
-                .map(|c| escape(&c.name).into_owned())
-                .collect(),
+            header,
             cells,
+            widest,
         }
     }
 
     fn natural(&self, keep: &[usize]) -> Vec<usize> {
-        keep.iter()
-            .map(|&i| {
-                self.cells
-                    .iter()
-                    .map(|row| row[i].as_deref().map_or(4, width_of))
-                    .chain([width_of(&self.header[i])])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect()
+        keep.iter().map(|&i| self.widest[i]).collect()
     }
 
     /// Widths that fit `width` in the compact style, cutting the widest text columns first; a
@@ -343,22 +341,34 @@ fn paint(text: &str, code: &str, color: bool) -> String {
 /// One cell padded to `width` (numbers to the right), NULL in grey.
 fn pad(text: Option<&str>, width: usize, right: bool, color: bool) -> String {
     let mut cell = String::new();
-    pad_into(&mut cell, text, width, right, color);
+    pad_into(
+        &mut cell,
+        text.map(|t| (t, width_of(t))),
+        width,
+        right,
+        color,
+    );
     cell
 }
 
-/// Append [`pad`]'s cell to `line` (a table's rows are written a line buffer at a time, not a
-/// string per cell).
-fn pad_into(line: &mut String, text: Option<&str>, width: usize, right: bool, color: bool) {
-    let raw = text.unwrap_or("NULL");
+/// Append [`pad`]'s cell to `line`, given the text with its display width (a table's rows are
+/// written a line buffer at a time, each cell measured once).
+fn pad_into(
+    line: &mut String,
+    text: Option<(&str, usize)>,
+    width: usize,
+    right: bool,
+    color: bool,
+) {
+    let (raw, raw_width) = text.unwrap_or(("NULL", 4));
     let cut;
-    let shown = if width_of(raw) <= width {
-        raw
+    let (shown, shown_width) = if raw_width <= width {
+        (raw, raw_width)
     } else {
         cut = truncate(raw, width);
-        cut.as_str()
+        (cut.as_str(), width_of(&cut))
     };
-    let fill = width.saturating_sub(width_of(shown));
+    let fill = width.saturating_sub(shown_width);
     let grey = text.is_none() && color;
     if right {
         line.extend(std::iter::repeat_n(' ', fill));
@@ -396,7 +406,8 @@ fn bordered(out: &mut dyn Write, grid: &Grid, widths: &[usize], color: bool) -> 
             if at > 0 {
                 line.push_str(" ┆ ");
             }
-            pad_into(&mut line, cell.as_deref(), w, numeric(c.ty), color);
+            let cell = cell.as_ref().map(|(text, width)| (text.as_str(), *width));
+            pad_into(&mut line, cell, w, numeric(c.ty), color);
         }
         line.push_str(" │");
         writeln!(out, "{line}")?;
@@ -431,20 +442,22 @@ fn compact(
     for row in &grid.cells {
         cells.clear();
         for (at, (&i, &w)) in keep.iter().zip(widths).enumerate() {
-            let text = row[i].as_deref();
-            let guarded = if at == 0 {
-                text.map(crate::text::guard_line_start)
-            } else {
+            if at > 0 {
                 cells.push_str(GAP);
-                text.map(std::borrow::Cow::Borrowed)
-            };
-            pad_into(
-                &mut cells,
-                guarded.as_deref(),
-                w,
-                numeric(grid.columns[i].ty),
-                color,
-            );
+            }
+            // The first cell starts the line: guarded against reading as a CI command.
+            let cell = row[i].as_ref().map(|(text, width)| {
+                if at == 0
+                    && let std::borrow::Cow::Owned(guarded) = crate::text::guard_line_start(text)
+                {
+                    let width = width_of(&guarded);
+                    (std::borrow::Cow::Owned(guarded), width)
+                } else {
+                    (std::borrow::Cow::Borrowed(text.as_str()), *width)
+                }
+            });
+            let cell = cell.as_ref().map(|(text, width)| (text.as_ref(), *width));
+            pad_into(&mut cells, cell, w, numeric(grid.columns[i].ty), color);
         }
         writeln!(out, "{}", cells.trim_end())?;
     }
