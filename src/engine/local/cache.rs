@@ -2314,14 +2314,21 @@ mod tests {
         fs::File::open(dir).unwrap().set_modified(past).unwrap();
     }
 
+    /// A generated tree below `dir` (see [`sample_metadata`]): its metadata folder, and its
+    /// instances folder with every folder aged (see [`age_folders`]).
+    fn aged_instances(dir: &Path, deployments: usize, seed: u64) -> (PathBuf, PathBuf) {
+        let root = sample_metadata(dir, deployments, seed);
+        let folder = root.join("instances");
+        age_folders(&folder);
+        (root, folder)
+    }
+
     /// A listing reads again only the folders whose mtime moved; the others' entries are the
     /// previous listing's (their files `stat`ed), and the rows are those of a fresh build.
     #[test]
     fn a_listing_reads_only_the_folders_that_changed() {
         let tmp = tempfile::tempdir().unwrap();
-        let root = sample_metadata(tmp.path(), 30, 7);
-        let folder = root.join("instances");
-        age_folders(&folder);
+        let (root, folder) = aged_instances(tmp.path(), 30, 7);
         let build = |cache: &str| build_instances(&root, &tmp.path().join(cache));
         let first = build("a");
         assert!(first.folders_read > 30, "{}", first.folders_read);
@@ -2352,9 +2359,7 @@ mod tests {
     #[test]
     fn stamps_on_several_threads_see_every_change() {
         let tmp = tempfile::tempdir().unwrap();
-        let root = sample_metadata(tmp.path(), 800, 11);
-        let folder = root.join("instances");
-        age_folders(&folder);
+        let (root, folder) = aged_instances(tmp.path(), 800, 11);
         let built = build_instances(&root, &tmp.path().join("cache"));
         let manifest =
             read_manifest(&tmp.path().join("cache/clonesquad_instances.manifest")).unwrap();
